@@ -1,0 +1,31 @@
+# tq_add_layer(<name> DEPS <libs...>): one static library per src/ folder, sources globbed.
+function(tq_add_layer name)
+  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  file(GLOB _srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cc ${CMAKE_CURRENT_SOURCE_DIR}/*/*.cc)
+  if(_srcs)
+    add_library(tq_${name} STATIC ${_srcs})
+    target_include_directories(tq_${name} PUBLIC ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(tq_${name} PUBLIC ${ARG_DEPS} PRIVATE tq_warnings)
+  else()  # a layer whose sources have not been written yet: headers only
+    add_library(tq_${name} INTERFACE)
+    target_include_directories(tq_${name} INTERFACE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(tq_${name} INTERFACE ${ARG_DEPS})
+  endif()
+endfunction()
+
+# tq_add_test(<name> SOURCES <files...> LABEL <label> [DEPS <libs...>] [TIMEOUT s])
+# One GoogleTest executable; every TEST inside it is registered with CTest under the label.
+# Labels: unit (fast, no shared data), golden (reference models / corpus from TQ_SHARED_DATA),
+# slow (minutes; not in the default run), fuzz (bounded libFuzzer runs).
+function(tq_add_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT;LABEL" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main tq_warnings)
+  target_compile_definitions(${name} PRIVATE TQ_SHARED_DATA="${TQ_SHARED_DATA}"
+                                             TQ_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 600)
+  endif()
+  gtest_discover_tests(${name} PROPERTIES LABELS ${ARG_LABEL} TIMEOUT ${ARG_TIMEOUT}
+                       DISCOVERY_TIMEOUT 60)
+endfunction()

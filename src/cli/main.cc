@@ -1,0 +1,31 @@
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "core/parallel.h"
+
+namespace tq::cli {
+
+void exit_on_error(const Status& st) {
+  if (st.ok()) return;
+  std::fprintf(stderr, "tq: %s\n", st.to_string().c_str());
+  throw CLI::RuntimeError(st.code() == StatusCode::kInvalidArgument ? 2 : 1);
+}
+
+void add_threads_option(CLI::App* cmd, int* threads) {
+  cmd->add_option("-t,--threads", *threads, "Worker threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+}
+
+void apply_threads(int threads) {
+  if (threads > 0) set_num_threads(threads);
+}
+
+}  // namespace tq::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"tq — TurboQuant: compress LLMs (weights, KV cache) and run them compressed"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(TQ_VERSION) + " (" + TQ_GIT_DESCRIBE + ")");
+  tq::cli::add_version_command(app);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}

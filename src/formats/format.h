@@ -1,0 +1,43 @@
+// THE format table (STYLE.md §1): one entry per tensor/KV type. Everything that needs to know what
+// a type id means (loaders, writers, kernels, `tq inspect`) asks here. Adding a format = one entry
+// in a family file + its kernels; nothing else to edit.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "tq/status.h"
+#include "tq/types.h"
+
+namespace tq {
+
+// Reference conversions work on whole rows: n (elements) must be a multiple of block_elems.
+using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
+using FromFloatFn = void (*)(const float* src, void* dst, int64_t n);
+
+struct FormatTraits {
+  TypeId id;
+  const char* name;        // canonical lower-case name, e.g. "bf16", "q4_K", "tq4g128"
+  int64_t block_elems;     // elements per block along a row (1 for plain floats)
+  int64_t block_bytes;     // bytes per block
+  bool is_quantized;       // false for f32/f16/bf16/ints
+  ToFloatFn to_float;      // scalar reference dequantization; never null
+  FromFloatFn from_float;  // scalar reference quantization (data-free); null if not provided
+  const char* description;
+};
+
+// All registered formats, in table order.
+std::span<const FormatTraits> all_formats();
+// nullptr when unknown.
+const FormatTraits* find_format(TypeId id);
+const FormatTraits* find_format(std::string_view name);
+
+// Bytes of a row of n elements; error if n is not a multiple of the block size or type unknown.
+Result<size_t> row_bytes(TypeId id, int64_t n);
+// Bits per element including every scale/offset stored in the blocks.
+double bits_per_element(TypeId id);
+const char* type_name(TypeId id);  // "type#<id>" for unknown ids (static storage per thread)
+
+}  // namespace tq

@@ -1,0 +1,59 @@
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "formats/format.h"
+#include "formats/format_families.h"
+
+namespace tq {
+namespace {
+
+std::vector<FormatTraits> build_table() {
+  std::vector<FormatTraits> t;
+  for (auto family : {float_formats()}) t.insert(t.end(), family.begin(), family.end());
+  return t;
+}
+
+const std::vector<FormatTraits>& table() {
+  static const std::vector<FormatTraits> t = build_table();
+  return t;
+}
+
+}  // namespace
+
+std::span<const FormatTraits> all_formats() { return table(); }
+
+const FormatTraits* find_format(TypeId id) {
+  for (const auto& f : table())
+    if (f.id == id) return &f;
+  return nullptr;
+}
+
+const FormatTraits* find_format(std::string_view name) {
+  for (const auto& f : table())
+    if (name == f.name) return &f;
+  return nullptr;
+}
+
+Result<size_t> row_bytes(TypeId id, int64_t n) {
+  const FormatTraits* f = find_format(id);
+  if (!f) return unsupported("unknown tensor type id {}", static_cast<uint32_t>(id));
+  if (n < 0 || n % f->block_elems != 0)
+    return invalid_argument("row of {} elements is not a multiple of the {} block size {}", n, f->name,
+                            f->block_elems);
+  return static_cast<size_t>(n / f->block_elems) * static_cast<size_t>(f->block_bytes);
+}
+
+double bits_per_element(TypeId id) {
+  const FormatTraits* f = find_format(id);
+  return f ? 8.0 * static_cast<double>(f->block_bytes) / static_cast<double>(f->block_elems) : 0.0;
+}
+
+const char* type_name(TypeId id) {
+  if (const FormatTraits* f = find_format(id)) return f->name;
+  thread_local std::string s;
+  s = "type#" + std::to_string(static_cast<uint32_t>(id));
+  return s.c_str();
+}
+
+}  // namespace tq

@@ -1,0 +1,89 @@
+#include "io/safetensors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <limits>
+
+namespace tq {
+namespace {
+
+struct DtypeInfo {
+  const char* name;
+  TypeId type;
+  size_t size;
+};
+
+constexpr DtypeInfo kDtypes[] = {
+    {"F32", TypeId::f32, 4}, {"F16", TypeId::f16, 2}, {"BF16", TypeId::bf16, 2},
+    {"F64", TypeId::f64, 8}, {"I8", TypeId::i8, 1},   {"I16", TypeId::i16, 2},
+    {"I32", TypeId::i32, 4}, {"I64", TypeId::i64, 8},
+};
+
+const DtypeInfo* find_dtype(const std::string& s) {
+  for (const auto& d : kDtypes)
+    if (s == d.name) return &d;
+  return nullptr;
+}
+
+}  // namespace
+
+Result<SafetensorsFile> open_safetensors(const std::string& path) {
+  TQ_ASSIGN_OR_RETURN(auto map, MappedFile::open(path));
+  const size_t size = map->size();
+  if (size < 8) return corrupt_file("{}: too small for a safetensors file ({} bytes)", path, size);
+  uint64_t header_len;
+  std::memcpy(&header_len, map->data(), 8);
+  if (header_len > size - 8)
+    return corrupt_file("{}: header length {} exceeds the file size {} (truncated?)", path, header_len, size);
+  const char* hdr = reinterpret_cast<const char*>(map->data() + 8);
+  nlohmann::json j = nlohmann::json::parse(hdr, hdr + header_len, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return corrupt_file("{}: header is not a JSON object", path);
+
+  const uint64_t data_begin = 8 + header_len;
+  const uint64_t data_size = size - data_begin;
+  SafetensorsFile out;
+  out.map = map;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& name = it.key();
+    if (name == "__metadata__") continue;
+    const auto& t = it.value();
+    if (!t.is_object() || !t.contains("dtype") || !t.contains("shape") || !t.contains("data_offsets") ||
+        !t["dtype"].is_string() || !t["shape"].is_array() || !t["data_offsets"].is_array() ||
+        t["data_offsets"].size() != 2)
+      return corrupt_file("{}: tensor '{}' has a malformed header entry", path, name);
+    const DtypeInfo* dt = find_dtype(t["dtype"].get<std::string>());
+    if (!dt)
+      return unsupported("{}: tensor '{}' has unsupported dtype {}", path, name, t["dtype"].get<std::string>());
+    TensorInfo ti;
+    ti.name = name;
+    ti.type = dt->type;
+    ti.file = path;
+    uint64_t n_elem = 1;
+    for (const auto& d : t["shape"]) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 0)
+        return corrupt_file("{}: tensor '{}' has a bad shape entry", path, name);
+      const uint64_t dim = d.get<uint64_t>();
+      if (dim != 0 && n_elem > std::numeric_limits<uint64_t>::max() / 16 / dim)
+        return corrupt_file("{}: tensor '{}' shape overflows", path, name);
+      n_elem *= dim;
+      ti.shape.push_back(static_cast<int64_t>(dim));
+    }
+    const auto& off = t["data_offsets"];
+    if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      return corrupt_file("{}: tensor '{}' has non-integer data_offsets", path, name);
+    const uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
+    if (b > e || e > data_size)
+      return corrupt_file("{}: tensor '{}' data [{}, {}) lies outside the data section of {} bytes (truncated?)",
+                          path, name, b, e, data_size);
+    if (e - b != n_elem * dt->size)
+      return corrupt_file("{}: tensor '{}' has {} bytes but shape {} x {} needs {}", path, name, e - b,
+                          ti.shape_string(), dt->name, n_elem * dt->size);
+    ti.data = map->data() + data_begin + b;
+    ti.n_bytes = e - b;
+    out.tensors.push_back(std::move(ti));
+  }
+  return out;
+}
+
+}  // namespace tq
