@@ -2,6 +2,7 @@
 // form), added tokens, normalizers, pre-tokenizers, post-processor and decoder.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/file_util.h"
@@ -15,6 +16,10 @@ using tok::PreStep;
 using tok::SplitBehavior;
 
 constexpr int64_t kMaxVocab = int64_t{1} << 24;
+// Ids may leave holes (filled with "[PAD<i>]"), but not more than this many beyond the entries
+// given: a sparse id would otherwise allocate a huge table.
+constexpr int64_t kMaxIdHoles = 1 << 16;
+constexpr int kMaxNesting = 16;  // Sequence-in-Sequence depth
 
 std::string regex_escape(std::string_view s) {
   std::string r;
@@ -58,6 +63,11 @@ class JsonLoader {
     if (!j.contains("model") || !j["model"].is_object()) return corrupt_file("{}: no 'model' object", path_);
     TQ_RETURN_IF_ERROR(load_model(j["model"]));
     if (j.contains("added_tokens")) TQ_RETURN_IF_ERROR(load_added(j["added_tokens"]));
+    for (size_t i = 0; i < m_.tokens.size(); ++i)  // ids nobody uses, as convert_hf_to_gguf names them
+      if (!filled_[i]) {
+        m_.tokens[i] = "[PAD" + std::to_string(i) + "]";
+        m_.types[i] = TokenType::kUnused;
+      }
     if (j.contains("normalizer") && !j["normalizer"].is_null()) TQ_RETURN_IF_ERROR(load_normalizer(j["normalizer"]));
     if (j.contains("pre_tokenizer") && !j["pre_tokenizer"].is_null())
       TQ_RETURN_IF_ERROR(load_pre(j["pre_tokenizer"]));
@@ -90,6 +100,8 @@ class JsonLoader {
       if (id < 0 || id >= kMaxVocab) return corrupt_file("{}: vocab entry '{}' has id {} out of range", path_, it.key(), id);
       max_id = std::max(max_id, id);
     }
+    if (max_id >= static_cast<int64_t>(vocab.size()) + kMaxIdHoles)
+      return corrupt_file("{}: vocab ids are sparse (largest {} for {} entries)", path_, max_id, vocab.size());
     resize(max_id + 1);
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
       const int64_t id = it.value().get<int64_t>();
@@ -168,7 +180,8 @@ class JsonLoader {
           !a["content"].is_string())
         return corrupt_file("{}: added_tokens[{}] needs an integer 'id' and a string 'content'", path_, k);
       const int64_t id = a["id"].get<int64_t>();
-      if (id < 0 || id >= kMaxVocab) return corrupt_file("{}: added_tokens[{}] has id {} out of range", path_, k, id);
+      if (id < 0 || id >= kMaxVocab || id >= static_cast<int64_t>(m_.tokens.size() + arr.size()) + kMaxIdHoles)
+        return corrupt_file("{}: added_tokens[{}] has id {} out of range", path_, k, id);
       tok::AddedToken t;
       t.id = static_cast<int32_t>(id);
       t.content = a["content"].get<std::string>();
@@ -189,13 +202,14 @@ class JsonLoader {
     return ok_status();
   }
 
-  Status load_normalizer(const json& n) {
+  Status load_normalizer(const json& n, int depth = 0) {
+    if (depth > kMaxNesting) return corrupt_file("{}: normalizer Sequences nested too deeply", path_);
     const std::string where = path_ + ": normalizer";
     const std::string type = get_str(n, "type", "");
     NormStep s;
     if (type == "Sequence") {
       if (!n.contains("normalizers") || !n["normalizers"].is_array()) return corrupt_file("{} Sequence has no list", where);
-      for (const json& c : n["normalizers"]) TQ_RETURN_IF_ERROR(load_normalizer(c));
+      for (const json& c : n["normalizers"]) TQ_RETURN_IF_ERROR(load_normalizer(c, depth + 1));
       return ok_status();
     }
     if (type == "NFC") s.type = NormStep::kNfc;
@@ -227,14 +241,15 @@ class JsonLoader {
     return ok_status();
   }
 
-  Status load_pre(const json& p) {
+  Status load_pre(const json& p, int depth = 0) {
+    if (depth > kMaxNesting) return corrupt_file("{}: pre Sequences nested too deeply", path_);
     const std::string where = path_ + ": pre_tokenizer";
     const std::string type = get_str(p, "type", "");
     PreStep s;
     if (type == "Sequence") {
       if (!p.contains("pretokenizers") || !p["pretokenizers"].is_array())
         return corrupt_file("{} Sequence has no list", where);
-      for (const json& c : p["pretokenizers"]) TQ_RETURN_IF_ERROR(load_pre(c));
+      for (const json& c : p["pretokenizers"]) TQ_RETURN_IF_ERROR(load_pre(c, depth + 1));
       return ok_status();
     }
     if (type == "ByteLevel") {
@@ -303,12 +318,13 @@ class JsonLoader {
     return 0;
   }
 
-  Status load_post(const json& p) {
+  Status load_post(const json& p, int depth = 0) {
+    if (depth > kMaxNesting) return corrupt_file("{}: post Sequences nested too deeply", path_);
     const std::string type = get_str(p, "type", "");
     if (type == "Sequence") {
       if (!p.contains("processors") || !p["processors"].is_array())
         return corrupt_file("{}: post_processor Sequence has no list", path_);
-      for (const json& c : p["processors"]) TQ_RETURN_IF_ERROR(load_post(c));
+      for (const json& c : p["processors"]) TQ_RETURN_IF_ERROR(load_post(c, depth + 1));
       return ok_status();
     }
     if (type == "ByteLevel") return ok_status();  // offsets only
@@ -366,18 +382,20 @@ class JsonLoader {
     return unsupported("{}: post_processor type '{}' is not supported", path_, type);
   }
 
-  Status load_decoder(const json& d) {
+  Status load_decoder(const json& d, int depth = 0) {
+    if (depth > kMaxNesting) return corrupt_file("{}: decoder Sequences nested too deeply", path_);
     const std::string type = get_str(d, "type", "");
     if (type == "Sequence") {
       if (!d.contains("decoders") || !d["decoders"].is_array()) return corrupt_file("{}: decoder Sequence has no list", path_);
-      for (const json& c : d["decoders"]) TQ_RETURN_IF_ERROR(load_decoder(c));
+      for (const json& c : d["decoders"]) TQ_RETURN_IF_ERROR(load_decoder(c, depth + 1));
       return ok_status();
     }
     if (type == "ByteLevel") m_.dec_byte_level = true;
     else if (type == "ByteFallback") m_.dec_byte_fallback = true;
     else if (type == "Fuse") {
     } else if (type == "Strip") {
-      if (get_str(d, "content", " ") == " ") m_.strip_leading_spaces = static_cast<int>(d.value("start", 0));
+      if (get_str(d, "content", " ") == " " && d.contains("start") && d["start"].is_number_integer())
+        m_.strip_leading_spaces = static_cast<int>(std::clamp<int64_t>(d["start"].get<int64_t>(), 0, 64));
     } else if (type == "Replace") {
       if (!d.contains("pattern") || !d["pattern"].is_object() || !d["pattern"].contains("String") ||
           !d["pattern"]["String"].is_string())
