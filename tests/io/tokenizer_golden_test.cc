@@ -2,6 +2,7 @@
 // round-trips, tokenizer.json vs exported GGUF metadata, and llama2 SentencePiece (libsentencepiece
 // vs our GGUF-metadata SPM path).
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -178,6 +179,32 @@ TEST(Llama2SentencePiece, GgufMetadataPathEqualsLibSentencePiece) {
     n_tokens += want.size();
   }
   EXPECT_GT(n_tokens, 100000u);
+}
+
+// An HF folder with only tokenizer.model: libsentencepiece through from_model_file, exported as a
+// GGUF "llama" tokenizer.
+TEST(Llama2SentencePiece, HfFolderWithOnlyTokenizerModel) {
+  const auto d = fs::temp_directory_path() / ("tq_tok_golden_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  const std::string ref = kData + "/models/tq-ref-s/";
+  fs::create_symlink(ref + "config.json", d / "config.json");
+  fs::create_symlink(ref + "model.safetensors", d / "model.safetensors");
+  fs::create_symlink(kLlama2Model, d / "tokenizer.model");
+  auto mf = open_hf_folder(d.string());
+  ASSERT_TRUE(mf.ok()) << mf.status().to_string();
+  auto tok = Tokenizer::from_model_file(*mf);
+  ASSERT_TRUE(tok.ok()) << tok.status().to_string();
+  EXPECT_EQ((*tok)->kind(), Tokenizer::Kind::kSentencePieceLib);
+  EXPECT_EQ((*tok)->encode("Hello world", true), (std::vector<int32_t>{1, 15043, 3186}));
+  Metadata meta;
+  ASSERT_TRUE(export_tokenizer_metadata(*mf, meta).ok());
+  EXPECT_EQ(*meta.get_string("tokenizer.ggml.model"), "llama");
+  EXPECT_EQ(meta.get_string_array("tokenizer.ggml.tokens")->size(), 32000u);
+  EXPECT_EQ(meta.get_float_array("tokenizer.ggml.scores")->size(), 32000u);
+  EXPECT_EQ(*meta.get_int("tokenizer.ggml.bos_token_id"), 1);
+  EXPECT_TRUE(meta.get_bool_or("tokenizer.ggml.add_bos_token", false));
+  fs::remove_all(d);
 }
 
 }  // namespace
