@@ -14,7 +14,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t nul = in.find('\0');
   const std::string_view json = in.substr(0, nul);
   const std::string_view text =
-      nul == std::string_view::npos ? std::string_view("Hello, world! It's 2024 \xF0\x9F\x99\x82 <s>\n  ok") : in.substr(nul + 1);
+      nul == std::string_view::npos
+          ? std::string_view("Hello, world! It's 2024 \xF0\x9F\x99\x82 <s>\n  ok")
+          : in.substr(nul + 1);
   auto tok = tq::Tokenizer::from_tokenizer_json_text(json, "fuzz/tokenizer.json");
   if (!tok.ok()) return 0;
   const tq::Tokenizer& t = **tok;

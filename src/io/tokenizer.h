@@ -47,8 +47,8 @@ class Tokenizer {
   // A Hugging Face tokenizer.json (tokenizer_config.json beside it is read when present).
   static Result<std::unique_ptr<Tokenizer>> from_tokenizer_json(const std::string& path);
   // Same, from the file's text; `path_for_errors` names it in messages. No other file is read.
-  static Result<std::unique_ptr<Tokenizer>> from_tokenizer_json_text(std::string_view json_text,
-                                                                     const std::string& path_for_errors);
+  static Result<std::unique_ptr<Tokenizer>> from_tokenizer_json_text(
+      std::string_view json_text, const std::string& path_for_errors);
   // A SentencePiece tokenizer.model; encoding through libsentencepiece.
   static Result<std::unique_ptr<Tokenizer>> from_sentencepiece_model(const std::string& path);
   // tokenizer.ggml.* keys: model "gpt2" (byte-level BPE; pre "gpt-2", "llama-bpe", "qwen2", ...)
@@ -74,13 +74,13 @@ class Tokenizer {
   Result<std::string> decode_checked(std::span<const int32_t> ids) const;
 
   int32_t n_vocab() const;
-  int32_t bos_id() const;  // -1 when the tokenizer has none
-  int32_t eos_id() const;  // -1 when the tokenizer has none
-  int32_t unk_id() const;  // -1 when the tokenizer has none
-  int32_t pad_id() const;  // -1 when the tokenizer has none
-  bool adds_bos() const;   // encode(text, true) starts with bos_id()
-  bool adds_eos() const;   // encode(text, true) ends with eos_id()
-  bool is_eog(int32_t id) const;  // end of generation: eos, eot/eom, <|im_end|>, ...
+  int32_t bos_id() const;             // -1 when the tokenizer has none
+  int32_t eos_id() const;             // -1 when the tokenizer has none
+  int32_t unk_id() const;             // -1 when the tokenizer has none
+  int32_t pad_id() const;             // -1 when the tokenizer has none
+  bool adds_bos() const;              // encode(text, true) starts with bos_id()
+  bool adds_eos() const;              // encode(text, true) ends with eos_id()
+  bool is_eog(int32_t id) const;      // end of generation: eos, eot/eom, <|im_end|>, ...
   bool is_special(int32_t id) const;  // control tokens (and other non-text tokens)
 
   Kind kind() const;

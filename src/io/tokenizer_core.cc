@@ -12,13 +12,15 @@ namespace tq {
 using tok::PreStep;
 using tok::SplitBehavior;
 
-
 namespace {
 
-bool is_ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+bool is_ascii_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 bool is_word_byte(char c) {
   const auto u = static_cast<uint8_t>(c);
-  return u >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+  return u >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         c == '_';
 }
 
 // A segment of a piece: [b, e) and whether it was matched by the split pattern.
@@ -33,31 +35,38 @@ void apply_behavior(std::vector<Seg>& segs, SplitBehavior behavior) {
   r.reserve(segs.size());
   bool prev_match = false;
   switch (behavior) {
-    case SplitBehavior::kIsolated: return;
+    case SplitBehavior::kIsolated:
+      return;
     case SplitBehavior::kRemoved:
       for (const Seg& s : segs)
         if (!s.match) r.push_back(s);
       break;
     case SplitBehavior::kMergedWithPrevious:
       for (const Seg& s : segs) {
-        if (s.match && !prev_match && !r.empty()) r.back().e = s.e;
-        else r.push_back(s);
+        if (s.match && !prev_match && !r.empty())
+          r.back().e = s.e;
+        else
+          r.push_back(s);
         prev_match = s.match;
       }
       break;
     case SplitBehavior::kMergedWithNext:
       for (size_t k = segs.size(); k-- > 0;) {
         const Seg& s = segs[k];
-        if (s.match && !prev_match && !r.empty()) r.back().b = s.b;
-        else r.push_back(s);
+        if (s.match && !prev_match && !r.empty())
+          r.back().b = s.b;
+        else
+          r.push_back(s);
         prev_match = s.match;
       }
       std::reverse(r.begin(), r.end());
       break;
     case SplitBehavior::kContiguous:
       for (const Seg& s : segs) {
-        if (s.match == prev_match && !r.empty()) r.back().e = s.e;
-        else r.push_back(s);
+        if (s.match == prev_match && !r.empty())
+          r.back().e = s.e;
+        else
+          r.push_back(s);
         prev_match = s.match;
       }
       break;
@@ -94,8 +103,8 @@ std::vector<Seg> char_segments(std::string_view piece, Pred&& pred) {
 
 bool is_unicode_space(uint32_t cp) {
   return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
-         cp == 0x3000;
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+         cp == 0x205F || cp == 0x3000;
 }
 
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
@@ -118,7 +127,8 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
 Status Tokenizer::Impl::finalize() {
   const size_t n = tokens.size();
   if (n == 0) return corrupt_file("{}: the vocabulary is empty", source);
-  if (n > (size_t{1} << 31) - 1) return corrupt_file("{}: vocabulary of {} entries is too large", source, n);
+  if (n > (size_t{1} << 31) - 1)
+    return corrupt_file("{}: vocabulary of {} entries is too large", source, n);
   if (scores.size() < n) scores.resize(n, 0.0f);
   if (types.size() < n) types.resize(n, TokenType::kNormal);
   token_to_id.clear();
@@ -127,7 +137,8 @@ Status Tokenizer::Impl::finalize() {
 
   auto check_id = [&](int32_t id, const char* what) -> Status {
     if (id < -1 || id >= static_cast<int32_t>(n))
-      return corrupt_file("{}: {} id {} is outside the vocabulary of {} tokens", source, what, id, n);
+      return corrupt_file("{}: {} id {} is outside the vocabulary of {} tokens", source, what, id,
+                          n);
     return ok_status();
   };
   TQ_RETURN_IF_ERROR(check_id(bos, "BOS"));
@@ -140,13 +151,15 @@ Status Tokenizer::Impl::finalize() {
   for (size_t k = 0; k < added.size(); ++k) {
     const auto& a = added[k];
     if (a.id < 0 || a.id >= static_cast<int32_t>(n))
-      return corrupt_file("{}: added token '{}' has id {} outside the vocabulary of {} tokens", source, a.content, a.id, n);
+      return corrupt_file("{}: added token '{}' has id {} outside the vocabulary of {} tokens",
+                          source, a.content, a.id, n);
     if (a.content.empty()) continue;  // cannot be matched in text
     added_by_byte[static_cast<uint8_t>(a.content[0])].push_back(static_cast<int32_t>(k));
   }
   for (auto& list : added_by_byte)
-    std::stable_sort(list.begin(), list.end(),
-                     [&](int32_t x, int32_t y) { return added[x].content.size() > added[y].content.size(); });
+    std::stable_sort(list.begin(), list.end(), [&](int32_t x, int32_t y) {
+      return added[x].content.size() > added[y].content.size();
+    });
 
   // Byte ids: the byte-level alphabet, or <0xXX> tokens for byte fallback.
   for (int b = 0; b < 256; ++b) {
@@ -198,8 +211,9 @@ Status Tokenizer::Impl::finalize() {
   }
 
   if (eos >= 0) eog.insert(eos);
-  static const char* const kEogNames[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-                                          "<|eom_id|>", "</s>", "<|end_of_text|>", "<EOT>", "<|return|>"};
+  static const char* const kEogNames[] = {
+      "<|eot_id|>", "<|im_end|>", "<|end|>",         "<end_of_turn>", "<|endoftext|>",
+      "<|eom_id|>", "</s>",       "<|end_of_text|>", "<EOT>",         "<|return|>"};
   for (const char* name : kEogNames) {
     auto it = token_to_id.find(std::string_view(name));
     if (it != token_to_id.end() && types[it->second] == TokenType::kControl) eog.insert(it->second);
@@ -207,7 +221,9 @@ Status Tokenizer::Impl::finalize() {
   return ok_status();
 }
 
-int32_t Tokenizer::Impl::byte_token(uint8_t b) const { return bpe.byte_id[b] >= 0 ? bpe.byte_id[b] : unk; }
+int32_t Tokenizer::Impl::byte_token(uint8_t b) const {
+  return bpe.byte_id[b] >= 0 ? bpe.byte_id[b] : unk;
+}
 
 // ---- encoding --------------------------------------------------------------------------------
 
@@ -227,11 +243,26 @@ void Tokenizer::Impl::encode_text(std::string_view text, bool first_segment, Enc
       std::string cur(run), tmp;
       for (const auto& s : normalizer) {
         switch (s.type) {
-          case tok::NormStep::kNfc: tok::normalize_unicode(cur, tok::NormForm::kNFC, &tmp); cur.swap(tmp); break;
-          case tok::NormStep::kNfd: tok::normalize_unicode(cur, tok::NormForm::kNFD, &tmp); cur.swap(tmp); break;
-          case tok::NormStep::kNfkc: tok::normalize_unicode(cur, tok::NormForm::kNFKC, &tmp); cur.swap(tmp); break;
-          case tok::NormStep::kNfkd: tok::normalize_unicode(cur, tok::NormForm::kNFKD, &tmp); cur.swap(tmp); break;
-          case tok::NormStep::kLowercase: tok::lowercase_unicode(cur, &tmp); cur.swap(tmp); break;
+          case tok::NormStep::kNfc:
+            tok::normalize_unicode(cur, tok::NormForm::kNFC, &tmp);
+            cur.swap(tmp);
+            break;
+          case tok::NormStep::kNfd:
+            tok::normalize_unicode(cur, tok::NormForm::kNFD, &tmp);
+            cur.swap(tmp);
+            break;
+          case tok::NormStep::kNfkc:
+            tok::normalize_unicode(cur, tok::NormForm::kNFKC, &tmp);
+            cur.swap(tmp);
+            break;
+          case tok::NormStep::kNfkd:
+            tok::normalize_unicode(cur, tok::NormForm::kNFKD, &tmp);
+            cur.swap(tmp);
+            break;
+          case tok::NormStep::kLowercase:
+            tok::lowercase_unicode(cur, &tmp);
+            cur.swap(tmp);
+            break;
           case tok::NormStep::kPrepend:
             if (!cur.empty()) cur.insert(0, s.a);
             break;
@@ -269,8 +300,8 @@ void Tokenizer::Impl::encode_text(std::string_view text, bool first_segment, Enc
   });
 }
 
-void Tokenizer::Impl::pre_tokenize(size_t step, std::string_view piece, bool at_text_start, EncodeState& st,
-                                   std::vector<int32_t>& out) const {
+void Tokenizer::Impl::pre_tokenize(size_t step, std::string_view piece, bool at_text_start,
+                                   EncodeState& st, std::vector<int32_t>& out) const {
   if (piece.empty()) return;
   if (step == pre.size()) {
     bpe_word(piece, st, out);
@@ -279,21 +310,27 @@ void Tokenizer::Impl::pre_tokenize(size_t step, std::string_view piece, bool at_
   const PreStep& s = pre[step];
   auto emit_segs = [&](std::string_view p, std::vector<Seg>& segs, SplitBehavior behavior) {
     apply_behavior(segs, behavior);
-    for (const Seg& g : segs) pre_tokenize(step + 1, p.substr(g.b, g.e - g.b), at_text_start && g.b == 0, st, out);
+    for (const Seg& g : segs)
+      pre_tokenize(step + 1, p.substr(g.b, g.e - g.b), at_text_start && g.b == 0, st, out);
   };
   switch (s.type) {
     case PreStep::kSplit: {
-      if (s.behavior == SplitBehavior::kIsolated && !s.invert) {  // the common case, without a vector
+      if (s.behavior == SplitBehavior::kIsolated &&
+          !s.invert) {  // the common case, without a vector
         size_t last = 0;
         s.regex->for_each_match(piece, [&](size_t b, size_t e) {
-          if (b > last) pre_tokenize(step + 1, piece.substr(last, b - last), at_text_start && last == 0, st, out);
+          if (b > last)
+            pre_tokenize(step + 1, piece.substr(last, b - last), at_text_start && last == 0, st,
+                         out);
           pre_tokenize(step + 1, piece.substr(b, e - b), at_text_start && b == 0, st, out);
           last = e;
         });
-        if (last < piece.size()) pre_tokenize(step + 1, piece.substr(last), at_text_start && last == 0, st, out);
+        if (last < piece.size())
+          pre_tokenize(step + 1, piece.substr(last), at_text_start && last == 0, st, out);
         return;
       }
-      auto segs = segments(piece, s.invert, [&](auto&& emit) { s.regex->for_each_match(piece, emit); });
+      auto segs =
+          segments(piece, s.invert, [&](auto&& emit) { s.regex->for_each_match(piece, emit); });
       emit_segs(piece, segs, s.behavior);
       return;
     }
@@ -311,16 +348,19 @@ void Tokenizer::Impl::pre_tokenize(size_t step, std::string_view piece, bool at_
       }
       size_t last = 0;
       s.regex->for_each_match(p, [&](size_t b, size_t e) {
-        if (b > last) pre_tokenize(step + 1, p.substr(last, b - last), at_text_start && last == 0, st, out);
+        if (b > last)
+          pre_tokenize(step + 1, p.substr(last, b - last), at_text_start && last == 0, st, out);
         pre_tokenize(step + 1, p.substr(b, e - b), at_text_start && b == 0, st, out);
         last = e;
       });
-      if (last < p.size()) pre_tokenize(step + 1, p.substr(last), at_text_start && last == 0, st, out);
+      if (last < p.size())
+        pre_tokenize(step + 1, p.substr(last), at_text_start && last == 0, st, out);
       return;
     }
     case PreStep::kDigits: {
       auto segs = char_segments(piece, [](uint32_t cp) { return cp >= '0' && cp <= '9'; });
-      emit_segs(piece, segs, s.individual_digits ? SplitBehavior::kIsolated : SplitBehavior::kContiguous);
+      emit_segs(piece, segs,
+                s.individual_digits ? SplitBehavior::kIsolated : SplitBehavior::kContiguous);
       return;
     }
     case PreStep::kWhitespaceSplit: {
@@ -332,7 +372,8 @@ void Tokenizer::Impl::pre_tokenize(size_t step, std::string_view piece, bool at_
       std::string p(piece);
       replace_all(p, " ", s.replacement);
       const bool starts = p.compare(0, s.replacement.size(), s.replacement) == 0;
-      if (!starts && (s.prepend == PreStep::kAlways || (s.prepend == PreStep::kFirst && at_text_start)))
+      if (!starts &&
+          (s.prepend == PreStep::kAlways || (s.prepend == PreStep::kFirst && at_text_start)))
         p.insert(0, s.replacement);
       if (!s.split) {
         pre_tokenize(step + 1, p, at_text_start, st, out);
@@ -340,7 +381,8 @@ void Tokenizer::Impl::pre_tokenize(size_t step, std::string_view piece, bool at_
       }
       const std::string_view pv = p;
       auto segs = segments(pv, false, [&](auto&& emit) {
-        for (size_t k = 0; (k = pv.find(s.replacement, k)) != std::string_view::npos; k += s.replacement.size())
+        for (size_t k = 0; (k = pv.find(s.replacement, k)) != std::string_view::npos;
+             k += s.replacement.size())
           emit(k, k + s.replacement.size());
       });
       emit_segs(pv, segs, SplitBehavior::kMergedWithNext);
@@ -353,7 +395,8 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special) 
   return encode(text, add_special, /*parse_special=*/true);
 }
 
-std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
+                                       bool parse_special) const {
   const Impl& m = *impl_;
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 4);
@@ -364,7 +407,9 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
   auto emit_text = [&](std::string_view seg) {
     if (seg.empty()) return;
     switch (m.kind) {
-      case Kind::kBpe: m.encode_text(seg, first_segment, st, out); break;
+      case Kind::kBpe:
+        m.encode_text(seg, first_segment, st, out);
+        break;
       case Kind::kSpmScores: {
         std::string t;
         if (m.spm.add_space_prefix && prev_token) t = " ";
@@ -373,7 +418,9 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
         m.spm_encode(t, out);
         break;
       }
-      case Kind::kSentencePieceLib: m.sp_lib_encode(seg, out); break;
+      case Kind::kSentencePieceLib:
+        m.sp_lib_encode(seg, out);
+        break;
     }
     first_segment = false;
     prev_token = false;
@@ -423,7 +470,8 @@ namespace {
 constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";
 
 // Appends token `id`'s text to out; at_start applies the decoder's leading-space removal.
-void append_piece(const Tokenizer::Impl& m, int32_t id, bool skip_special, bool* at_start, std::string* out) {
+void append_piece(const Tokenizer::Impl& m, int32_t id, bool skip_special, bool* at_start,
+                  std::string* out) {
   std::string_view piece;
   if (id < 0 || id >= static_cast<int32_t>(m.tokens.size())) {
     piece = kReplacementChar;
@@ -434,7 +482,8 @@ void append_piece(const Tokenizer::Impl& m, int32_t id, bool skip_special, bool*
   if (*at_start) {
     if (piece.empty()) return;
     *at_start = false;
-    for (int k = 0; k < m.strip_leading_spaces && !piece.empty() && piece[0] == ' '; ++k) piece.remove_prefix(1);
+    for (int k = 0; k < m.strip_leading_spaces && !piece.empty() && piece[0] == ' '; ++k)
+      piece.remove_prefix(1);
   }
   out->append(piece);
 }
@@ -455,7 +504,9 @@ bool could_complete(std::string_view tail) {
 }
 }  // namespace
 
-std::string Tokenizer::decode(std::span<const int32_t> ids) const { return decode(ids, false); }
+std::string Tokenizer::decode(std::span<const int32_t> ids) const {
+  return decode(ids, false);
+}
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) const {
   std::string out;
@@ -468,12 +519,13 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) c
 Result<std::string> Tokenizer::decode_checked(std::span<const int32_t> ids) const {
   for (size_t i = 0; i < ids.size(); ++i)
     if (ids[i] < 0 || ids[i] >= n_vocab())
-      return out_of_range("{}: token id {} (position {}) is outside the vocabulary of {} tokens", impl_->source, ids[i],
-                          i, n_vocab());
+      return out_of_range("{}: token id {} (position {}) is outside the vocabulary of {} tokens",
+                          impl_->source, ids[i], i, n_vocab());
   return decode(ids);
 }
 
-StreamDecoder::StreamDecoder(const Tokenizer& tok, bool skip_special) : tok_(tok), skip_special_(skip_special) {}
+StreamDecoder::StreamDecoder(const Tokenizer& tok, bool skip_special)
+    : tok_(tok), skip_special_(skip_special) {}
 
 std::string StreamDecoder::feed(int32_t id) {
   append_piece(*tok_.impl_, id, skip_special_, &at_start_, &pending_);
@@ -507,19 +559,39 @@ void StreamDecoder::reset() {
 Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Tokenizer::~Tokenizer() = default;
 
-int32_t Tokenizer::n_vocab() const { return static_cast<int32_t>(impl_->tokens.size()); }
-int32_t Tokenizer::bos_id() const { return impl_->bos; }
-int32_t Tokenizer::eos_id() const { return impl_->eos; }
-int32_t Tokenizer::unk_id() const { return impl_->unk; }
-int32_t Tokenizer::pad_id() const { return impl_->pad; }
-bool Tokenizer::adds_bos() const { return !impl_->prefix_ids.empty() && impl_->prefix_ids[0] == impl_->bos && impl_->bos >= 0; }
-bool Tokenizer::adds_eos() const { return !impl_->suffix_ids.empty() && impl_->suffix_ids.back() == impl_->eos && impl_->eos >= 0; }
-bool Tokenizer::is_eog(int32_t id) const { return impl_->eog.count(id) != 0; }
+int32_t Tokenizer::n_vocab() const {
+  return static_cast<int32_t>(impl_->tokens.size());
+}
+int32_t Tokenizer::bos_id() const {
+  return impl_->bos;
+}
+int32_t Tokenizer::eos_id() const {
+  return impl_->eos;
+}
+int32_t Tokenizer::unk_id() const {
+  return impl_->unk;
+}
+int32_t Tokenizer::pad_id() const {
+  return impl_->pad;
+}
+bool Tokenizer::adds_bos() const {
+  return !impl_->prefix_ids.empty() && impl_->prefix_ids[0] == impl_->bos && impl_->bos >= 0;
+}
+bool Tokenizer::adds_eos() const {
+  return !impl_->suffix_ids.empty() && impl_->suffix_ids.back() == impl_->eos && impl_->eos >= 0;
+}
+bool Tokenizer::is_eog(int32_t id) const {
+  return impl_->eog.count(id) != 0;
+}
 bool Tokenizer::is_special(int32_t id) const {
   return id >= 0 && id < n_vocab() && impl_->types[id] == TokenType::kControl;
 }
-Tokenizer::Kind Tokenizer::kind() const { return impl_->kind; }
-const std::string& Tokenizer::source() const { return impl_->source; }
+Tokenizer::Kind Tokenizer::kind() const {
+  return impl_->kind;
+}
+const std::string& Tokenizer::source() const {
+  return impl_->source;
+}
 std::string Tokenizer::token_text(int32_t id) const {
   return id >= 0 && id < n_vocab() ? impl_->tokens[id] : std::string();
 }

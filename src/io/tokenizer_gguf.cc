@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "core/file_util.h"
@@ -14,7 +13,8 @@ namespace tq {
 
 namespace tok {
 
-const char* const kGpt2Regex = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+const char* const kGpt2Regex =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 const char* const kLlama3Regex =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 const char* const kQwen2Regex =
@@ -32,10 +32,14 @@ PreFamily pre_family(std::string_view name) {
 
 const char* gguf_pre_regex(std::string_view name) {
   switch (pre_family(name)) {
-    case PreFamily::kGpt2: return kGpt2Regex;
-    case PreFamily::kLlama3: return kLlama3Regex;
-    case PreFamily::kQwen2: return kQwen2Regex;
-    case PreFamily::kNone: return nullptr;
+    case PreFamily::kGpt2:
+      return kGpt2Regex;
+    case PreFamily::kLlama3:
+      return kLlama3Regex;
+    case PreFamily::kQwen2:
+      return kQwen2Regex;
+    case PreFamily::kNone:
+      return nullptr;
   }
   return nullptr;
 }
@@ -44,7 +48,8 @@ const char* gguf_pre_regex(std::string_view name) {
 
 namespace {
 
-constexpr const char* kSupportedPre = "gpt-2, phi-2, llama-bpe, llama3, llama-v3, qwen2, deepseek-r1-qwen";
+constexpr const char* kSupportedPre =
+    "gpt-2, phi-2, llama-bpe, llama3, llama-v3, qwen2, deepseek-r1-qwen";
 
 // GGUF stores "none" as -1 (i32) or 0xFFFFFFFF (u32); both read as -1.
 int32_t meta_id(const Metadata& meta, const std::string& key, int32_t dflt) {
@@ -55,10 +60,12 @@ int32_t meta_id(const Metadata& meta, const std::string& key, int32_t dflt) {
 
 }  // namespace
 
-Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf_metadata(const Metadata& meta, const std::string& path) {
+Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf_metadata(const Metadata& meta,
+                                                                 const std::string& path) {
   auto ctx = [&](const Status& s) { return s.with_context(path); };
   auto model_r = meta.get_string("tokenizer.ggml.model");
-  if (!model_r.ok()) return corrupt_file("{}: no tokenizer in the metadata (tokenizer.ggml.model is missing)", path);
+  if (!model_r.ok())
+    return corrupt_file("{}: no tokenizer in the metadata (tokenizer.ggml.model is missing)", path);
   const std::string model = *model_r;
   auto m = std::make_unique<Impl>();
   m->source = path;
@@ -70,17 +77,21 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf_metadata(const Metadata&
     auto t = meta.get_int_array("tokenizer.ggml.token_type");
     if (!t.ok()) return ctx(t.status());
     if (t->size() != n)
-      return corrupt_file("{}: tokenizer.ggml.token_type has {} entries for {} tokens", path, t->size(), n);
+      return corrupt_file("{}: tokenizer.ggml.token_type has {} entries for {} tokens", path,
+                          t->size(), n);
     m->types.reserve(n);
     for (int64_t v : *t) {
-      if (v < 0 || v > 6) return corrupt_file("{}: tokenizer.ggml.token_type value {} is not a token type", path, v);
+      if (v < 0 || v > 6)
+        return corrupt_file("{}: tokenizer.ggml.token_type value {} is not a token type", path, v);
       m->types.push_back(static_cast<TokenType>(v == 0 ? 1 : v));
     }
   }
   if (meta.has("tokenizer.ggml.scores")) {
     auto s = meta.get_float_array("tokenizer.ggml.scores");
     if (!s.ok()) return ctx(s.status());
-    if (s->size() != n) return corrupt_file("{}: tokenizer.ggml.scores has {} entries for {} tokens", path, s->size(), n);
+    if (s->size() != n)
+      return corrupt_file("{}: tokenizer.ggml.scores has {} entries for {} tokens", path, s->size(),
+                          n);
     m->scores.assign(s->begin(), s->end());
   }
   m->types.resize(n, TokenType::kNormal);
@@ -91,7 +102,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf_metadata(const Metadata&
     const std::string pre = meta.get_string_or("tokenizer.ggml.pre", "default");
     const char* re = tok::gguf_pre_regex(pre);
     if (!re)
-      return unsupported("{}: BPE pre-tokenizer '{}' is not supported (supported: {})", path, pre, kSupportedPre);
+      return unsupported("{}: BPE pre-tokenizer '{}' is not supported (supported: {})", path, pre,
+                         kSupportedPre);
     if (re == tok::kGpt2Regex) {
       tok::PreStep s;
       s.type = tok::PreStep::kByteLevel;
@@ -132,7 +144,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf_metadata(const Metadata&
     for (size_t k = 0; k < merges->size(); ++k) {
       const std::string& s = (*merges)[k];
       const size_t sp = s.size() > 1 ? s.find(' ', 1) : std::string::npos;
-      if (sp == std::string::npos) return corrupt_file("{}: merge #{} '{}' has no space", path, k, s);
+      if (sp == std::string::npos)
+        return corrupt_file("{}: merge #{} '{}' has no space", path, k, s);
       const std::string a = s.substr(0, sp), b = s.substr(sp + 1);
       const std::string* parts[3] = {&a, &b, nullptr};
       const std::string ab = a + b;
@@ -141,10 +154,12 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf_metadata(const Metadata&
       for (int p = 0; p < 3; ++p) {
         auto it = index.find(*parts[p]);
         if (it == index.end())
-          return corrupt_file("{}: merge #{} '{}' refers to '{}', which is not in the vocabulary", path, k, s, *parts[p]);
+          return corrupt_file("{}: merge #{} '{}' refers to '{}', which is not in the vocabulary",
+                              path, k, s, *parts[p]);
         ids[p] = it->second;
       }
-      const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(ids[0])) << 32) | static_cast<uint32_t>(ids[1]);
+      const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(ids[0])) << 32) |
+                           static_cast<uint32_t>(ids[1]);
       m->bpe.merges[key] = {static_cast<int32_t>(k), ids[2]};
       m->bpe.merge_list.emplace_back(ids[0], ids[1]);
     }
@@ -171,7 +186,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf_metadata(const Metadata&
     a.id = static_cast<int32_t>(i);
     a.content = m->tokens[i];
     a.special = t == TokenType::kControl;
-    if (m->kind == Kind::kSpmScores && a.special) continue;  // <s>, </s>: SentencePiece never matches them
+    if (m->kind == Kind::kSpmScores && a.special)
+      continue;  // <s>, </s>: SentencePiece never matches them
     m->added.push_back(std::move(a));
   }
   const bool spm = m->kind == Kind::kSpmScores;
@@ -181,12 +197,16 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf_metadata(const Metadata&
   m->pad = meta_id(meta, "tokenizer.ggml.padding_token_id", -1);
   if (m->bos >= static_cast<int32_t>(n) && !meta.has("tokenizer.ggml.bos_token_id")) m->bos = -1;
   if (m->eos >= static_cast<int32_t>(n) && !meta.has("tokenizer.ggml.eos_token_id")) m->eos = -1;
-  if (m->unk >= static_cast<int32_t>(n) && !meta.has("tokenizer.ggml.unknown_token_id")) m->unk = -1;
-  if (meta.get_bool_or("tokenizer.ggml.add_bos_token", default_add_bos) && m->bos >= 0) m->prefix_ids = {m->bos};
-  if (meta.get_bool_or("tokenizer.ggml.add_eos_token", false) && m->eos >= 0) m->suffix_ids = {m->eos};
+  if (m->unk >= static_cast<int32_t>(n) && !meta.has("tokenizer.ggml.unknown_token_id"))
+    m->unk = -1;
+  if (meta.get_bool_or("tokenizer.ggml.add_bos_token", default_add_bos) && m->bos >= 0)
+    m->prefix_ids = {m->bos};
+  if (meta.get_bool_or("tokenizer.ggml.add_eos_token", false) && m->eos >= 0)
+    m->suffix_ids = {m->eos};
   for (const char* key : {"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"}) {
     const int32_t id = meta_id(meta, key, -1);
-    if (id >= static_cast<int32_t>(n)) return corrupt_file("{}: {} = {} is outside the vocabulary", path, key, id);
+    if (id >= static_cast<int32_t>(n))
+      return corrupt_file("{}: {} = {} is outside the vocabulary", path, key, id);
     if (id >= 0) m->eog.insert(id);
   }
   TQ_RETURN_IF_ERROR(m->finalize());
@@ -197,11 +217,16 @@ Status Tokenizer::export_gguf_metadata(Metadata& out, int64_t n_vocab_model) con
   const Impl& m = *impl_;
   const bool spm = m.kind != Kind::kBpe;
   if (m.gguf_pre.empty()) {
-    if (spm) return unsupported("{}: only BPE SentencePiece models can be written as GGUF 'llama' tokenizers", m.source);
-    return unsupported("{}: this pre-tokenizer has no llama.cpp name (supported: {}); cannot write it as GGUF",
-                       m.source, kSupportedPre);
+    if (spm)
+      return unsupported(
+          "{}: only BPE SentencePiece models can be written as GGUF 'llama' tokenizers", m.source);
+    return unsupported(
+        "{}: this pre-tokenizer has no llama.cpp name (supported: {}); cannot write it as GGUF",
+        m.source, kSupportedPre);
   }
-  if (!spm && !m.bpe.byte_level) return unsupported("{}: only byte-level BPE can be written as a GGUF 'gpt2' tokenizer", m.source);
+  if (!spm && !m.bpe.byte_level)
+    return unsupported("{}: only byte-level BPE can be written as a GGUF 'gpt2' tokenizer",
+                       m.source);
   const int64_t n = std::max<int64_t>(n_vocab(), n_vocab_model);
   std::vector<MetaValue> tokens, types, scores;
   tokens.reserve(n);
@@ -227,12 +252,15 @@ Status Tokenizer::export_gguf_metadata(Metadata& out, int64_t n_vocab_model) con
   } else {
     std::vector<MetaValue> merges;
     merges.reserve(m.bpe.merge_list.size());
-    for (const auto& [a, b] : m.bpe.merge_list) merges.push_back(MetaValue::str(m.tokens[a] + " " + m.tokens[b]));
+    for (const auto& [a, b] : m.bpe.merge_list)
+      merges.push_back(MetaValue::str(m.tokens[a] + " " + m.tokens[b]));
     out.set("tokenizer.ggml.merges", MetaValue::array(MetaType::string, std::move(merges)));
   }
   auto set_id = [&](const char* key, int32_t id) {
-    if (id >= 0) out.set(key, MetaValue::u32(static_cast<uint32_t>(id)));
-    else out.erase(key);
+    if (id >= 0)
+      out.set(key, MetaValue::u32(static_cast<uint32_t>(id)));
+    else
+      out.erase(key);
   };
   set_id("tokenizer.ggml.bos_token_id", m.bos);
   set_id("tokenizer.ggml.eos_token_id", m.eos);
@@ -269,7 +297,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_model_file(const ModelFile& m
   std::unique_ptr<Tokenizer> t;
   if (!mf.tokenizer_json_path.empty()) {
     auto r = from_tokenizer_json(mf.tokenizer_json_path);
-    if (!r.ok() && !(r.status().code() == StatusCode::kUnsupported && !mf.tokenizer_model_path.empty()))
+    if (!r.ok() &&
+        !(r.status().code() == StatusCode::kUnsupported && !mf.tokenizer_model_path.empty()))
       return r.status();
     if (r.ok()) t = std::move(r).value();
   }
@@ -295,7 +324,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_model_file(const ModelFile& m
 
 Status export_tokenizer_metadata(const ModelFile& mf, Metadata& out) {
   if (mf.kind == SourceKind::kGguf) {
-    if (!mf.meta.has("tokenizer.ggml.model")) return not_found("{}: the file has no tokenizer metadata", mf.path);
+    if (!mf.meta.has("tokenizer.ggml.model"))
+      return not_found("{}: the file has no tokenizer metadata", mf.path);
     for (const auto& [k, v] : mf.meta.items())
       if (k.rfind("tokenizer.ggml.", 0) == 0) out.set(k, v);
     return ok_status();

@@ -39,8 +39,8 @@ struct AddedToken {
 
 struct NormStep {
   enum Type { kNfc, kNfd, kNfkc, kNfkd, kLowercase, kPrepend, kReplace, kStrip } type = kNfc;
-  std::string a, b;                // kPrepend: a; kReplace: pattern string a -> b
-  std::unique_ptr<Regex> regex;    // kReplace with a regex pattern
+  std::string a, b;                  // kPrepend: a; kReplace: pattern string a -> b
+  std::unique_ptr<Regex> regex;      // kReplace with a regex pattern
   bool left = false, right = false;  // kStrip
 };
 
@@ -69,12 +69,13 @@ struct BpeModel {
   bool byte_fallback = false;  // unknown characters become <0xXX> tokens
   bool ignore_merges = false;  // a word that is itself a token is emitted whole (Llama-3)
   bool fuse_unk = false;
-  std::array<int32_t, 256> byte_id{};  // byte_level: id of the mapped character; byte_fallback: <0xXX>
+  std::array<int32_t, 256>
+      byte_id{};  // byte_level: id of the mapped character; byte_fallback: <0xXX>
   struct Merge {
     int32_t rank;
     int32_t id;
   };
-  std::unordered_map<uint64_t, Merge> merges;  // (left id << 32 | right id) -> merge
+  std::unordered_map<uint64_t, Merge> merges;           // (left id << 32 | right id) -> merge
   std::vector<std::pair<int32_t, int32_t>> merge_list;  // [n_merges] in rank order (for export)
 };
 
@@ -95,8 +96,9 @@ struct Tokenizer::Impl {
   std::vector<TokenType> types;
   tok::TokenMap token_to_id;
 
-  std::vector<tok::AddedToken> added;               // matched before pre-tokenization
-  std::array<std::vector<int32_t>, 256> added_by_byte;  // first byte -> indices into added, longest first
+  std::vector<tok::AddedToken> added;  // matched before pre-tokenization
+  std::array<std::vector<int32_t>, 256>
+      added_by_byte;  // first byte -> indices into added, longest first
 
   std::vector<tok::NormStep> normalizer;
   std::vector<tok::PreStep> pre;
@@ -117,7 +119,7 @@ struct Tokenizer::Impl {
   bool dec_byte_fallback = false;  // <0xXX> -> the byte
   bool dec_control_empty = false;
   std::vector<std::pair<std::string, std::string>> dec_replace;  // applied in order
-  std::string dec_unknown_text;   // text of the unknown token ("" = its vocabulary entry)
+  std::string dec_unknown_text;  // text of the unknown token ("" = its vocabulary entry)
 
   int32_t bos = -1, eos = -1, unk = -1, pad = -1;
   bool add_bos = false, add_eos = false;
@@ -131,11 +133,13 @@ struct Tokenizer::Impl {
   // ---- encoding (tokenizer_core.cc / tokenizer_models.cc) ----
   // Per-call scratch: word -> ids already computed in this call ([offset, count) into arena).
   struct EncodeState {
-    std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, tok::StringHash, std::equal_to<>> cache;
+    std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, tok::StringHash, std::equal_to<>>
+        cache;
     std::vector<int32_t> arena;
     std::vector<int32_t> syms;
   };
-  void encode_text(std::string_view text, bool first_segment, EncodeState& st, std::vector<int32_t>& out) const;
+  void encode_text(std::string_view text, bool first_segment, EncodeState& st,
+                   std::vector<int32_t>& out) const;
   void pre_tokenize(size_t step, std::string_view piece, bool at_text_start, EncodeState& st,
                     std::vector<int32_t>& out) const;
   void bpe_word(std::string_view word, EncodeState& st, std::vector<int32_t>& out) const;

@@ -1,9 +1,8 @@
 // Hugging Face tokenizer.json -> Tokenizer::Impl: BPE model (vocab, merges in "a b" or ["a","b"]
 // form), added tokens, normalizers, pre-tokenizers, post-processor and decoder.
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "core/file_util.h"
 #include "io/tokenizer_impl.h"
@@ -60,22 +59,26 @@ class JsonLoader {
 
   Status load(const json& j, const json* config) {
     if (!j.is_object()) return corrupt_file("{}: not a JSON object", path_);
-    if (!j.contains("model") || !j["model"].is_object()) return corrupt_file("{}: no 'model' object", path_);
+    if (!j.contains("model") || !j["model"].is_object())
+      return corrupt_file("{}: no 'model' object", path_);
     TQ_RETURN_IF_ERROR(load_model(j["model"]));
     if (j.contains("added_tokens")) TQ_RETURN_IF_ERROR(load_added(j["added_tokens"]));
-    for (size_t i = 0; i < m_.tokens.size(); ++i)  // ids nobody uses, as convert_hf_to_gguf names them
+    for (size_t i = 0; i < m_.tokens.size();
+         ++i)  // ids nobody uses, as convert_hf_to_gguf names them
       if (!filled_[i]) {
         m_.tokens[i] = "[PAD" + std::to_string(i) + "]";
         m_.types[i] = TokenType::kUnused;
       }
-    if (j.contains("normalizer") && !j["normalizer"].is_null()) TQ_RETURN_IF_ERROR(load_normalizer(j["normalizer"]));
+    if (j.contains("normalizer") && !j["normalizer"].is_null())
+      TQ_RETURN_IF_ERROR(load_normalizer(j["normalizer"]));
     if (j.contains("pre_tokenizer") && !j["pre_tokenizer"].is_null())
       TQ_RETURN_IF_ERROR(load_pre(j["pre_tokenizer"]));
     TQ_RETURN_IF_ERROR(check_pre_order());
     m_.bpe.byte_level = has_byte_level_;
     bool has_post = j.contains("post_processor") && !j["post_processor"].is_null();
     if (has_post) TQ_RETURN_IF_ERROR(load_post(j["post_processor"]));
-    if (j.contains("decoder") && !j["decoder"].is_null()) TQ_RETURN_IF_ERROR(load_decoder(j["decoder"]));
+    if (j.contains("decoder") && !j["decoder"].is_null())
+      TQ_RETURN_IF_ERROR(load_decoder(j["decoder"]));
     if (!merges_json_) return corrupt_file("{}: model has no 'merges'", path_);
     TQ_RETURN_IF_ERROR(load_merges(*merges_json_));
     TQ_RETURN_IF_ERROR(load_config(config, has_post));
@@ -88,25 +91,30 @@ class JsonLoader {
     const std::string type = get_str(model, "type", "BPE");
     if (type != "BPE")
       return unsupported("{}: tokenizer model type '{}' is not supported (only BPE)", path_, type);
-    if (!model.contains("vocab") || !model["vocab"].is_object()) return corrupt_file("{}: model has no 'vocab' object", path_);
+    if (!model.contains("vocab") || !model["vocab"].is_object())
+      return corrupt_file("{}: model has no 'vocab' object", path_);
     for (const char* k : {"continuing_subword_prefix", "end_of_word_suffix"})
       if (model.contains(k) && model[k].is_string() && !model[k].get<std::string>().empty())
         return unsupported("{}: BPE option '{}' is not supported", path_, k);
     const json& vocab = model["vocab"];
     int64_t max_id = -1;
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-      if (!it.value().is_number_integer()) return corrupt_file("{}: vocab entry '{}' has no integer id", path_, it.key());
+      if (!it.value().is_number_integer())
+        return corrupt_file("{}: vocab entry '{}' has no integer id", path_, it.key());
       const int64_t id = it.value().get<int64_t>();
-      if (id < 0 || id >= kMaxVocab) return corrupt_file("{}: vocab entry '{}' has id {} out of range", path_, it.key(), id);
+      if (id < 0 || id >= kMaxVocab)
+        return corrupt_file("{}: vocab entry '{}' has id {} out of range", path_, it.key(), id);
       max_id = std::max(max_id, id);
     }
     if (max_id >= static_cast<int64_t>(vocab.size()) + kMaxIdHoles)
-      return corrupt_file("{}: vocab ids are sparse (largest {} for {} entries)", path_, max_id, vocab.size());
+      return corrupt_file("{}: vocab ids are sparse (largest {} for {} entries)", path_, max_id,
+                          vocab.size());
     resize(max_id + 1);
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
       const int64_t id = it.value().get<int64_t>();
       if (filled_[id])
-        return corrupt_file("{}: vocab entries '{}' and '{}' share id {}", path_, m_.tokens[id], it.key(), id);
+        return corrupt_file("{}: vocab entries '{}' and '{}' share id {}", path_, m_.tokens[id],
+                            it.key(), id);
       m_.tokens[id] = it.key();
       filled_[id] = true;
     }
@@ -137,8 +145,10 @@ class JsonLoader {
       if (e.is_string()) {
         const std::string s = e.get<std::string>();
         const size_t sp = s.find(' ');
-        if (sp == std::string::npos || sp == 0 || sp + 1 >= s.size() || s.find(' ', sp + 1) != std::string::npos)
-          return corrupt_file("{}: merge #{} '{}' is not two tokens separated by one space", path_, k, s);
+        if (sp == std::string::npos || sp == 0 || sp + 1 >= s.size() ||
+            s.find(' ', sp + 1) != std::string::npos)
+          return corrupt_file("{}: merge #{} '{}' is not two tokens separated by one space", path_,
+                              k, s);
         a = s.substr(0, sp);
         b = s.substr(sp + 1);
       } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
@@ -153,11 +163,13 @@ class JsonLoader {
       for (int p = 0; p < 3; ++p) {
         auto it = vocab_index().find(*parts[p]);
         if (it == vocab_index().end())
-          return corrupt_file("{}: merge #{} '{} {}' refers to '{}', which is not in the vocabulary", path_, k, a, b,
-                              *parts[p]);
+          return corrupt_file(
+              "{}: merge #{} '{} {}' refers to '{}', which is not in the vocabulary", path_, k, a,
+              b, *parts[p]);
         ids[p] = it->second;
       }
-      const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(ids[0])) << 32) | static_cast<uint32_t>(ids[1]);
+      const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(ids[0])) << 32) |
+                           static_cast<uint32_t>(ids[1]);
       bpe.merges[key] = {static_cast<int32_t>(k), ids[2]};
       bpe.merge_list.emplace_back(ids[0], ids[1]);
     }
@@ -176,11 +188,13 @@ class JsonLoader {
     if (!arr.is_array()) return corrupt_file("{}: 'added_tokens' is not an array", path_);
     for (size_t k = 0; k < arr.size(); ++k) {
       const json& a = arr[k];
-      if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") ||
-          !a["content"].is_string())
-        return corrupt_file("{}: added_tokens[{}] needs an integer 'id' and a string 'content'", path_, k);
+      if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() ||
+          !a.contains("content") || !a["content"].is_string())
+        return corrupt_file("{}: added_tokens[{}] needs an integer 'id' and a string 'content'",
+                            path_, k);
       const int64_t id = a["id"].get<int64_t>();
-      if (id < 0 || id >= kMaxVocab || id >= static_cast<int64_t>(m_.tokens.size() + arr.size()) + kMaxIdHoles)
+      if (id < 0 || id >= kMaxVocab ||
+          id >= static_cast<int64_t>(m_.tokens.size() + arr.size()) + kMaxIdHoles)
         return corrupt_file("{}: added_tokens[{}] has id {} out of range", path_, k, id);
       tok::AddedToken t;
       t.id = static_cast<int32_t>(id);
@@ -203,20 +217,27 @@ class JsonLoader {
   }
 
   Status load_normalizer(const json& n, int depth = 0) {
-    if (depth > kMaxNesting) return corrupt_file("{}: normalizer Sequences nested too deeply", path_);
+    if (depth > kMaxNesting)
+      return corrupt_file("{}: normalizer Sequences nested too deeply", path_);
     const std::string where = path_ + ": normalizer";
     const std::string type = get_str(n, "type", "");
     NormStep s;
     if (type == "Sequence") {
-      if (!n.contains("normalizers") || !n["normalizers"].is_array()) return corrupt_file("{} Sequence has no list", where);
+      if (!n.contains("normalizers") || !n["normalizers"].is_array())
+        return corrupt_file("{} Sequence has no list", where);
       for (const json& c : n["normalizers"]) TQ_RETURN_IF_ERROR(load_normalizer(c, depth + 1));
       return ok_status();
     }
-    if (type == "NFC") s.type = NormStep::kNfc;
-    else if (type == "NFD") s.type = NormStep::kNfd;
-    else if (type == "NFKC") s.type = NormStep::kNfkc;
-    else if (type == "NFKD") s.type = NormStep::kNfkd;
-    else if (type == "Lowercase") s.type = NormStep::kLowercase;
+    if (type == "NFC")
+      s.type = NormStep::kNfc;
+    else if (type == "NFD")
+      s.type = NormStep::kNfd;
+    else if (type == "NFKC")
+      s.type = NormStep::kNfkc;
+    else if (type == "NFKD")
+      s.type = NormStep::kNfkd;
+    else if (type == "Lowercase")
+      s.type = NormStep::kLowercase;
     else if (type == "Prepend") {
       s.type = NormStep::kPrepend;
       s.a = get_str(n, "prepend", "");
@@ -265,12 +286,18 @@ class JsonLoader {
       if (!p.contains("pattern")) return corrupt_file("{} Split has no pattern", where);
       TQ_ASSIGN_OR_RETURN(s.regex, pattern_regex(p["pattern"], where));
       const std::string b = get_str(p, "behavior", "Isolated");
-      if (b == "Removed") s.behavior = SplitBehavior::kRemoved;
-      else if (b == "Isolated") s.behavior = SplitBehavior::kIsolated;
-      else if (b == "MergedWithPrevious") s.behavior = SplitBehavior::kMergedWithPrevious;
-      else if (b == "MergedWithNext") s.behavior = SplitBehavior::kMergedWithNext;
-      else if (b == "Contiguous") s.behavior = SplitBehavior::kContiguous;
-      else return corrupt_file("{} Split behavior '{}' is unknown", where, b);
+      if (b == "Removed")
+        s.behavior = SplitBehavior::kRemoved;
+      else if (b == "Isolated")
+        s.behavior = SplitBehavior::kIsolated;
+      else if (b == "MergedWithPrevious")
+        s.behavior = SplitBehavior::kMergedWithPrevious;
+      else if (b == "MergedWithNext")
+        s.behavior = SplitBehavior::kMergedWithNext;
+      else if (b == "Contiguous")
+        s.behavior = SplitBehavior::kContiguous;
+      else
+        return corrupt_file("{} Split behavior '{}' is unknown", where, b);
       s.invert = get_bool(p, "invert", false);
     } else if (type == "Digits") {
       s.type = PreStep::kDigits;
@@ -279,8 +306,11 @@ class JsonLoader {
       s.type = PreStep::kMetaspace;
       s.replacement = get_str(p, "replacement", "\xE2\x96\x81");
       if (s.replacement.empty()) return corrupt_file("{} Metaspace replacement is empty", where);
-      const std::string scheme = get_str(p, "prepend_scheme", get_bool(p, "add_prefix_space", true) ? "always" : "never");
-      s.prepend = scheme == "first" ? PreStep::kFirst : scheme == "never" ? PreStep::kNever : PreStep::kAlways;
+      const std::string scheme =
+          get_str(p, "prepend_scheme", get_bool(p, "add_prefix_space", true) ? "always" : "never");
+      s.prepend = scheme == "first"   ? PreStep::kFirst
+                  : scheme == "never" ? PreStep::kNever
+                                      : PreStep::kAlways;
       s.split = get_bool(p, "split", true);
     } else if (type == "WhitespaceSplit") {
       s.type = PreStep::kWhitespaceSplit;
@@ -307,12 +337,16 @@ class JsonLoader {
     return ok_status();
   }
 
-  Result<int32_t> special_id(const json& specials, const std::string& name, std::vector<int32_t>& out) {
+  Result<int32_t> special_id(const json& specials, const std::string& name,
+                             std::vector<int32_t>& out) {
     if (!specials.is_object() || !specials.contains(name) || !specials[name].is_object() ||
         !specials[name].contains("ids") || !specials[name]["ids"].is_array())
-      return corrupt_file("{}: post_processor template uses '{}', which is not in its special_tokens", path_, name);
+      return corrupt_file(
+          "{}: post_processor template uses '{}', which is not in its special_tokens", path_, name);
     for (const json& id : specials[name]["ids"]) {
-      if (!id.is_number_integer()) return corrupt_file("{}: post_processor special token '{}' has a non-integer id", path_, name);
+      if (!id.is_number_integer())
+        return corrupt_file("{}: post_processor special token '{}' has a non-integer id", path_,
+                            name);
       out.push_back(id.get<int32_t>());
     }
     return 0;
@@ -329,7 +363,8 @@ class JsonLoader {
     }
     if (type == "ByteLevel") return ok_status();  // offsets only
     if (type == "TemplateProcessing") {
-      if (!p.contains("single")) return corrupt_file("{}: post_processor TemplateProcessing has no 'single'", path_);
+      if (!p.contains("single"))
+        return corrupt_file("{}: post_processor TemplateProcessing has no 'single'", path_);
       const json& single = p["single"];
       const json specials = p.contains("special_tokens") ? p["special_tokens"] : json::object();
       m_.prefix_ids.clear();
@@ -347,11 +382,13 @@ class JsonLoader {
         for (const json& item : single) {
           if (item.is_object() && item.contains("Sequence")) {
             TQ_RETURN_IF_ERROR(add_item(true, ""));
-          } else if (item.is_object() && item.contains("SpecialToken") && item["SpecialToken"].is_object() &&
-                     item["SpecialToken"].contains("id") && item["SpecialToken"]["id"].is_string()) {
+          } else if (item.is_object() && item.contains("SpecialToken") &&
+                     item["SpecialToken"].is_object() && item["SpecialToken"].contains("id") &&
+                     item["SpecialToken"]["id"].is_string()) {
             TQ_RETURN_IF_ERROR(add_item(false, item["SpecialToken"]["id"].get<std::string>()));
           } else {
-            return corrupt_file("{}: post_processor template item {} is malformed", path_, item.dump());
+            return corrupt_file("{}: post_processor template item {} is malformed", path_,
+                                item.dump());
           }
         }
       } else if (single.is_string()) {  // "<s> $A" form
@@ -363,7 +400,8 @@ class JsonLoader {
           std::string piece = s.substr(pos, e - pos);
           pos = e + 1;
           if (piece.empty()) continue;
-          if (const size_t c = piece.rfind(':'); c != std::string::npos && c > 0) piece = piece.substr(0, c);
+          if (const size_t c = piece.rfind(':'); c != std::string::npos && c > 0)
+            piece = piece.substr(0, c);
           TQ_RETURN_IF_ERROR(add_item(piece[0] == '$', piece));
         }
       } else {
@@ -386,24 +424,31 @@ class JsonLoader {
     if (depth > kMaxNesting) return corrupt_file("{}: decoder Sequences nested too deeply", path_);
     const std::string type = get_str(d, "type", "");
     if (type == "Sequence") {
-      if (!d.contains("decoders") || !d["decoders"].is_array()) return corrupt_file("{}: decoder Sequence has no list", path_);
+      if (!d.contains("decoders") || !d["decoders"].is_array())
+        return corrupt_file("{}: decoder Sequence has no list", path_);
       for (const json& c : d["decoders"]) TQ_RETURN_IF_ERROR(load_decoder(c, depth + 1));
       return ok_status();
     }
-    if (type == "ByteLevel") m_.dec_byte_level = true;
-    else if (type == "ByteFallback") m_.dec_byte_fallback = true;
+    if (type == "ByteLevel")
+      m_.dec_byte_level = true;
+    else if (type == "ByteFallback")
+      m_.dec_byte_fallback = true;
     else if (type == "Fuse") {
     } else if (type == "Strip") {
-      if (get_str(d, "content", " ") == " " && d.contains("start") && d["start"].is_number_integer())
-        m_.strip_leading_spaces = static_cast<int>(std::clamp<int64_t>(d["start"].get<int64_t>(), 0, 64));
+      if (get_str(d, "content", " ") == " " && d.contains("start") &&
+          d["start"].is_number_integer())
+        m_.strip_leading_spaces =
+            static_cast<int>(std::clamp<int64_t>(d["start"].get<int64_t>(), 0, 64));
     } else if (type == "Replace") {
       if (!d.contains("pattern") || !d["pattern"].is_object() || !d["pattern"].contains("String") ||
           !d["pattern"]["String"].is_string())
         return unsupported("{}: decoder Replace supports only a String pattern", path_);
-      m_.dec_replace.emplace_back(d["pattern"]["String"].get<std::string>(), get_str(d, "content", ""));
+      m_.dec_replace.emplace_back(d["pattern"]["String"].get<std::string>(),
+                                  get_str(d, "content", ""));
     } else if (type == "Metaspace") {
       m_.dec_replace.emplace_back(get_str(d, "replacement", "\xE2\x96\x81"), " ");
-      const std::string scheme = get_str(d, "prepend_scheme", get_bool(d, "add_prefix_space", true) ? "always" : "never");
+      const std::string scheme =
+          get_str(d, "prepend_scheme", get_bool(d, "add_prefix_space", true) ? "always" : "never");
       if (scheme != "never") m_.strip_leading_spaces = 1;
     } else {
       return unsupported("{}: decoder type '{}' is not supported", path_, type);
@@ -411,21 +456,25 @@ class JsonLoader {
     return ok_status();
   }
 
-  // tokenizer_config.json beside the file: bos/eos/unk/pad names; add_bos/eos when no post-processor.
+  // tokenizer_config.json beside the file: bos/eos/unk/pad names; add_bos/eos when no
+  // post-processor.
   Status load_config(const json* config, bool has_post) {
     auto token_id = [&](const json& c, const char* key) -> int32_t {
       if (!c.is_object() || !c.contains(key)) return -1;
       std::string name;
-      if (c[key].is_string()) name = c[key].get<std::string>();
+      if (c[key].is_string())
+        name = c[key].get<std::string>();
       else if (c[key].is_object() && c[key].contains("content") && c[key]["content"].is_string())
         name = c[key]["content"].get<std::string>();
-      else return -1;
+      else
+        return -1;
       auto it = vocab_index().find(name);
       return it == vocab_index().end() ? -1 : it->second;
     };
     if (!unk_token_.empty()) {
       auto it = vocab_index().find(unk_token_);
-      if (it == vocab_index().end()) return corrupt_file("{}: unk_token '{}' is not in the vocabulary", path_, unk_token_);
+      if (it == vocab_index().end())
+        return corrupt_file("{}: unk_token '{}' is not in the vocabulary", path_, unk_token_);
       m_.unk = it->second;
     }
     if (config) {
@@ -450,11 +499,15 @@ class JsonLoader {
     const bool nfc = m_.normalizer.size() == 1 && m_.normalizer[0].type == NormStep::kNfc;
     if (pre.size() == 1 && pre[0].use_regex && !pre[0].add_prefix_space && m_.normalizer.empty()) {
       m_.gguf_pre = "gpt-2";
-    } else if (pre.size() == 2 && pre[0].type == PreStep::kSplit && pre[0].behavior == SplitBehavior::kIsolated &&
-               !pre[0].invert && pre[1].type == PreStep::kByteLevel && !pre[1].use_regex && !pre[1].add_prefix_space) {
+    } else if (pre.size() == 2 && pre[0].type == PreStep::kSplit &&
+               pre[0].behavior == SplitBehavior::kIsolated && !pre[0].invert &&
+               pre[1].type == PreStep::kByteLevel && !pre[1].use_regex &&
+               !pre[1].add_prefix_space) {
       const std::string& re = pre[0].regex->pattern();
-      if (re == tok::kLlama3Regex && m_.normalizer.empty() && m_.bpe.ignore_merges) m_.gguf_pre = "llama-bpe";
-      else if (re == tok::kQwen2Regex && (nfc || m_.normalizer.empty())) m_.gguf_pre = "qwen2";
+      if (re == tok::kLlama3Regex && m_.normalizer.empty() && m_.bpe.ignore_merges)
+        m_.gguf_pre = "llama-bpe";
+      else if (re == tok::kQwen2Regex && (nfc || m_.normalizer.empty()))
+        m_.gguf_pre = "qwen2";
     }
   }
 
@@ -467,7 +520,8 @@ class JsonLoader {
   bool has_byte_level_ = false;
 };
 
-Result<std::unique_ptr<Tokenizer>> from_json_value(const json& j, const std::string& path, const json* config) {
+Result<std::unique_ptr<Tokenizer>> from_json_value(const json& j, const std::string& path,
+                                                   const json* config) {
   auto impl = std::make_unique<Tokenizer::Impl>();
   impl->kind = Tokenizer::Kind::kBpe;
   impl->source = path;
@@ -479,10 +533,11 @@ Result<std::unique_ptr<Tokenizer>> from_json_value(const json& j, const std::str
 
 }  // namespace
 
-Result<std::unique_ptr<Tokenizer>> Tokenizer::from_tokenizer_json_text(std::string_view text,
-                                                                       const std::string& path_for_errors) {
+Result<std::unique_ptr<Tokenizer>> Tokenizer::from_tokenizer_json_text(
+    std::string_view text, const std::string& path_for_errors) {
   const json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return corrupt_file("{}: not valid JSON (truncated or corrupted?)", path_for_errors);
+  if (j.is_discarded())
+    return corrupt_file("{}: not valid JSON (truncated or corrupted?)", path_for_errors);
   return from_json_value(j, path_for_errors, nullptr);
 }
 
@@ -490,12 +545,14 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_tokenizer_json(const std::str
   TQ_ASSIGN_OR_RETURN(std::string text, read_file(path));
   const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return corrupt_file("{}: not valid JSON (truncated or corrupted?)", path);
-  const std::string config_path = (std::filesystem::path(path).parent_path() / "tokenizer_config.json").string();
+  const std::string config_path =
+      (std::filesystem::path(path).parent_path() / "tokenizer_config.json").string();
   json config;
   if (file_exists(config_path)) {
     TQ_ASSIGN_OR_RETURN(std::string ctext, read_file(config_path));
     config = json::parse(ctext, nullptr, /*allow_exceptions=*/false);
-    if (config.is_discarded() || !config.is_object()) return corrupt_file("{}: not a valid JSON object", config_path);
+    if (config.is_discarded() || !config.is_object())
+      return corrupt_file("{}: not a valid JSON object", config_path);
   }
   return from_json_value(j, path, config.is_object() ? &config : nullptr);
 }

@@ -9,7 +9,6 @@
 
 namespace tq {
 
-
 // ---- BPE -------------------------------------------------------------------------------------
 
 void Tokenizer::Impl::bpe_merge(std::vector<int32_t>& syms) const {
@@ -27,7 +26,8 @@ void Tokenizer::Impl::bpe_merge(std::vector<int32_t>& syms) const {
   };
   std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
   auto find = [&](int32_t a, int32_t b) -> const tok::BpeModel::Merge* {
-    auto it = bpe.merges.find((static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b));
+    auto it = bpe.merges.find((static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) |
+                              static_cast<uint32_t>(b));
     return it == bpe.merges.end() ? nullptr : &it->second;
   };
   auto push = [&](int32_t i) {
@@ -56,7 +56,8 @@ void Tokenizer::Impl::bpe_merge(std::vector<int32_t>& syms) const {
   syms.resize(w);
 }
 
-void Tokenizer::Impl::bpe_word(std::string_view word, EncodeState& st, std::vector<int32_t>& out) const {
+void Tokenizer::Impl::bpe_word(std::string_view word, EncodeState& st,
+                               std::vector<int32_t>& out) const {
   if (auto it = st.cache.find(word); it != st.cache.end()) {
     const auto [off, cnt] = it->second;
     out.insert(out.end(), st.arena.begin() + off, st.arena.begin() + off + cnt);
@@ -76,8 +77,10 @@ void Tokenizer::Impl::bpe_word(std::string_view word, EncodeState& st, std::vect
     if (!whole)
       for (char c : word) {
         const int32_t id = bpe.byte_id[static_cast<uint8_t>(c)];
-        if (id >= 0) syms.push_back(id);
-        else if (unk >= 0) syms.push_back(unk);
+        if (id >= 0)
+          syms.push_back(id);
+        else if (unk >= 0)
+          syms.push_back(unk);
       }
   } else {
     if (bpe.ignore_merges) {
@@ -93,10 +96,11 @@ void Tokenizer::Impl::bpe_word(std::string_view word, EncodeState& st, std::vect
       auto it = token_to_id.find(word.substr(i, len));
       if (it != token_to_id.end()) {
         syms.push_back(it->second);
-      } else if (bpe.byte_fallback && std::all_of(word.begin() + i, word.begin() + i + len, [&](char c) {
-                   return bpe.byte_id[static_cast<uint8_t>(c)] >= 0;
-                 })) {
-        for (int k = 0; k < len; ++k) syms.push_back(bpe.byte_id[static_cast<uint8_t>(word[i + k])]);
+      } else if (bpe.byte_fallback &&
+                 std::all_of(word.begin() + i, word.begin() + i + len,
+                             [&](char c) { return bpe.byte_id[static_cast<uint8_t>(c)] >= 0; })) {
+        for (int k = 0; k < len; ++k)
+          syms.push_back(bpe.byte_id[static_cast<uint8_t>(word[i + k])]);
       } else if (unk >= 0 && !(bpe.fuse_unk && !syms.empty() && syms.back() == unk)) {
         syms.push_back(unk);
       }
@@ -125,7 +129,8 @@ void Tokenizer::Impl::spm_encode(std::string_view text, std::vector<int32_t>& ou
     int len = tok::utf8_valid_len(text, i);
     if (len <= 0) len = 1;
     const int32_t k = static_cast<int32_t>(sy.size());
-    sy.push_back({k - 1, i + len < text.size() ? k + 1 : -1, static_cast<uint32_t>(i), static_cast<uint32_t>(len)});
+    sy.push_back({k - 1, i + len < text.size() ? k + 1 : -1, static_cast<uint32_t>(i),
+                  static_cast<uint32_t>(len)});
     i += len;
   }
   if (sy.empty()) return;
@@ -134,7 +139,9 @@ void Tokenizer::Impl::spm_encode(std::string_view text, std::vector<int32_t>& ou
     float score;
     uint32_t size;
     // Highest score first, then leftmost (as llama.cpp and sentencepiece order their agenda).
-    bool operator<(const Bigram& o) const { return score < o.score || (score == o.score && left > o.left); }
+    bool operator<(const Bigram& o) const {
+      return score < o.score || (score == o.score && left > o.left);
+    }
   };
   std::priority_queue<Bigram> agenda;
   auto mergeable = [&](int32_t id) {
@@ -165,7 +172,8 @@ void Tokenizer::Impl::spm_encode(std::string_view text, std::vector<int32_t>& ou
   for (int32_t i = 0; i >= 0; i = sy[i].next) {
     const std::string_view s = text.substr(sy[i].start, sy[i].n);
     auto it = token_to_id.find(s);
-    if (it != token_to_id.end() && (mergeable(it->second) || types[it->second] == TokenType::kUnknown)) {
+    if (it != token_to_id.end() &&
+        (mergeable(it->second) || types[it->second] == TokenType::kUnknown)) {
       out.push_back(it->second);
       continue;
     }

@@ -5,7 +5,6 @@
 
 #include <cstring>
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "core/file_util.h"
@@ -19,8 +18,8 @@ struct SpModelInfo {
   std::vector<std::string> pieces;
   std::vector<float> scores;
   std::vector<TokenType> types;
-  int model_type = 1;          // TrainerSpec.model_type: 1 unigram, 2 BPE, 3 word, 4 char
-  bool byte_fallback = false;  // TrainerSpec.byte_fallback
+  int model_type = 1;            // TrainerSpec.model_type: 1 unigram, 2 BPE, 3 word, 4 char
+  bool byte_fallback = false;    // TrainerSpec.byte_fallback
   bool add_dummy_prefix = true;  // NormalizerSpec.add_dummy_prefix
   std::string normalizer_name;
 };
@@ -41,13 +40,15 @@ class ProtoReader {
     return false;
   }
   // Reads a field header and, for length-delimited fields, the payload range.
-  bool field(uint32_t* number, uint32_t* wire, const uint8_t** data, size_t* len, uint64_t* scalar) {
+  bool field(uint32_t* number, uint32_t* wire, const uint8_t** data, size_t* len,
+             uint64_t* scalar) {
     uint64_t key;
     if (!varint(&key)) return false;
     *number = static_cast<uint32_t>(key >> 3);
     *wire = static_cast<uint32_t>(key & 7);
     switch (*wire) {
-      case 0: return varint(scalar);
+      case 0:
+        return varint(scalar);
       case 1:
         if (end_ - p_ < 8) return false;
         std::memcpy(scalar, p_, 8);
@@ -69,7 +70,8 @@ class ProtoReader {
         p_ += 4;
         return true;
       }
-      default: return false;
+      default:
+        return false;
     }
   }
 
@@ -79,7 +81,9 @@ class ProtoReader {
 };
 
 Status parse_sp_model(const std::string& bytes, const std::string& path, SpModelInfo* info) {
-  auto bad = [&](const char* what) { return corrupt_file("{}: not a SentencePiece model ({})", path, what); };
+  auto bad = [&](const char* what) {
+    return corrupt_file("{}: not a SentencePiece model ({})", path, what);
+  };
   ProtoReader r(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   while (!r.done()) {
     uint32_t num, wire;
@@ -99,11 +103,13 @@ Status parse_sp_model(const std::string& bytes, const std::string& path, SpModel
         size_t l2 = 0;
         uint64_t s2 = 0;
         if (!sub.field(&n2, &w2, &d2, &l2, &s2)) return bad("malformed piece");
-        if (n2 == 1 && w2 == 2) piece.assign(reinterpret_cast<const char*>(d2), l2);
+        if (n2 == 1 && w2 == 2)
+          piece.assign(reinterpret_cast<const char*>(d2), l2);
         else if (n2 == 2 && w2 == 5) {
           const uint32_t u = static_cast<uint32_t>(s2);
           std::memcpy(&score, &u, 4);
-        } else if (n2 == 3 && w2 == 0) type = s2;
+        } else if (n2 == 3 && w2 == 0)
+          type = s2;
       }
       if (type < 1 || type > 6) return bad("piece type out of range");
       info->pieces.push_back(std::move(piece));
@@ -118,7 +124,8 @@ Status parse_sp_model(const std::string& bytes, const std::string& path, SpModel
         if (!sub.field(&n2, &w2, &d2, &l2, &s2)) return bad("malformed spec");
         if (num == 2 && n2 == 3 && w2 == 0) info->model_type = static_cast<int>(s2);
         if (num == 2 && n2 == 35 && w2 == 0) info->byte_fallback = s2 != 0;
-        if (num == 3 && n2 == 1 && w2 == 2) info->normalizer_name.assign(reinterpret_cast<const char*>(d2), l2);
+        if (num == 3 && n2 == 1 && w2 == 2)
+          info->normalizer_name.assign(reinterpret_cast<const char*>(d2), l2);
         if (num == 3 && n2 == 3 && w2 == 0) info->add_dummy_prefix = s2 != 0;
       }
     }
@@ -137,7 +144,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_sentencepiece_model(const std
   const auto st = sp->LoadFromSerializedProto(absl::string_view(bytes.data(), bytes.size()));
   if (!st.ok()) return corrupt_file("{}: libsentencepiece cannot load it: {}", path, st.ToString());
   if (sp->GetPieceSize() != static_cast<int>(info.pieces.size()))
-    return corrupt_file("{}: {} pieces read, libsentencepiece reports {}", path, info.pieces.size(), sp->GetPieceSize());
+    return corrupt_file("{}: {} pieces read, libsentencepiece reports {}", path, info.pieces.size(),
+                        sp->GetPieceSize());
 
   auto m = std::make_unique<Impl>();
   m->kind = Kind::kSentencePieceLib;
@@ -157,18 +165,22 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_sentencepiece_model(const std
   m->dec_control_empty = true;
   m->dec_unknown_text = " \xE2\x81\x87 ";  // sentencepiece's rendering of <unk>
   m->strip_leading_spaces = info.add_dummy_prefix ? 1 : 0;
-  if (info.model_type == 2) m->gguf_pre = "default";  // only BPE models map onto llama.cpp's "llama"
+  if (info.model_type == 2)
+    m->gguf_pre = "default";  // only BPE models map onto llama.cpp's "llama"
 
   // Llama convention: BOS is added; tokenizer_config.json beside the model may say otherwise.
   bool add_bos = m->bos >= 0, add_eos = false;
-  const std::string cfg_path = (std::filesystem::path(path).parent_path() / "tokenizer_config.json").string();
+  const std::string cfg_path =
+      (std::filesystem::path(path).parent_path() / "tokenizer_config.json").string();
   if (file_exists(cfg_path)) {
     auto text = read_file(cfg_path);
     if (text.ok()) {
       const auto cfg = nlohmann::json::parse(*text, nullptr, false);
       if (cfg.is_object()) {
-        if (cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean()) add_bos = cfg["add_bos_token"].get<bool>();
-        if (cfg.contains("add_eos_token") && cfg["add_eos_token"].is_boolean()) add_eos = cfg["add_eos_token"].get<bool>();
+        if (cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean())
+          add_bos = cfg["add_bos_token"].get<bool>();
+        if (cfg.contains("add_eos_token") && cfg["add_eos_token"].is_boolean())
+          add_eos = cfg["add_eos_token"].get<bool>();
       }
     }
   }

@@ -28,7 +28,7 @@ int utf8_valid_len(std::string_view s, size_t i) {
   if (c >= 0xF0 && c <= 0xF4) {
     if (!cont(1) || !cont(2) || !cont(3)) return 0;
     const uint8_t c1 = p[i + 1];
-    if (c == 0xF0 && c1 < 0x90) return 0;  // overlong
+    if (c == 0xF0 && c1 < 0x90) return 0;   // overlong
     if (c == 0xF4 && c1 >= 0x90) return 0;  // > U+10FFFF
     return 4;
   }
@@ -88,7 +88,8 @@ struct ByteLevelTables {
     // to U+0100 + k in byte order.
     int k = 0;
     for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+      const bool printable =
+          (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
       const uint32_t cp = printable ? b : 256 + k++;
       to_unicode[b] = codepoint_to_utf8(cp);
       to_byte[cp] = static_cast<int16_t>(b);
@@ -103,9 +104,13 @@ const ByteLevelTables& byte_level_tables() {
 
 }  // namespace
 
-const std::string& byte_to_unicode(uint8_t b) { return byte_level_tables().to_unicode[b]; }
+const std::string& byte_to_unicode(uint8_t b) {
+  return byte_level_tables().to_unicode[b];
+}
 
-int unicode_to_byte(uint32_t cp) { return cp < 512 ? byte_level_tables().to_byte[cp] : -1; }
+int unicode_to_byte(uint32_t cp) {
+  return cp < 512 ? byte_level_tables().to_byte[cp] : -1;
+}
 
 std::string bytes_to_byte_level(std::string_view s) {
   const auto& t = byte_level_tables();
@@ -134,13 +139,22 @@ bool normalize_unicode(std::string_view s, NormForm form, std::string* out) {
   UErrorCode err = U_ZERO_ERROR;
   const icu::Normalizer2* n = nullptr;
   switch (form) {
-    case NormForm::kNFC: n = icu::Normalizer2::getNFCInstance(err); break;
-    case NormForm::kNFD: n = icu::Normalizer2::getNFDInstance(err); break;
-    case NormForm::kNFKC: n = icu::Normalizer2::getNFKCInstance(err); break;
-    case NormForm::kNFKD: n = icu::Normalizer2::getNFKDInstance(err); break;
+    case NormForm::kNFC:
+      n = icu::Normalizer2::getNFCInstance(err);
+      break;
+    case NormForm::kNFD:
+      n = icu::Normalizer2::getNFDInstance(err);
+      break;
+    case NormForm::kNFKC:
+      n = icu::Normalizer2::getNFKCInstance(err);
+      break;
+    case NormForm::kNFKD:
+      n = icu::Normalizer2::getNFKDInstance(err);
+      break;
   }
   if (U_FAILURE(err) || !n) return false;
-  const icu::UnicodeString u = icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), static_cast<int32_t>(s.size())));
+  const icu::UnicodeString u =
+      icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), static_cast<int32_t>(s.size())));
   // Fast path: most text is already normalized.
   if (n->isNormalized(u, err) && U_SUCCESS(err)) {
     out->assign(s);
@@ -155,7 +169,8 @@ bool normalize_unicode(std::string_view s, NormForm form, std::string* out) {
 }
 
 bool lowercase_unicode(std::string_view s, std::string* out) {
-  icu::UnicodeString u = icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), static_cast<int32_t>(s.size())));
+  icu::UnicodeString u =
+      icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), static_cast<int32_t>(s.size())));
   u.toLower(icu::Locale::getRoot());
   out->clear();
   u.toUTF8String(*out);
@@ -194,12 +209,15 @@ Result<std::unique_ptr<Regex>> Regex::compile(const std::string& pattern) {
   return r;
 }
 
-Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
+Regex::~Regex() {
+  pcre2_code_free(static_cast<pcre2_code*>(code_));
+}
 
 bool Regex::next_match(std::string_view subject, size_t start, size_t* b, size_t* e) const {
   pcre2_match_data* md = thread_match_data();
-  const int rc = pcre2_match(static_cast<pcre2_code*>(code_), reinterpret_cast<PCRE2_SPTR>(subject.data()),
-                             subject.size(), start, PCRE2_NO_UTF_CHECK, md, nullptr);
+  const int rc =
+      pcre2_match(static_cast<pcre2_code*>(code_), reinterpret_cast<PCRE2_SPTR>(subject.data()),
+                  subject.size(), start, PCRE2_NO_UTF_CHECK, md, nullptr);
   if (rc < 0) return false;  // no match (or a resource limit: treat the rest as unmatched)
   const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
   *b = ov[0];

@@ -3,6 +3,7 @@
 // tricky text (emoji, CJK, combining marks, digit runs, contractions, whitespace runs, special and
 // added tokens), directly and through exported GGUF metadata.
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 #include "core/file_util.h"
@@ -37,8 +38,10 @@ TEST_P(TokenizerFixture, IdsEqualHuggingFaceTokenizers) {
   for (const auto& c : cases_) {
     const std::string text = c["text"];
     EXPECT_EQ(tok_->encode(text, true), c["ids"].get<std::vector<int32_t>>()) << "text: " << text;
-    EXPECT_EQ(tok_->encode(text, false), c["ids_plain"].get<std::vector<int32_t>>()) << "text: " << text;
-    EXPECT_EQ(tok_->decode(c["ids"].get<std::vector<int32_t>>()), c["decoded"].get<std::string>()) << "text: " << text;
+    EXPECT_EQ(tok_->encode(text, false), c["ids_plain"].get<std::vector<int32_t>>())
+        << "text: " << text;
+    EXPECT_EQ(tok_->decode(c["ids"].get<std::vector<int32_t>>()), c["decoded"].get<std::string>())
+        << "text: " << text;
   }
 }
 
@@ -62,7 +65,8 @@ TEST_P(TokenizerFixture, GgufMetadataGivesTheSameIds) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, TokenizerFixture,
-                         ::testing::Values(Fixture{"llama3_style", "llama-bpe"}, Fixture{"qwen2_style", "qwen2"}),
+                         ::testing::Values(Fixture{"llama3_style", "llama-bpe"},
+                                           Fixture{"qwen2_style", "qwen2"}),
                          [](const auto& info) { return info.param.name; });
 
 TEST(TokenizerFixtureProps, Llama3StyleSpecials) {

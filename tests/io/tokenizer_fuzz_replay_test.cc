@@ -27,7 +27,9 @@ std::vector<std::string> seeds() {
   return out;
 }
 
-void run(const std::string& input) { LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(input.data()), input.size()); }
+void run(const std::string& input) {
+  LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(input.data()), input.size());
+}
 
 TEST(TokenizerFuzzReplay, SeedsAndMutations) {
   const auto base = seeds();
@@ -36,18 +38,28 @@ TEST(TokenizerFuzzReplay, SeedsAndMutations) {
   const uint64_t seed = std::random_device{}();
   std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
   Rng rng(seed);
-  static const char* const kSnippets[] = {"{", "}", "[", "]", "\"", ",", ":", "null", "-1", "99999999", "\"Regex\"",
-                                          "\"Sequence\"", "\\u0000", "\xF0\x9F", "(?=", "\"ids\"", "0"};
+  static const char* const kSnippets[] = {
+      "{",       "}",        "[",   "]",        "\"",        ",",
+      ":",       "null",     "-1",  "99999999", "\"Regex\"", "\"Sequence\"",
+      "\\u0000", "\xF0\x9F", "(?=", "\"ids\"",  "0"};
   for (int iter = 0; iter < 3000; ++iter) {
     std::string s = base[rng.next_u64() % base.size()];
     const int n_edits = 1 + static_cast<int>(rng.next_u64() % 4);
     for (int k = 0; k < n_edits && !s.empty(); ++k) {
       const size_t pos = rng.next_u64() % s.size();
       switch (rng.next_u64() % 4) {
-        case 0: s[pos] = static_cast<char>(rng.next_u64()); break;
-        case 1: s.resize(pos); break;
-        case 2: s.insert(pos, kSnippets[rng.next_u64() % std::size(kSnippets)]); break;
-        case 3: s.erase(pos, 1 + rng.next_u64() % 16); break;
+        case 0:
+          s[pos] = static_cast<char>(rng.next_u64());
+          break;
+        case 1:
+          s.resize(pos);
+          break;
+        case 2:
+          s.insert(pos, kSnippets[rng.next_u64() % std::size(kSnippets)]);
+          break;
+        case 3:
+          s.erase(pos, 1 + rng.next_u64() % 16);
+          break;
       }
     }
     run(s);

@@ -3,12 +3,12 @@
 // vs our GGUF-metadata SPM path).
 #include <gtest/gtest.h>
 #include <unistd.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
-#include <random>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
 
 #include "core/file_util.h"
 #include "core/rng.h"
@@ -86,7 +86,8 @@ TEST(RefModelTokenizerCorpus, ValidFileTokenCountMatchesReference) {
   auto text = read_file(kCorpus + "/valid.txt");
   ASSERT_TRUE(text.ok());
   const auto ids = tok->encode(*text, true);
-  EXPECT_EQ(static_cast<int64_t>(ids.size()), load_reference("tq-ref-s")["valid_tokens_whole_file"].get<int64_t>());
+  EXPECT_EQ(static_cast<int64_t>(ids.size()),
+            load_reference("tq-ref-s")["valid_tokens_whole_file"].get<int64_t>());
 }
 
 // decode(encode(text)) == text on every corpus file, and the same ids through GGUF metadata.
@@ -116,12 +117,15 @@ TEST(RefModelTokenizerCorpus, RoundTripAndGgufMetadataPathOnEveryFile) {
     const double s = seconds_since(t0);
     total_bytes += text->size();
     total_s += s;
-    std::printf("[ encode ] %-14s %6.2f MB  %9zu tokens  %.2f s  %6.1f MB/s\n", fs::path(f).filename().c_str(),
-                text->size() / 1e6, ids.size(), s, text->size() / 1e6 / s);
+    std::printf("[ encode ] %-14s %6.2f MB  %9zu tokens  %.2f s  %6.1f MB/s\n",
+                fs::path(f).filename().c_str(), text->size() / 1e6, ids.size(), s,
+                text->size() / 1e6 / s);
     EXPECT_TRUE(tok->decode(ids) == *text) << f << ": decode(encode(text)) differs";
-    EXPECT_TRUE((*from_gguf)->encode(*text, false) == ids) << f << ": GGUF-metadata tokenizer gives other ids";
+    EXPECT_TRUE((*from_gguf)->encode(*text, false) == ids)
+        << f << ": GGUF-metadata tokenizer gives other ids";
   }
-  std::printf("[ encode ] total %.1f MB in %.2f s: %.1f MB/s\n", total_bytes / 1e6, total_s, total_bytes / 1e6 / total_s);
+  std::printf("[ encode ] total %.1f MB in %.2f s: %.1f MB/s\n", total_bytes / 1e6, total_s,
+              total_bytes / 1e6 / total_s);
   RecordProperty("encode_MB_per_s", std::to_string(total_bytes / 1e6 / total_s));
 }
 
@@ -165,8 +169,9 @@ TEST(Llama2SentencePiece, GgufMetadataPathEqualsLibSentencePiece) {
   std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
   auto samples = corpus_samples(60, seed);
   // Fixed cases: byte fallback (emoji, CJK), leading/trailing/multiple spaces, newlines, empty.
-  for (const char* s : {"Hello world", " Hello", "  two  spaces  ", "tab\there\nnew line\n\n", "",
-                        "emoji 🙂 and 日本語 and e\xCC\x81", "<s> not special </s>", "1234567 3.14159"})
+  for (const char* s :
+       {"Hello world", " Hello", "  two  spaces  ", "tab\there\nnew line\n\n", "",
+        "emoji 🙂 and 日本語 and e\xCC\x81", "<s> not special </s>", "1234567 3.14159"})
     samples.push_back(s);
   ASSERT_GE(samples.size(), 300u);
   size_t n_tokens = 0;

@@ -1,6 +1,8 @@
 // Tokenizer unit tests on small hand-written tokenizers: SentencePiece-style tokenizer.json (byte
 // fallback, Prepend/Replace normalizers, Strip decoder), split behaviors, streaming decode, and
 // bad input (malformed JSON, unknown types, unknown merge tokens, bad GGUF metadata, bad ids).
+#include "io/tokenizer.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -9,7 +11,6 @@
 #include <functional>
 
 #include "core/file_util.h"
-#include "io/tokenizer.h"
 #include "io/tokenizer_text.h"
 
 namespace tq {
@@ -78,8 +79,8 @@ TEST(TokenizerJson, SentencePieceStyleBpeWithByteFallback) {
 
 // Vocab a, b, -, a-, -b with merges "a -" then "- b": the grouping of pieces decides the ids.
 std::string split_json(const std::string& behavior, bool invert = false) {
-  return R"({"pre_tokenizer": {"type": "Split", "pattern": {"String": "-"}, "behavior": ")" + behavior +
-         R"(", "invert": )" + (invert ? "true" : "false") +
+  return R"({"pre_tokenizer": {"type": "Split", "pattern": {"String": "-"}, "behavior": ")" +
+         behavior + R"(", "invert": )" + (invert ? "true" : "false") +
          R"(}, "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "-": 2, "a-": 3, "-b": 4},
          "merges": ["a -", "- b"]}})";
 }
@@ -113,24 +114,32 @@ TEST(TokenizerJson, BadInputGivesErrorsNamingTheFile) {
     StatusCode code;
     const char* expect;
   } cases[] = {
-      {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [)", StatusCode::kCorruptFile, "not valid JSON"},
+      {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [)", StatusCode::kCorruptFile,
+       "not valid JSON"},
       {"[]", StatusCode::kCorruptFile, "not a JSON object"},
       {R"({"version": "1.0"})", StatusCode::kCorruptFile, "no 'model'"},
-      {R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})", StatusCode::kUnsupported, "'WordPiece'"},
+      {R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})", StatusCode::kUnsupported,
+       "'WordPiece'"},
       {R"({"model": {"type": "BPE", "merges": []}})", StatusCode::kCorruptFile, "no 'vocab'"},
       {R"({"model": {"type": "BPE", "vocab": {"a": 0}}})", StatusCode::kCorruptFile, "no 'merges'"},
-      {R"({"model": {"type": "BPE", "vocab": {}, "merges": []}})", StatusCode::kCorruptFile, "empty"},
-      {R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a zz"]}})", StatusCode::kCorruptFile,
-       "refers to 'zz'"},
-      {R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}})", StatusCode::kCorruptFile,
-       "refers to 'ab'"},
-      {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a"]}})", StatusCode::kCorruptFile, "merge #0"},
-      {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [7]}})", StatusCode::kCorruptFile, "merge #0"},
-      {R"({"model": {"type": "BPE", "vocab": {"a": -3}, "merges": []}})", StatusCode::kCorruptFile, "out of range"},
-      {R"({"model": {"type": "BPE", "vocab": {"a": 99999999999}, "merges": []}})", StatusCode::kCorruptFile,
+      {R"({"model": {"type": "BPE", "vocab": {}, "merges": []}})", StatusCode::kCorruptFile,
+       "empty"},
+      {R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a zz"]}})",
+       StatusCode::kCorruptFile, "refers to 'zz'"},
+      {R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}})",
+       StatusCode::kCorruptFile, "refers to 'ab'"},
+      {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a"]}})",
+       StatusCode::kCorruptFile, "merge #0"},
+      {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [7]}})", StatusCode::kCorruptFile,
+       "merge #0"},
+      {R"({"model": {"type": "BPE", "vocab": {"a": -3}, "merges": []}})", StatusCode::kCorruptFile,
        "out of range"},
-      {R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}, "merges": []}})", StatusCode::kCorruptFile, "share id"},
-      {R"({"model": {"type": "BPE", "vocab": {"a": "x"}, "merges": []}})", StatusCode::kCorruptFile, "integer id"},
+      {R"({"model": {"type": "BPE", "vocab": {"a": 99999999999}, "merges": []}})",
+       StatusCode::kCorruptFile, "out of range"},
+      {R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}, "merges": []}})",
+       StatusCode::kCorruptFile, "share id"},
+      {R"({"model": {"type": "BPE", "vocab": {"a": "x"}, "merges": []}})", StatusCode::kCorruptFile,
+       "integer id"},
       {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "unk_token": "<unk>"}})",
        StatusCode::kCorruptFile, "unk_token"},
       {R"({"added_tokens": [{"id": 3}], "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})",
@@ -155,7 +164,8 @@ TEST(TokenizerJson, BadInputGivesErrorsNamingTheFile) {
     ASSERT_FALSE(st.ok()) << c.json;
     EXPECT_EQ(st.code(), c.code) << st.to_string();
     EXPECT_NE(st.message().find("bad/tokenizer.json"), std::string::npos) << st.message();
-    EXPECT_NE(st.message().find(c.expect), std::string::npos) << c.expect << " not in: " << st.message();
+    EXPECT_NE(st.message().find(c.expect), std::string::npos)
+        << c.expect << " not in: " << st.message();
   }
 }
 
@@ -190,8 +200,8 @@ TEST(TokenizerDecode, OutOfRangeIds) {
 TEST(TokenizerEncode, InvalidUtf8RoundTripsThroughByteLevel) {
   auto t = Tokenizer::from_tokenizer_json(kFixtures + "llama3_style/tokenizer.json");
   ASSERT_TRUE(t.ok());
-  for (std::string s : {std::string("\xff\xfe abc \xc3"), std::string("ok \xe2\x82 cut"), std::string("\xed\xa0\x80 surrogate"),
-                        std::string("nul \0 byte", 10)}) {
+  for (std::string s : {std::string("\xff\xfe abc \xc3"), std::string("ok \xe2\x82 cut"),
+                        std::string("\xed\xa0\x80 surrogate"), std::string("nul \0 byte", 10)}) {
     const auto ids = (*t)->encode(s, false);
     EXPECT_EQ((*t)->decode(ids), s);
   }
@@ -200,7 +210,8 @@ TEST(TokenizerEncode, InvalidUtf8RoundTripsThroughByteLevel) {
 TEST(StreamDecoder, ChunksAreCompleteUtf8AndConcatenateToDecode) {
   auto t = Tokenizer::from_tokenizer_json(kFixtures + "llama3_style/tokenizer.json");
   ASSERT_TRUE(t.ok());
-  const std::string text = "Emoji 🙂😀 👨‍👩‍👧‍👦 日本語 e\u0301 <|eot_id|> done";
+  const std::string text =
+      "Emoji 🙂😀 👨‍👩‍👧‍👦 日本語 e\u0301 <|eot_id|> done";
   const auto ids = (*t)->encode(text, true);
   StreamDecoder sd(**t, /*skip_special=*/false);
   std::string all;
@@ -237,7 +248,8 @@ TEST(StreamDecoder, InvalidBytesAreNotHeldForever) {
 TEST(SentencePieceModel, BadFilesAreRejected) {
   const std::string d = scratch_dir("spm");
   const std::string p = d + "/tokenizer.model";
-  for (std::string bytes : {std::string(""), std::string("\x0a\xff\xff\xff\x7f", 5), std::string("garbage that is not protobuf")}) {
+  for (std::string bytes : {std::string(""), std::string("\x0a\xff\xff\xff\x7f", 5),
+                            std::string("garbage that is not protobuf")}) {
     std::ofstream(p, std::ios::binary) << bytes;
     auto r = Tokenizer::from_sentencepiece_model(p);
     ASSERT_FALSE(r.ok());
@@ -258,8 +270,8 @@ Metadata gguf_bpe_meta() {
   m.set("tokenizer.ggml.tokens", strs({"a", "b", "ab", "Ġ", "Ġab", "<|end|>"}));
   m.set("tokenizer.ggml.merges", strs({"a b", "Ġ ab"}));
   m.set("tokenizer.ggml.token_type",
-        MetaValue::array(MetaType::i32, {MetaValue::i32(1), MetaValue::i32(1), MetaValue::i32(1), MetaValue::i32(1),
-                                         MetaValue::i32(1), MetaValue::i32(3)}));
+        MetaValue::array(MetaType::i32, {MetaValue::i32(1), MetaValue::i32(1), MetaValue::i32(1),
+                                         MetaValue::i32(1), MetaValue::i32(1), MetaValue::i32(3)}));
   m.set("tokenizer.ggml.eos_token_id", MetaValue::u32(5));
   return m;
 }
@@ -282,26 +294,37 @@ TEST(GgufTokenizer, BadMetadataGivesErrorsNamingTheFile) {
       {[](Metadata& m) { m.set("tokenizer.ggml.model", MetaValue::str("bert")); }, "'bert'"},
       {[](Metadata& m) { m.set("tokenizer.ggml.pre", MetaValue::str("falcon")); }, "'falcon'"},
       {[](Metadata& m) { m.erase("tokenizer.ggml.tokens"); }, "tokenizer.ggml.tokens"},
-      {[](Metadata& m) { m.set("tokenizer.ggml.tokens", MetaValue::u32(3)); }, "tokenizer.ggml.tokens"},
+      {[](Metadata& m) { m.set("tokenizer.ggml.tokens", MetaValue::u32(3)); },
+       "tokenizer.ggml.tokens"},
       {[](Metadata& m) { m.erase("tokenizer.ggml.merges"); }, "tokenizer.ggml.merges"},
       {[](Metadata& m) {
-         m.set("tokenizer.ggml.merges", MetaValue::array(MetaType::string, {MetaValue::str("a zz")}));
-       }, "'zz'"},
-      {[](Metadata& m) { m.set("tokenizer.ggml.merges", MetaValue::array(MetaType::string, {MetaValue::str("ab")})); },
+         m.set("tokenizer.ggml.merges",
+               MetaValue::array(MetaType::string, {MetaValue::str("a zz")}));
+       },
+       "'zz'"},
+      {[](Metadata& m) {
+         m.set("tokenizer.ggml.merges", MetaValue::array(MetaType::string, {MetaValue::str("ab")}));
+       },
        "no space"},
-      {[](Metadata& m) { m.set("tokenizer.ggml.token_type", MetaValue::array(MetaType::i32, {MetaValue::i32(1)})); },
+      {[](Metadata& m) {
+         m.set("tokenizer.ggml.token_type", MetaValue::array(MetaType::i32, {MetaValue::i32(1)}));
+       },
        "1 entries for 6 tokens"},
       {[](Metadata& m) { m.set("tokenizer.ggml.eos_token_id", MetaValue::u32(77)); }, "EOS id 77"},
-      {[](Metadata& m) { m.set("tokenizer.ggml.eot_token_id", MetaValue::u32(6)); }, "eot_token_id"},
-      {[](Metadata& m) { m.set("tokenizer.ggml.tokens", MetaValue::array(MetaType::string, {})); }, "for 0 tokens"},
+      {[](Metadata& m) { m.set("tokenizer.ggml.eot_token_id", MetaValue::u32(6)); },
+       "eot_token_id"},
+      {[](Metadata& m) { m.set("tokenizer.ggml.tokens", MetaValue::array(MetaType::string, {})); },
+       "for 0 tokens"},
   };
   for (const auto& c : cases) {
     Metadata m = gguf_bpe_meta();
     c.edit(m);
     auto t = Tokenizer::from_gguf_metadata(m, "dir/model.gguf");
     ASSERT_FALSE(t.ok()) << c.expect;
-    EXPECT_NE(t.status().message().find("dir/model.gguf"), std::string::npos) << t.status().message();
-    EXPECT_NE(t.status().message().find(c.expect), std::string::npos) << c.expect << " not in " << t.status().message();
+    EXPECT_NE(t.status().message().find("dir/model.gguf"), std::string::npos)
+        << t.status().message();
+    EXPECT_NE(t.status().message().find(c.expect), std::string::npos)
+        << c.expect << " not in " << t.status().message();
   }
 }
 
