@@ -29,10 +29,16 @@ struct MetaValue {
   MetaType type = MetaType::u32;
   std::variant<uint64_t, int64_t, double, bool, std::string, std::shared_ptr<MetaArray>> v;
 
+  static MetaValue u8(uint8_t x) { return {MetaType::u8, uint64_t{x}}; }
+  static MetaValue i8(int8_t x) { return {MetaType::i8, int64_t{x}}; }
+  static MetaValue u16(uint16_t x) { return {MetaType::u16, uint64_t{x}}; }
+  static MetaValue i16(int16_t x) { return {MetaType::i16, int64_t{x}}; }
   static MetaValue u32(uint32_t x) { return {MetaType::u32, uint64_t{x}}; }
   static MetaValue i32(int32_t x) { return {MetaType::i32, int64_t{x}}; }
   static MetaValue u64(uint64_t x) { return {MetaType::u64, x}; }
+  static MetaValue i64(int64_t x) { return {MetaType::i64, x}; }
   static MetaValue f32(float x) { return {MetaType::f32, double{x}}; }
+  static MetaValue f64(double x) { return {MetaType::f64, x}; }
   static MetaValue boolean(bool x) { return {MetaType::boolean, x}; }
   static MetaValue str(std::string x) { return {MetaType::string, std::move(x)}; }
   static MetaValue array(MetaType elem_type, std::vector<MetaValue> items);

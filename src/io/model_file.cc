@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 #include <sys/stat.h>
 
+#include "io/gguf_reader.h"
+
 namespace tq {
 
 int64_t TensorInfo::n_elements() const {
@@ -24,7 +26,9 @@ Result<ModelFile> open_model(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return not_found("{}: no such file or folder", path);
   if (S_ISDIR(st.st_mode)) return open_hf_folder(path);
-  return unsupported("{}: not a Hugging Face model folder, and GGUF loading is not built in", path);
+  // By magic; a *.gguf name goes to the GGUF reader too, so a damaged header gets its precise error.
+  if (is_gguf_file(path) || std::string_view(path).ends_with(".gguf")) return open_gguf(path);
+  return unsupported("{}: neither a GGUF file (no 'GGUF' magic) nor a Hugging Face model folder", path);
 }
 
 }  // namespace tq

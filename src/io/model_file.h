@@ -45,10 +45,20 @@ struct ModelFile {
 
   const TensorInfo* find(std::string_view name) const;
   std::string architecture() const { return meta.get_string_or("general.architecture", ""); }
+
+  // RoPE row layout of attn_q / attn_k (weights and biases). Hugging Face checkpoints store each
+  // head's rows for "rotate-half" (NEOX) RoPE. llama.cpp's GGUF files of arch `llama` (and ours,
+  // which match them) store them permuted for interleaved-pair RoPE: within a head of head_dim
+  // rows, GGUF row 2*i + j holds HF row j*head_dim/2 + i (convert_hf_to_gguf's permute; see
+  // llama_permuted_row_to_hf in io/gguf_convert.h). GGUF files of qwen2/qwen3 are not permuted.
+  // So: true exactly when kind == kGguf and architecture() == "llama". A runtime either applies
+  // interleaved RoPE to such files or un-permutes the rows; both give identical logits.
+  bool qk_rows_permuted() const { return kind == SourceKind::kGguf && architecture() == "llama"; }
 };
 
-// Opens a Hugging Face folder (config.json + *.safetensors) or a GGUF file. Errors name the file
-// and the problem (missing files, bad headers, unknown architectures, tensors out of bounds).
+// Opens a Hugging Face folder (config.json + *.safetensors) or a GGUF file (recognised by its
+// magic bytes; see io/gguf_reader.h). Errors name the file and the problem (missing files, bad
+// headers, unknown architectures, tensors out of bounds).
 Result<ModelFile> open_model(const std::string& path);
 
 // Hugging Face folder: config.json, model.safetensors or model.safetensors.index.json + shards.
