@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(TQ_VERSION) + " (" + TQ_GIT_DESCRIBE + ")");
   tq::cli::add_version_command(app);
   tq::cli::add_tokenize_command(app);
+  tq::cli::add_convert_command(app);
+  tq::cli::add_inspect_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

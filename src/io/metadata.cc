@@ -90,7 +90,8 @@ std::string MetaValue::to_string(size_t max_array_items) const {
     return r;
   }
   if (const auto* b = std::get_if<bool>(&v)) return *b ? "true" : "false";
-  if (const auto* d = std::get_if<double>(&v)) return fmt::format("{}", *d);
+  if (const auto* d = std::get_if<double>(&v))
+    return type == MetaType::f32 ? fmt::format("{}", static_cast<float>(*d)) : fmt::format("{}", *d);
   int64_t i = 0;
   get_int(&i);
   if (type == MetaType::u64) return fmt::format("{}", static_cast<uint64_t>(i));

@@ -1,0 +1,225 @@
+#include "io/gguf_convert.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include "core/parallel.h"
+#include "core/progress.h"
+#include "formats/format.h"
+
+namespace tq {
+namespace {
+
+bool ends_with(const std::string& s, std::string_view suffix) { return std::string_view(s).ends_with(suffix); }
+
+// Sort key giving llama.cpp's usual order: rope_freqs, token_embd, blk.0.*, blk.1.*, ..., the rest.
+std::tuple<int, int64_t, std::string> order_key(const std::string& name) {
+  if (name == "rope_freqs.weight") return {0, 0, name};
+  if (name.starts_with("token_embd.")) return {1, 0, name};
+  if (name.starts_with("blk.")) {
+    const size_t dot = name.find('.', 4);
+    int64_t layer = 0;
+    for (size_t i = 4; i < dot && i < name.size(); ++i) layer = layer * 10 + (name[i] - '0');
+    return {2, layer, name.substr(dot == std::string::npos ? name.size() : dot)};
+  }
+  return {3, 0, name};
+}
+
+// One output tensor: where its rows come from and how.
+struct Job {
+  GgufTensorDecl decl;
+  const TensorInfo* src = nullptr;       // null for synthetic tensors
+  const std::vector<float>* values = nullptr;  // synthetic f32 data (rope_freqs)
+  int64_t permute_head_dim = 0;          // > 0: llama Q/K row permutation with this head size
+};
+
+}  // namespace
+
+Result<uint32_t> llama_file_type(TypeId type) {
+  switch (type) {
+    case TypeId::f32: return 0u;
+    case TypeId::f16: return 1u;
+    case TypeId::q8_0: return 7u;
+    case TypeId::bf16: return 32u;
+    default:
+      return invalid_argument("convert writes f32, f16, bf16 or q8_0 files, not {}", type_name(type));
+  }
+}
+
+TypeId convert_tensor_type(const std::string& name, const std::vector<int64_t>& shape, TypeId target) {
+  if (shape.size() <= 1 || ends_with(name, "_norm.weight") || !ends_with(name, ".weight")) return TypeId::f32;
+  const FormatTraits* f = find_format(target);
+  if (!f || shape.back() % f->block_elems != 0) return TypeId::f16;
+  return target;
+}
+
+Result<std::vector<float>> llama3_rope_freq_factors(const Metadata& meta) {
+  const std::string a = meta.get_string_or("general.architecture", "") + ".";
+  TQ_ASSIGN_OR_RETURN(double base_d, meta.get_float(a + "rope.freq_base"));
+  TQ_ASSIGN_OR_RETURN(int64_t dim, meta.get_int(a + "rope.dimension_count"));
+  if (dim <= 0 || dim % 2 != 0) return invalid_argument("rope.dimension_count {} must be positive and even", dim);
+  // All arithmetic in float32, in torch's order (python scalars are cast to float32).
+  const float base = static_cast<float>(base_d);
+  const float factor = static_cast<float>(meta.get_float_or(a + "rope.scaling.factor", 8.0));
+  const float low_freq_factor = static_cast<float>(meta.get_float_or(a + "rope.scaling.low_freq_factor", 1.0));
+  const float high_freq_factor = static_cast<float>(meta.get_float_or(a + "rope.scaling.high_freq_factor", 4.0));
+  const int64_t old_context_len = meta.get_int_or(a + "rope.scaling.original_context_length", 8192);
+  const double low_freq_wavelen = static_cast<double>(old_context_len) / low_freq_factor;
+  const double high_freq_wavelen = static_cast<double>(old_context_len) / high_freq_factor;
+  const float two_pi = static_cast<float>(2 * M_PI);
+  const float smooth_den = static_cast<float>(static_cast<double>(high_freq_factor) - low_freq_factor);
+  std::vector<float> out;
+  for (int64_t i = 0; i < dim; i += 2) {
+    const float exponent = static_cast<float>(i) / static_cast<float>(dim);
+    const float freq = 1.0f / std::pow(base, exponent);
+    const float wavelen = two_pi / freq;
+    if (wavelen < static_cast<float>(high_freq_wavelen)) {
+      out.push_back(1.0f);
+    } else if (wavelen > static_cast<float>(low_freq_wavelen)) {
+      out.push_back(factor);
+    } else {
+      const float smooth = (static_cast<float>(old_context_len) / wavelen - low_freq_factor) / smooth_den;
+      out.push_back(1.0f / ((1.0f - smooth) / factor + smooth));
+    }
+  }
+  return out;
+}
+
+Result<Metadata> gguf_metadata_for(const ModelFile& src, TypeId target) {
+  Metadata m = src.meta;
+  const std::string arch = src.architecture();
+  if (arch.empty()) return invalid_argument("{}: no general.architecture", src.path);
+  m.erase("general.file_type_source");
+  const std::string scaling_type = m.get_string_or(arch + ".rope.scaling.type", "");
+  if (scaling_type == "llama3") {
+    // llama.cpp knows no "llama3" scaling type (it would abort) and would apply rope.scaling.factor
+    // as linear scaling; llama3 scaling travels as the rope_freqs.weight tensor instead.
+    for (const char* k : {"type", "factor", "low_freq_factor", "high_freq_factor", "original_context_length"})
+      m.erase(arch + ".rope.scaling." + k);
+  }
+  TQ_ASSIGN_OR_RETURN(uint32_t file_type, llama_file_type(target));
+  m.set("general.file_type", MetaValue::u32(file_type));
+  m.set("general.quantization_version", MetaValue::u32(2));  // GGML_QNT_VERSION
+  return m;
+}
+
+Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& out_path, const ConvertOptions& opt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  TQ_ASSIGN_OR_RETURN(Metadata meta, gguf_metadata_for(src, opt.type));
+  const std::string arch = src.architecture();
+
+  // Q/K permutation only when turning a Hugging Face llama into llama.cpp's layout (a GGUF source
+  // already has it).
+  const bool permute = src.kind == SourceKind::kHfFolder && arch == "llama";
+  const int64_t n_head = src.meta.get_int_or(arch + ".attention.head_count", 0);
+  const int64_t n_head_kv = src.meta.get_int_or(arch + ".attention.head_count_kv", n_head);
+
+  std::vector<Job> jobs;
+  std::vector<float> rope_freqs;
+  if (src.meta.get_string_or(arch + ".rope.scaling.type", "") == "llama3" && !src.find("rope_freqs.weight")) {
+    TQ_ASSIGN_OR_RETURN(rope_freqs, llama3_rope_freq_factors(src.meta));
+    Job j;
+    j.decl = {"rope_freqs.weight", TypeId::f32, {static_cast<int64_t>(rope_freqs.size())}};
+    j.values = &rope_freqs;
+    jobs.push_back(std::move(j));
+  }
+  for (const TensorInfo& t : src.tensors) {
+    const FormatTraits* sf = find_format(t.type);
+    if (!sf) return unsupported("{}: tensor '{}' has type {} which has no conversion", t.file, t.name, type_name(t.type));
+    Job j;
+    j.src = &t;
+    j.decl = {t.name, convert_tensor_type(t.name, t.shape, opt.type), t.shape};
+    const bool is_q = t.name.ends_with(".attn_q.weight") || t.name.ends_with(".attn_q.bias");
+    const bool is_k = t.name.ends_with(".attn_k.weight") || t.name.ends_with(".attn_k.bias");
+    if (permute && (is_q || is_k)) {
+      const int64_t heads = is_q ? n_head : n_head_kv;
+      const int64_t rows = t.shape.empty() ? 0 : t.shape[0];
+      if (heads <= 0 || rows % heads != 0 || (rows / heads) % 2 != 0)
+        return corrupt_file("{}: tensor '{}' has {} rows, not a multiple of {} heads of even size", t.file, t.name,
+                            rows, heads);
+      j.permute_head_dim = rows / heads;
+    }
+    jobs.push_back(std::move(j));
+  }
+  std::stable_sort(jobs.begin(), jobs.end(),
+                   [](const Job& a, const Job& b) { return order_key(a.decl.name) < order_key(b.decl.name); });
+
+  std::vector<GgufTensorDecl> decls;
+  for (const Job& j : jobs) decls.push_back(j.decl);
+  TQ_ASSIGN_OR_RETURN(auto writer, GgufWriter::create(out_path, meta, decls));
+
+  ConvertSummary sum;
+  std::map<TypeId, int64_t> by_type;
+  uint64_t total_bytes = 0;
+  for (size_t b : writer->tensor_bytes()) total_bytes += b;
+  Progress progress("convert", static_cast<int64_t>(total_bytes), opt.progress);
+  std::vector<uint8_t> out;
+  for (size_t ji = 0; ji < jobs.size(); ++ji) {
+    const Job& j = jobs[ji];
+    const GgufTensorDecl& d = j.decl;
+    const size_t n_bytes = writer->tensor_bytes()[ji];
+    int64_t n_elem = 1;
+    for (int64_t x : d.shape) n_elem *= x;
+    sum.n_params += n_elem;
+    by_type[d.type] += n_elem;
+    if (j.values) {
+      TQ_RETURN_IF_ERROR(writer->write(j.values->data(), n_bytes));
+      progress.step(static_cast<int64_t>(n_bytes));
+      continue;
+    }
+    // Rows as the permutation sees them: a 1-D bias is a column of one-element rows.
+    const bool column = d.shape.size() == 1 && j.permute_head_dim > 0;
+    const int64_t n_cols = column ? 1 : d.shape.back();
+    const int64_t n_rows = n_elem / n_cols;
+    const FormatTraits* sf = find_format(j.src->type);
+    const FormatTraits* df = find_format(d.type);
+    if (j.src->type != d.type && !df->from_float)
+      return unsupported("no reference quantizer for {} (tensor '{}')", df->name, d.name);
+    const size_t src_row = static_cast<size_t>(n_cols / sf->block_elems * sf->block_bytes);
+    const size_t dst_row = static_cast<size_t>(n_cols / df->block_elems * df->block_bytes);
+    if (src_row * n_rows != j.src->n_bytes)
+      return corrupt_file("{}: tensor '{}' holds {} bytes, shape {} needs {}", j.src->file, d.name, j.src->n_bytes,
+                          j.src->shape_string(), src_row * n_rows);
+    // Chunks of ~4 MiB of output (whole heads when permuting) keep memory flat for any model size.
+    int64_t chunk = std::max<int64_t>(1, (int64_t{4} << 20) / static_cast<int64_t>(dst_row));
+    if (j.permute_head_dim > 0) chunk = std::max<int64_t>(1, chunk / j.permute_head_dim) * j.permute_head_dim;
+    chunk = std::min(chunk, n_rows);
+    out.resize(static_cast<size_t>(chunk) * dst_row);
+    for (int64_t r0 = 0; r0 < n_rows; r0 += chunk) {
+      const int64_t nr = std::min(chunk, n_rows - r0);
+      parallel_for(
+          nr,
+          [&](int64_t begin, int64_t end) {
+            std::vector<float> row(static_cast<size_t>(n_cols));
+            for (int64_t r = begin; r < end; ++r) {
+              const int64_t dst_r = r0 + r;
+              const int64_t src_r = j.permute_head_dim ? llama_permuted_row_to_hf(dst_r, j.permute_head_dim) : dst_r;
+              const uint8_t* s = j.src->data + static_cast<size_t>(src_r) * src_row;
+              uint8_t* o = out.data() + static_cast<size_t>(r) * dst_row;
+              if (j.src->type == d.type) {
+                std::memcpy(o, s, dst_row);
+              } else {
+                sf->to_float(s, row.data(), n_cols);
+                df->from_float(row.data(), o, n_cols);
+              }
+            }
+          },
+          /*min_chunk=*/16);
+      TQ_RETURN_IF_ERROR(writer->write(out.data(), static_cast<size_t>(nr) * dst_row));
+      progress.step(nr * static_cast<int64_t>(dst_row));
+    }
+  }
+  TQ_RETURN_IF_ERROR(writer->finish());
+  progress.finish();
+  sum.n_tensors = static_cast<int64_t>(jobs.size());
+  sum.file_bytes = writer->file_bytes();
+  sum.tensor_bytes = total_bytes;
+  sum.params_by_type.assign(by_type.begin(), by_type.end());
+  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return sum;
+}
+
+}  // namespace tq
