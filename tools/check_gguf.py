@@ -29,6 +29,7 @@ import gguf
 from gguf import GGMLQuantizationType as Q
 
 FAILURES = []
+SUMMARY = {}
 
 
 def check(ok, what):
@@ -177,6 +178,7 @@ def check_file(path, hf):
             check(False, f"{name}: {t.tensor_type.name} {list(t.shape)} vs expected {qtype.name} {list(shape)[::-1]}, "
                          f"bytes {'equal' if bytes(t.data.tobytes()) == raw else 'differ'}")
         n_identical += same
+    SUMMARY["identical"] = f"{n_identical}/{len(expected)}"
     check(n_identical == len(expected),
           f"{n_identical}/{len(expected)} tensors byte-identical to convert_hf_to_gguf's names, types, permutation and quantization")
     return reader
@@ -234,6 +236,8 @@ def check_llamacpp(path, hf, exact):
         logits = np.array(llm.scores[: len(ids)], dtype=np.float32)
         diff = np.abs(logits - ref_logits).max()
         print(f"llama.cpp {llama_cpp.__version__}: max |logit - reference| over {logits.shape} = {diff:.6f}")
+        SUMMARY["llama.cpp"] = llama_cpp.__version__
+        SUMMARY["max_logit_diff"] = f"{diff:.4f}"
         greedy_prompt = ref["greedy_ids"][: len(ids)]
         check(greedy_prompt == ids, "greedy prompt = first case's ids")
         out = []
@@ -245,6 +249,7 @@ def check_llamacpp(path, hf, exact):
             last = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
         want = ref["greedy_ids"][len(ids):]
         first_diff = next((i for i, (a, b) in enumerate(zip(out, want)) if a != b), None)
+        SUMMARY["greedy"] = f"{len(out)}/{len(out)} identical" if first_diff is None else f"same up to token {first_diff}"
         what = (f"llama.cpp greedy {len(out)} tokens identical to reference greedy_ids" if first_diff is None else
                 f"llama.cpp greedy continuation departs from greedy_ids at token {first_diff}: {out} vs {want}")
         if not exact:  # llama.cpp rounds activations to bf16 / q8_0 here: near-ties may flip
@@ -269,6 +274,7 @@ def main():
         diff = check_llamacpp(a.gguf, a.hf_folder, exact=ft in (0, 1))
         if diff is not None and a.max_logit_diff is not None:
             check(diff <= a.max_logit_diff, f"llama.cpp logits within {a.max_logit_diff} of the reference")
+    print("summary: " + " ".join(f"{k}={v.replace(' ', '_')}" for k, v in SUMMARY.items()) + f" failed={len(FAILURES)}")
     print(f"{len(FAILURES)} failed")
     sys.exit(1 if FAILURES else 0)
 

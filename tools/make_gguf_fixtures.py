@@ -12,7 +12,9 @@ quants.gguf  For every ggml type we read: a tensor "<type>.q" holding blocks of 
              every bit pattern of the codes. Shape of each: [4, 256] (4 rows x 256 elements).
 meta.gguf    Metadata of every GGUF value type (incl. nested arrays), general.alignment = 64 and
              tensors of 1..4 dimensions; the exact values are repeated in tests/io/gguf_test.cc.
-tiny.safetensors  A 3-tensor safetensors file: seed for the safetensors fuzzer.
+Fuzz seeds (fuzz/seeds/<target>/, small real files): gguf/ (meta.gguf, a k-quant file with
+             tokenizer-style arrays), safetensors/ (a tiny valid file, the real header of tq-ref-s),
+             hf_config/ (the reference models' config.json / index, Qwen2 and Llama-3 style configs).
 """
 import json
 import os
@@ -133,13 +135,71 @@ def write_tiny_safetensors(path):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
+def write_small_quant_seed(path, rng):
+    w = gguf.GGUFWriter(path, arch="llama")
+    w.add_block_count(1)
+    w.add_tokenizer_model("gpt2")
+    w.add_token_list(["<s>", "a", "\u0120b"])
+    w.add_token_types([3, 1, 1])
+    w.add_token_merges(["a b"])
+    for qt in (T.Q4_K, T.Q6_K, T.Q5_0):
+        block_elems, block_bytes = GGML_QUANT_SIZES[qt]
+        q = rng.integers(0, 256, (1, 256 // block_elems * block_bytes), dtype=np.uint8)
+        w.add_tensor(f"blk.0.{qt.name.lower()}.weight", q, raw_dtype=qt)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def write_hf_config_seeds(folder, shared):
+    for model in ("tq-ref-s", "tq-ref-m"):
+        cfg = os.path.join(shared, "models", model, "config.json")
+        idx = os.path.join(shared, "models", model, "model.safetensors.index.json")
+        if os.path.exists(cfg):
+            data = open(cfg, "rb").read()
+            if os.path.exists(idx):
+                data += b"\0" + open(idx, "rb").read()
+            open(os.path.join(folder, model + ".json"), "wb").write(data)
+    qwen2 = {"architectures": ["Qwen2ForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2,
+             "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 128, "vocab_size": 100,
+             "rope_theta": 1000000.0, "rope_scaling": {"type": "linear", "factor": 2.0}, "rms_norm_eps": 1e-6,
+             "max_position_embeddings": 4096, "tie_word_embeddings": True}
+    llama3 = {"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "num_hidden_layers": 2, "head_dim": 16,
+              "num_attention_heads": 4, "num_key_value_heads": 1, "intermediate_size": 128, "vocab_size": 100,
+              "rope_parameters": {"rope_theta": 500000.0, "rope_type": "llama3", "factor": 32.0,
+                                  "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                  "original_max_position_embeddings": 8192}, "bos_token_id": 1, "eos_token_id": 2}
+    open(os.path.join(folder, "qwen2.json"), "w").write(json.dumps(qwen2))
+    open(os.path.join(folder, "llama3.json"), "w").write(json.dumps(llama3) + "\0" + json.dumps(
+        {"metadata": {}, "weight_map": {"model.norm.weight": "model-00001-of-00002.safetensors",
+                                        "lm_head.weight": "model-00002-of-00002.safetensors"}}))
+
+
+def write_real_header_seed(path, shared):
+    src = os.path.join(shared, "models", "tq-ref-s", "model.safetensors")
+    if not os.path.exists(src):
+        return
+    with open(src, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = f.read(n)
+    with open(path, "wb") as f:  # the header of a real file, its data cut off
+        f.write(struct.pack("<Q", n) + header)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(20250419)
     write_quants(os.path.join(OUT, "quants.gguf"), rng)
     write_meta(os.path.join(OUT, "meta.gguf"))
-    os.makedirs(os.path.join(FUZZ_SEEDS, "safetensors"), exist_ok=True)
+    shared = os.environ.get("TQ_SHARED_DATA", os.path.join(ROOT, "..", "..", "shared", "data"))
+    for d in ("safetensors", "gguf", "hf_config"):
+        os.makedirs(os.path.join(FUZZ_SEEDS, d), exist_ok=True)
     write_tiny_safetensors(os.path.join(FUZZ_SEEDS, "safetensors", "tiny.safetensors"))
+    write_real_header_seed(os.path.join(FUZZ_SEEDS, "safetensors", "tq-ref-s-header.safetensors"), shared)
+    write_meta(os.path.join(FUZZ_SEEDS, "gguf", "meta.gguf"))
+    write_small_quant_seed(os.path.join(FUZZ_SEEDS, "gguf", "kquants_tokenizer.gguf"), rng)
+    write_hf_config_seeds(os.path.join(FUZZ_SEEDS, "hf_config"), shared)
     for f in sorted(os.listdir(OUT)):
         print(f"{os.path.join(OUT, f)}: {os.path.getsize(os.path.join(OUT, f))} bytes")
     print(f"gguf package {getattr(gguf, '__version__', '?')}, numpy {np.__version__}", file=sys.stderr)

@@ -55,8 +55,7 @@ std::string hf_to_gguf_tensor_name(std::string_view hf) {
 
 namespace {
 
-Result<json> read_json(const std::string& path) {
-  TQ_ASSIGN_OR_RETURN(std::string text, read_file(path));
+Result<json> parse_json(std::string_view text, const std::string& path) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return corrupt_file("{}: not valid JSON", path);
   return j;
@@ -67,7 +66,7 @@ Result<int64_t> req_int(const json& c, const char* key, const std::string& path)
   if (!c.contains(key) || !c[key].is_number_integer())
     return corrupt_file("{}: '{}' is missing or not an integer", path, key);
   const int64_t v = c[key].get<int64_t>();
-  if (v <= 0 || v > (int64_t{1} << 40)) return corrupt_file("{}: '{}' = {} is out of range", path, key, v);
+  if (v <= 0 || v > INT32_MAX) return corrupt_file("{}: '{}' = {} is out of range", path, key, v);
   return v;
 }
 
@@ -77,7 +76,8 @@ Status config_to_metadata(const json& c, const std::string& path, Metadata& m) {
   if (c.contains("architectures") && c["architectures"].is_array() && !c["architectures"].empty() &&
       c["architectures"][0].is_string())
     hf_arch = c["architectures"][0].get<std::string>();
-  const std::string model_type = c.value("model_type", std::string());
+  const std::string model_type =
+      c.contains("model_type") && c["model_type"].is_string() ? c["model_type"].get<std::string>() : std::string();
   std::string arch;
   if (hf_arch == "LlamaForCausalLM" || hf_arch == "MistralForCausalLM" || model_type == "llama" ||
       model_type == "mistral")
@@ -123,7 +123,9 @@ Status config_to_metadata(const json& c, const std::string& path, Metadata& m) {
   }
   if (c.contains("rope_theta") && c["rope_theta"].is_number()) theta = c["rope_theta"].get<double>();
   if (c.contains("rope_scaling") && c["rope_scaling"].is_object()) scaling = c["rope_scaling"];
-  if (!(theta > 0)) return corrupt_file("{}: rope_theta must be positive", path);
+  // Ranges that keep every value finite in the f32 metadata fields (and casts well defined).
+  if (!(theta > 0 && theta < 1e30)) return corrupt_file("{}: rope_theta = {} is out of range", path, theta);
+  if (!(eps > 0 && eps < 1)) return corrupt_file("{}: rms_norm_eps = {} is out of range (0, 1)", path, eps);
 
   const std::string a = arch + ".";
   m.set("general.architecture", MetaValue::str(arch));
@@ -152,32 +154,62 @@ Status config_to_metadata(const json& c, const std::string& path, Metadata& m) {
   };
   if (rope_type == "linear") {
     const double factor = num("factor", 1.0);
-    if (!(factor > 0)) return corrupt_file("{}: rope scaling factor must be positive", path);
+    if (!(factor > 0 && factor < 1e6)) return corrupt_file("{}: rope scaling factor {} is out of range", path, factor);
     m.set(a + "rope.scaling.type", MetaValue::str("linear"));
     m.set(a + "rope.scaling.factor", MetaValue::f32(static_cast<float>(factor)));
   } else if (rope_type == "llama3") {
     const double factor = num("factor", 8.0);
-    if (!(factor > 0)) return corrupt_file("{}: rope scaling factor must be positive", path);
+    const double low = num("low_freq_factor", 1.0), high = num("high_freq_factor", 4.0);
+    const double orig_ctx = num("original_max_position_embeddings", 8192);
+    if (!(factor > 0 && factor < 1e6) || !(low > 0 && low < 1e6) || !(high > low && high < 1e6) ||
+        !(orig_ctx >= 1 && orig_ctx <= INT32_MAX))
+      return corrupt_file("{}: llama3 rope scaling needs 0 < factor, 0 < low_freq_factor < high_freq_factor "
+                          "(< 1e6) and original_max_position_embeddings >= 1",
+                          path);
     // Not a llama.cpp key: llama.cpp stores llama3 scaling as a rope_freqs tensor. Our GGUF writer
     // turns these keys into that tensor; the runtime accepts either.
     m.set(a + "rope.scaling.type", MetaValue::str("llama3"));
     m.set(a + "rope.scaling.factor", MetaValue::f32(static_cast<float>(factor)));
-    m.set(a + "rope.scaling.low_freq_factor", MetaValue::f32(static_cast<float>(num("low_freq_factor", 1.0))));
-    m.set(a + "rope.scaling.high_freq_factor", MetaValue::f32(static_cast<float>(num("high_freq_factor", 4.0))));
+    m.set(a + "rope.scaling.low_freq_factor", MetaValue::f32(static_cast<float>(low)));
+    m.set(a + "rope.scaling.high_freq_factor", MetaValue::f32(static_cast<float>(high)));
     m.set(a + "rope.scaling.original_context_length",
-          MetaValue::u32(static_cast<uint32_t>(num("original_max_position_embeddings", 8192))));
+          MetaValue::u32(static_cast<uint32_t>(orig_ctx)));
   } else if (rope_type != "default") {
     return unsupported("{}: rope scaling type '{}' is not supported (default, linear, llama3)", path, rope_type);
   }
-  if (c.contains("bos_token_id") && c["bos_token_id"].is_number_integer())
-    m.set("tokenizer.ggml.bos_token_id", MetaValue::u32(c["bos_token_id"].get<uint32_t>()));
-  if (c.contains("eos_token_id") && c["eos_token_id"].is_number_integer())
-    m.set("tokenizer.ggml.eos_token_id", MetaValue::u32(c["eos_token_id"].get<uint32_t>()));
+  for (const char* which : {"bos", "eos"}) {
+    const std::string key = std::string(which) + "_token_id";
+    if (!c.contains(key) || !c[key].is_number_integer()) continue;  // null, absent or a list: not ours
+    const int64_t id = c[key].get<int64_t>();
+    if (id < 0 || id >= n_vocab) return corrupt_file("{}: {} = {} is outside the vocabulary of {}", path, key, id, n_vocab);
+    m.set("tokenizer.ggml." + key, MetaValue::u32(static_cast<uint32_t>(id)));
+  }
   m.set("general.file_type_source", MetaValue::str("huggingface"));
   return ok_status();
 }
 
 }  // namespace
+
+Status hf_config_to_metadata(std::string_view json_text, const std::string& path, Metadata& out) {
+  TQ_ASSIGN_OR_RETURN(json config, parse_json(json_text, path));
+  return config_to_metadata(config, path, out);
+}
+
+Result<std::map<std::string, std::string>> parse_safetensors_index(std::string_view json_text,
+                                                                   const std::string& path) {
+  TQ_ASSIGN_OR_RETURN(json idx, parse_json(json_text, path));
+  if (!idx.is_object() || !idx.contains("weight_map") || !idx["weight_map"].is_object())
+    return corrupt_file("{}: no 'weight_map' object", path);
+  std::map<std::string, std::string> out;
+  for (auto it = idx["weight_map"].begin(); it != idx["weight_map"].end(); ++it) {
+    if (!it.value().is_string()) return corrupt_file("{}: weight_map['{}'] is not a string", path, it.key());
+    const std::string f = it.value().get<std::string>();
+    if (f.empty() || f.find('/') != std::string::npos || f.find("..") != std::string::npos)
+      return corrupt_file("{}: shard name '{}' is not a plain file name", path, f);
+    out[it.key()] = f;
+  }
+  return out;
+}
 
 Result<ModelFile> open_hf_folder(const std::string& dir) {
   ModelFile mf;
@@ -185,8 +217,8 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   mf.path = dir;
   const std::string config_path = (fs::path(dir) / "config.json").string();
   if (!file_exists(config_path)) return not_found("{}: no config.json (is this a Hugging Face model folder?)", dir);
-  TQ_ASSIGN_OR_RETURN(json config, read_json(config_path));
-  TQ_RETURN_IF_ERROR(config_to_metadata(config, config_path, mf.meta));
+  TQ_ASSIGN_OR_RETURN(std::string config_text, read_file(config_path));
+  TQ_RETURN_IF_ERROR(hf_config_to_metadata(config_text, config_path, mf.meta));
 
   // Which shard files: the index's weight_map, else model.safetensors.
   std::vector<std::string> shards;
@@ -194,18 +226,10 @@ Result<ModelFile> open_hf_folder(const std::string& dir) {
   const std::string single_path = (fs::path(dir) / "model.safetensors").string();
   std::map<std::string, std::string> expected_file;  // tensor -> shard, from the index
   if (file_exists(index_path)) {
-    TQ_ASSIGN_OR_RETURN(json idx, read_json(index_path));
-    if (!idx.contains("weight_map") || !idx["weight_map"].is_object())
-      return corrupt_file("{}: no 'weight_map' object", index_path);
+    TQ_ASSIGN_OR_RETURN(std::string text, read_file(index_path));
+    TQ_ASSIGN_OR_RETURN(expected_file, parse_safetensors_index(text, index_path));
     std::set<std::string> files;
-    for (auto it = idx["weight_map"].begin(); it != idx["weight_map"].end(); ++it) {
-      if (!it.value().is_string()) return corrupt_file("{}: weight_map['{}'] is not a string", index_path, it.key());
-      const std::string f = it.value().get<std::string>();
-      if (f.find('/') != std::string::npos || f.find("..") != std::string::npos)
-        return corrupt_file("{}: shard name '{}' is not a plain file name", index_path, f);
-      files.insert(f);
-      expected_file[it.key()] = f;
-    }
+    for (const auto& [tensor, file] : expected_file) files.insert(file);
     shards.assign(files.begin(), files.end());
   } else if (file_exists(single_path)) {
     shards.push_back("model.safetensors");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -64,6 +65,13 @@ Result<ModelFile> open_model(const std::string& path);
 // Hugging Face folder: config.json, model.safetensors or model.safetensors.index.json + shards.
 // Tensor names are mapped to llama.cpp names; config.json keys to llama.cpp metadata keys.
 Result<ModelFile> open_hf_folder(const std::string& dir);
+
+// The two JSON parsers behind open_hf_folder, on text (tests, fuzzing); `path` names the file in
+// errors. config.json -> llama.cpp metadata keys (added to `out`):
+Status hf_config_to_metadata(std::string_view json_text, const std::string& path, Metadata& out);
+// model.safetensors.index.json -> {tensor name: shard file name}; shard names must be plain names.
+Result<std::map<std::string, std::string>> parse_safetensors_index(std::string_view json_text,
+                                                                   const std::string& path);
 
 // Maps a Hugging Face Llama-family tensor name to its llama.cpp name; empty if not a model tensor
 // we know (e.g. rotary_emb.inv_freq buffers).

@@ -30,20 +30,24 @@ const DtypeInfo* find_dtype(const std::string& s) {
 
 Result<SafetensorsFile> open_safetensors(const std::string& path) {
   TQ_ASSIGN_OR_RETURN(auto map, MappedFile::open(path));
-  const size_t size = map->size();
+  TQ_ASSIGN_OR_RETURN(SafetensorsFile out, parse_safetensors(map->data(), map->size(), path));
+  out.map = std::move(map);
+  return out;
+}
+
+Result<SafetensorsFile> parse_safetensors(const uint8_t* data, size_t size, const std::string& path) {
   if (size < 8) return corrupt_file("{}: too small for a safetensors file ({} bytes)", path, size);
   uint64_t header_len;
-  std::memcpy(&header_len, map->data(), 8);
+  std::memcpy(&header_len, data, 8);
   if (header_len > size - 8)
     return corrupt_file("{}: header length {} exceeds the file size {} (truncated?)", path, header_len, size);
-  const char* hdr = reinterpret_cast<const char*>(map->data() + 8);
+  const char* hdr = reinterpret_cast<const char*>(data + 8);
   nlohmann::json j = nlohmann::json::parse(hdr, hdr + header_len, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return corrupt_file("{}: header is not a JSON object", path);
 
   const uint64_t data_begin = 8 + header_len;
   const uint64_t data_size = size - data_begin;
   SafetensorsFile out;
-  out.map = map;
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& name = it.key();
     if (name == "__metadata__") continue;
@@ -79,7 +83,7 @@ Result<SafetensorsFile> open_safetensors(const std::string& path) {
     if (e - b != n_elem * dt->size)
       return corrupt_file("{}: tensor '{}' has {} bytes but shape {} x {} needs {}", path, name, e - b,
                           ti.shape_string(), dt->name, n_elem * dt->size);
-    ti.data = map->data() + data_begin + b;
+    ti.data = data + data_begin + b;
     ti.n_bytes = e - b;
     out.tensors.push_back(std::move(ti));
   }

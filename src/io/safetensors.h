@@ -20,4 +20,8 @@ struct SafetensorsFile {
 // and equal to shape x dtype size. Errors name the file and the tensor.
 Result<SafetensorsFile> open_safetensors(const std::string& path);
 
+// The same checks on bytes in memory [data, data + size) (fuzzing, tests); `path` is only used in
+// messages. Tensor data pointers point into `data`; the returned map is null.
+Result<SafetensorsFile> parse_safetensors(const uint8_t* data, size_t size, const std::string& path);
+
 }  // namespace tq
