@@ -132,7 +132,7 @@ def check_file(path, hf):
     arch = field_value(reader, "general.architecture")
     check(arch in ("llama", "qwen2", "qwen3"), f"general.architecture = {arch!r}")
     ftype = {0: Q.F32, 1: Q.F16, 7: Q.Q8_0, 32: Q.BF16}.get(field_value(reader, "general.file_type"))
-    check(ftype is not None, f"general.file_type = {field_value(reader, 'general.file_type')} ({ftype.name if ftype else '?'})")
+    check(ftype is not None, f"general.file_type = {field_value(reader, 'general.file_type')} ({ftype.name if ftype is not None else '?'})")
     n_head = config["num_attention_heads"]
     n_head_kv = config.get("num_key_value_heads") or n_head
     head_dim = config.get("head_dim") or config["hidden_size"] // n_head
@@ -181,16 +181,16 @@ def check_file(path, hf):
     SUMMARY["identical"] = f"{n_identical}/{len(expected)}"
     check(n_identical == len(expected),
           f"{n_identical}/{len(expected)} tensors byte-identical to convert_hf_to_gguf's names, types, permutation and quantization")
+    if "tokenizer.ggml.model" in reader.fields:
+        check_tokenizer_keys(reader, hf)
+    else:
+        print("note: no tokenizer.ggml.* keys in the file")
     return reader
 
 
-def with_tokenizer(path, hf, tmpdir):
-    """A copy of `path` with tokenizer.ggml.* keys from tokenizer.json if it has none."""
-    reader = gguf.GGUFReader(path)
-    if "tokenizer.ggml.model" in reader.fields:
-        return path, False
-    sys.path.insert(0, os.path.join(os.path.dirname(gguf.__file__), "scripts"))
-    from gguf_new_metadata import copy_with_new_metadata, MetadataDetails
+def tokenizer_from_json(hf):
+    """tokenizer.ggml.tokens / token_type / merges of a byte-level BPE tokenizer.json, built the
+    way llama.cpp's converter lays them out (added special tokens are CONTROL = 3)."""
     tok = json.load(open(os.path.join(hf, "tokenizer.json")))
     vocab = tok["model"]["vocab"]
     tokens = [None] * len(vocab)
@@ -202,6 +202,27 @@ def with_tokenizer(path, hf, tmpdir):
             tokens[a["id"]] = a["content"]
             types[a["id"]] = 3 if a.get("special") else 4
     merges = [m if isinstance(m, str) else " ".join(m) for m in tok["model"]["merges"]]
+    return tokens, types, merges
+
+
+def check_tokenizer_keys(reader, hf):
+    if not os.path.exists(os.path.join(hf, "tokenizer.json")):
+        return
+    tokens, types, merges = tokenizer_from_json(hf)
+    check(field_value(reader, "tokenizer.ggml.model") == "gpt2", "tokenizer.ggml.model = 'gpt2'")
+    check(field_value(reader, "tokenizer.ggml.tokens") == tokens, f"tokenizer.ggml.tokens = tokenizer.json's {len(tokens)} tokens")
+    check(field_value(reader, "tokenizer.ggml.token_type") == types, "tokenizer.ggml.token_type (special tokens CONTROL)")
+    check(field_value(reader, "tokenizer.ggml.merges") == merges, f"tokenizer.ggml.merges = tokenizer.json's {len(merges)} merges")
+
+
+def with_tokenizer(path, hf, tmpdir):
+    """A copy of `path` with tokenizer.ggml.* keys from tokenizer.json if it has none."""
+    reader = gguf.GGUFReader(path)
+    if "tokenizer.ggml.model" in reader.fields:
+        return path, False
+    sys.path.insert(0, os.path.join(os.path.dirname(gguf.__file__), "scripts"))
+    from gguf_new_metadata import copy_with_new_metadata, MetadataDetails
+    tokens, types, merges = tokenizer_from_json(hf)
     V = gguf.GGUFValueType
     new = {
         "tokenizer.ggml.model": MetadataDetails(V.STRING, "gpt2"),
@@ -232,6 +253,13 @@ def check_llamacpp(path, hf, exact):
             print("note: tokenizer.ggml.* keys added from tokenizer.json for llama.cpp (file had none)")
         llm = llama_cpp.Llama(model_path=model_path, n_ctx=512, logits_all=True, verbose=False, n_threads=2,
                               n_batch=512)
+        if not added:  # llama.cpp tokenizes with the file's own tokenizer keys
+            n_same = 0
+            for case in ref["cases"]:
+                got = llm.tokenize(case["prompt"].encode(), add_bos=False, special=False)
+                check(got == case["ids"], f"llama.cpp tokenizes {case['prompt'][:30]!r}... to the reference ids")
+                n_same += got == case["ids"]
+            SUMMARY["tokenize"] = f"{n_same}/{len(ref['cases'])}"
         llm.eval(ids)
         logits = np.array(llm.scores[: len(ids)], dtype=np.float32)
         diff = np.abs(logits - ref_logits).max()
@@ -240,16 +268,21 @@ def check_llamacpp(path, hf, exact):
         SUMMARY["max_logit_diff"] = f"{diff:.4f}"
         greedy_prompt = ref["greedy_ids"][: len(ids)]
         check(greedy_prompt == ids, "greedy prompt = first case's ids")
-        out = []
+        out, steps = [], []
         last = logits[-1]
         for _ in range(len(ref["greedy_ids"]) - len(ids)):
             tok = int(np.argmax(last))
             out.append(tok)
+            steps.append(last)
             llm.eval([tok])
             last = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
         want = ref["greedy_ids"][len(ids):]
         first_diff = next((i for i, (a, b) in enumerate(zip(out, want)) if a != b), None)
-        SUMMARY["greedy"] = f"{len(out)}/{len(out)} identical" if first_diff is None else f"same up to token {first_diff}"
+        if first_diff is None:
+            SUMMARY["greedy"] = f"{len(out)}/{len(out)} identical"
+        else:  # how close the call was: llama.cpp's logit of its pick minus that of the reference token
+            margin = steps[first_diff][out[first_diff]] - steps[first_diff][want[first_diff]]
+            SUMMARY["greedy"] = f"same up to token {first_diff} (margin {margin:.4f})"
         what = (f"llama.cpp greedy {len(out)} tokens identical to reference greedy_ids" if first_diff is None else
                 f"llama.cpp greedy continuation departs from greedy_ids at token {first_diff}: {out} vs {want}")
         if not exact:  # llama.cpp rounds activations to bf16 / q8_0 here: near-ties may flip

@@ -9,8 +9,8 @@ tq=${1:-build/release}/bin/tq
 shared=${2:-../shared/data}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-echo "| model | --type | file MiB | tensors byte-identical to convert_hf_to_gguf | llama.cpp max abs logit diff vs reference | llama.cpp greedy (32 tokens) |"
-echo "|---|---|---|---|---|---|"
+echo "| model | --type | file MiB | tensors byte-identical to convert_hf_to_gguf | llama.cpp tokenizes the 3 reference prompts | llama.cpp max abs logit diff vs reference | llama.cpp greedy (32 tokens) |"
+echo "|---|---|---|---|---|---|---|"
 status=0
 for model in tq-ref-s tq-ref-m; do
   for type in f32 f16 bf16 q8_0; do
@@ -19,7 +19,7 @@ for model in tq-ref-s tq-ref-m; do
     line=$(python3 tools/check_gguf.py "$f" "$shared/models/$model" --llamacpp 2>/dev/null | grep '^summary:') || status=1
     get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<< "$line"; }
     mib=$(python3 -c "import os; print(f'{os.path.getsize(\"$f\") / 2**20:.2f}')")
-    echo "| $model | $type | $mib | $(get identical) | $(get max_logit_diff) | $(get greedy | tr _ ' ') |"
+    echo "| $model | $type | $mib | $(get identical) | $(get tokenize) | $(get max_logit_diff) | $(get greedy | tr _ ' ') |"
     [ "$(get failed)" = "0" ] || status=1
   done
 done

@@ -9,6 +9,7 @@
 #include "core/parallel.h"
 #include "core/progress.h"
 #include "formats/format.h"
+#include "io/tokenizer.h"
 
 namespace tq {
 namespace {
@@ -99,6 +100,12 @@ Result<Metadata> gguf_metadata_for(const ModelFile& src, TypeId target) {
     // as linear scaling; llama3 scaling travels as the rope_freqs.weight tensor instead.
     for (const char* k : {"type", "factor", "low_freq_factor", "high_freq_factor", "original_context_length"})
       m.erase(arch + ".rope.scaling." + k);
+  }
+  // Tokenizer: a GGUF source's tokenizer.ggml.* keys came along with its metadata; an HF folder's
+  // tokenizer.json / tokenizer.model is exported the way convert_hf_to_gguf does (io/tokenizer.h).
+  if (src.kind == SourceKind::kHfFolder) {
+    const Status st = export_tokenizer_metadata(src, m);
+    if (!st.ok()) return st.with_context(fmt::format("{}: cannot export the tokenizer for GGUF", src.path));
   }
   TQ_ASSIGN_OR_RETURN(uint32_t file_type, llama_file_type(target));
   m.set("general.file_type", MetaValue::u32(file_type));

@@ -55,7 +55,9 @@ Result<std::vector<float>> llama3_rope_freq_factors(const Metadata& meta);
 
 // The metadata convert writes: the source's llama.cpp keys, minus our non-llama.cpp ones
 // (general.file_type_source, <arch>.rope.scaling.* for llama3, which become rope_freqs.weight),
-// plus general.file_type and general.quantization_version (2), plus the tokenizer.
+// plus general.file_type and general.quantization_version (2), plus the tokenizer: an HF folder's
+// via export_tokenizer_metadata (io/tokenizer.h; an error if the folder has no usable tokenizer), a
+// GGUF source's tokenizer.ggml.* keys as they are.
 Result<Metadata> gguf_metadata_for(const ModelFile& src, TypeId target);
 
 // Converts `src` (HF folder or GGUF) into a GGUF file at `out_path` (written atomically).

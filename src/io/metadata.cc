@@ -76,8 +76,29 @@ const MetaArray* MetaValue::get_array() const {
   return p ? p->get() : nullptr;
 }
 
+namespace {
+// Quoted, with control characters, quotes and backslashes escaped; cut after ~80 bytes at a UTF-8
+// character boundary.
+std::string quote(const std::string& s) {
+  std::string r = "\"";
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (r.size() >= 78 && (c & 0xC0) != 0x80) {
+      r += "...";
+      break;
+    }
+    if (c == '"' || c == '\\') r += {'\\', static_cast<char>(c)};
+    else if (c == '\n') r += "\\n";
+    else if (c == '\t') r += "\\t";
+    else if (c < 0x20 || c == 0x7f) r += fmt::format("\\x{:02x}", c);
+    else r += static_cast<char>(c);
+  }
+  return r + "\"";
+}
+}  // namespace
+
 std::string MetaValue::to_string(size_t max_array_items) const {
-  if (const auto* s = get_string()) return fmt::format("\"{}\"", s->size() > 80 ? s->substr(0, 77) + "..." : *s);
+  if (const auto* s = get_string()) return quote(*s);
   if (const auto* a = get_array()) {
     std::string r = fmt::format("[{} x {}]", a->items.size(), meta_type_name(a->elem_type));
     if (max_array_items) {

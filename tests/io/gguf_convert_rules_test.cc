@@ -3,9 +3,13 @@
 // models: gguf_convert_test.cc; against llama.cpp itself: tools/check_gguf.py.)
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include <bit>
 #include <cmath>
 #include <set>
 
+#include "core/file_util.h"
 #include "io/gguf_convert.h"
 
 namespace tq {
@@ -99,8 +103,40 @@ TEST(ConvertRules, Llama3RopeFreqFactors) {
   EXPECT_EQ(n_eight, 29);
 }
 
+// Bit-exact against convert_hf_to_gguf's torch code (tools/make_rope_freqs_fixture.py) for the
+// Llama-3.1-8B and Llama-3.2-1B configurations.
+TEST(ConvertRules, Llama3RopeFreqFactorsMatchConvertHfToGgufBitForBit) {
+  auto text = read_file(std::string(TQ_SOURCE_DIR) + "/tests/data/gguf/rope_freqs_llama3.json");
+  ASSERT_TRUE(text.ok()) << text.status().to_string();
+  const auto fixture = nlohmann::json::parse(*text);
+  ASSERT_EQ(fixture.size(), 2u);
+  for (const auto& [name, c] : fixture.items()) {
+    SCOPED_TRACE(name);
+    const auto& hp = c["config"];
+    const auto& rs = hp["rope_scaling"];
+    const int64_t head_dim = hp["hidden_size"].get<int64_t>() / hp["num_attention_heads"].get<int64_t>();
+    Metadata m;
+    m.set("general.architecture", MetaValue::str("llama"));
+    m.set("llama.rope.freq_base", MetaValue::f32(hp["rope_theta"].get<float>()));
+    m.set("llama.rope.dimension_count", MetaValue::u32(static_cast<uint32_t>(head_dim)));
+    m.set("llama.rope.scaling.factor", MetaValue::f32(rs["factor"].get<float>()));
+    m.set("llama.rope.scaling.low_freq_factor", MetaValue::f32(rs["low_freq_factor"].get<float>()));
+    m.set("llama.rope.scaling.high_freq_factor", MetaValue::f32(rs["high_freq_factor"].get<float>()));
+    m.set("llama.rope.scaling.original_context_length",
+          MetaValue::u32(rs["original_max_position_embeddings"].get<uint32_t>()));
+    auto f = llama3_rope_freq_factors(m);
+    ASSERT_TRUE(f.ok()) << f.status().to_string();
+    const auto& want = c["factors_f32_bits"];
+    ASSERT_EQ(f->size(), want.size());
+    for (size_t i = 0; i < f->size(); ++i)
+      EXPECT_EQ(std::bit_cast<uint32_t>((*f)[i]), want[i].get<uint32_t>())
+          << i << ": " << (*f)[i] << " vs " << std::bit_cast<float>(want[i].get<uint32_t>());
+  }
+}
+
 TEST(ConvertRules, MetadataDropsOurKeysAndAddsFileType) {
   ModelFile mf;
+  mf.kind = SourceKind::kGguf;  // no tokenizer files to export: keys as they are
   mf.meta = llama31_8b_meta();
   mf.meta.set("general.file_type_source", MetaValue::str("huggingface"));
   auto m = gguf_metadata_for(mf, TypeId::q8_0);

@@ -165,6 +165,7 @@ TEST(Convert, Llama3ScalingBecomesRopeFreqsTensor) {
   const fs::path d = scratch_dir() / "llama3";
   fs::create_directories(d);
   fs::copy_file(kRefS + "/model.safetensors", d / "model.safetensors");
+  fs::copy_file(kRefS + "/tokenizer.json", d / "tokenizer.json");
   std::ofstream(d / "config.json") << R"({"architectures":["LlamaForCausalLM"],"hidden_size":256,
     "num_hidden_layers":6,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":768,
     "vocab_size":8192,"rope_theta":500000.0,"rope_scaling":{"rope_type":"llama3","factor":8.0,
