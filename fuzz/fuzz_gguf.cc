@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!g.ok()) return 0;
   for (const auto& [key, value] : g->meta.items()) {
     std::string wire;
-    if (!tq::append_gguf_value(value, key, &wire).ok()) __builtin_trap();  // what we read, we can write
+    if (!tq::append_gguf_value(value, key, &wire).ok())
+      __builtin_trap();  // what we read, we can write
     (void)value.to_string(4);
   }
   std::vector<float> row;

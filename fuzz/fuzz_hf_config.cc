@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto idx = tq::parse_safetensors_index(in.substr(nul + 1), "fuzz/model.safetensors.index.json");
     if (idx.ok())
       for (const auto& [tensor, file] : *idx)
-        if (file.empty() || file.find('/') != std::string::npos || file.find("..") != std::string::npos)
+        if (file.empty() || file.find('/') != std::string::npos ||
+            file.find("..") != std::string::npos)
           __builtin_trap();
   }
   return 0;

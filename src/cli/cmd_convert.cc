@@ -15,10 +15,13 @@ void add_convert_command(CLI::App& app) {
     bool quiet = false;
   };
   auto args = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("convert", "Convert a Hugging Face folder to a GGUF file llama.cpp loads");
-  cmd->add_option("-m,--model", args->model, "Hugging Face model folder (or GGUF file)")->required();
+  auto* cmd =
+      app.add_subcommand("convert", "Convert a Hugging Face folder to a GGUF file llama.cpp loads");
+  cmd->add_option("-m,--model", args->model, "Hugging Face model folder (or GGUF file)")
+      ->required();
   cmd->add_option("-o,--out", args->out, "Output .gguf file (written atomically)")->required();
-  cmd->add_option("--type", args->type, "Type of the 2-D weights (norms, biases and 1-D tensors stay f32)")
+  cmd->add_option("--type", args->type,
+                  "Type of the 2-D weights (norms, biases and 1-D tensors stay f32)")
       ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}))
       ->capture_default_str();
   cmd->add_flag("-q,--quiet", args->quiet, "No progress bar");
@@ -34,10 +37,12 @@ void add_convert_command(CLI::App& app) {
     opt.progress = !args->quiet;
     auto sum = convert_to_gguf(*mf, args->out, opt);
     exit_on_error(sum.status());
-    std::printf("wrote %s: %lld tensors, %lld parameters, %.2f MiB (%.3f bits per weight) in %.1f s\n",
-                args->out.c_str(), static_cast<long long>(sum->n_tensors), static_cast<long long>(sum->n_params),
-                static_cast<double>(sum->file_bytes) / (1 << 20),
-                8.0 * static_cast<double>(sum->tensor_bytes) / static_cast<double>(sum->n_params), sum->seconds);
+    std::printf(
+        "wrote %s: %lld tensors, %lld parameters, %.2f MiB (%.3f bits per weight) in %.1f s\n",
+        args->out.c_str(), static_cast<long long>(sum->n_tensors),
+        static_cast<long long>(sum->n_params), static_cast<double>(sum->file_bytes) / (1 << 20),
+        8.0 * static_cast<double>(sum->tensor_bytes) / static_cast<double>(sum->n_params),
+        sum->seconds);
     for (const auto& [type, n] : sum->params_by_type)
       std::printf("  %-6s %12lld parameters (%.1f%%)\n", type_name(type), static_cast<long long>(n),
                   100.0 * static_cast<double>(n) / static_cast<double>(sum->n_params));

@@ -41,7 +41,8 @@ void add_inspect_command(CLI::App& app) {
     bool no_tensors = false;
   };
   auto args = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("inspect", "Show the metadata and tensors of a GGUF file or Hugging Face folder");
+  auto* cmd = app.add_subcommand(
+      "inspect", "Show the metadata and tensors of a GGUF file or Hugging Face folder");
   cmd->add_option("file", args->path, "GGUF file or Hugging Face model folder")->required();
   cmd->add_option("--array-items", args->array_items, "Array elements shown per metadata key")
       ->capture_default_str();
@@ -54,17 +55,18 @@ void add_inspect_command(CLI::App& app) {
       exit_on_error(g.status());
       struct stat st {};
       ::stat(args->path.c_str(), &st);
-      std::printf("%s: GGUF v%u, %s, alignment %u, data section at byte %llu\n", args->path.c_str(), g->version,
-                  human_bytes(static_cast<double>(st.st_size)).c_str(), g->alignment,
+      std::printf("%s: GGUF v%u, %s, alignment %u, data section at byte %llu\n", args->path.c_str(),
+                  g->version, human_bytes(static_cast<double>(st.st_size)).c_str(), g->alignment,
                   static_cast<unsigned long long>(g->data_offset));
     } else {
-      std::printf("%s: Hugging Face folder, %zu safetensors file(s)%s%s\n", args->path.c_str(), mf->maps.size(),
-                  mf->tokenizer_json_path.empty() ? "" : ", tokenizer.json",
+      std::printf("%s: Hugging Face folder, %zu safetensors file(s)%s%s\n", args->path.c_str(),
+                  mf->maps.size(), mf->tokenizer_json_path.empty() ? "" : ", tokenizer.json",
                   mf->tokenizer_model_path.empty() ? "" : ", tokenizer.model");
     }
     if (!mf->architecture().empty())
-      std::printf("architecture: %s%s\n", mf->architecture().c_str(),
-                  mf->qk_rows_permuted() ? " (attn_q/attn_k rows permuted for interleaved RoPE)" : "");
+      std::printf(
+          "architecture: %s%s\n", mf->architecture().c_str(),
+          mf->qk_rows_permuted() ? " (attn_q/attn_k rows permuted for interleaved RoPE)" : "");
     print_metadata(mf->meta, args->array_items);
 
     int64_t total_params = 0;
@@ -73,8 +75,8 @@ void add_inspect_command(CLI::App& app) {
     size_t name_width = 4;
     for (const auto& t : mf->tensors) name_width = std::max(name_width, t.name.size());
     if (!args->no_tensors)
-      std::printf("tensors (%zu):\n  %-*s %-7s %-20s %12s\n", mf->tensors.size(), static_cast<int>(name_width),
-                  "name", "type", "shape", "bytes");
+      std::printf("tensors (%zu):\n  %-*s %-7s %-20s %12s\n", mf->tensors.size(),
+                  static_cast<int>(name_width), "name", "type", "shape", "bytes");
     for (const auto& t : mf->tensors) {
       total_params += t.n_elements();
       total_bytes += t.n_bytes;
@@ -82,15 +84,21 @@ void add_inspect_command(CLI::App& app) {
       bt.first += t.n_elements();
       bt.second += t.n_bytes;
       if (!args->no_tensors)
-        std::printf("  %-*s %-7s %-20s %12zu\n", static_cast<int>(name_width), t.name.c_str(), type_name(t.type),
-                    t.shape_string().c_str(), t.n_bytes);
+        std::printf("  %-*s %-7s %-20s %12zu\n", static_cast<int>(name_width), t.name.c_str(),
+                    type_name(t.type), t.shape_string().c_str(), t.n_bytes);
     }
-    const double bpw = total_params ? 8.0 * static_cast<double>(total_bytes) / static_cast<double>(total_params) : 0;
-    std::printf("total: %zu tensors, %lld parameters, %s of tensor data, %.3f bits per weight\n", mf->tensors.size(),
-                static_cast<long long>(total_params), human_bytes(static_cast<double>(total_bytes)).c_str(), bpw);
+    const double bpw =
+        total_params ? 8.0 * static_cast<double>(total_bytes) / static_cast<double>(total_params)
+                     : 0;
+    std::printf("total: %zu tensors, %lld parameters, %s of tensor data, %.3f bits per weight\n",
+                mf->tensors.size(), static_cast<long long>(total_params),
+                human_bytes(static_cast<double>(total_bytes)).c_str(), bpw);
     for (const auto& [name, pb] : by_type)
-      std::printf("  %-7s %12lld parameters (%5.1f%%) %12s\n", name.c_str(), static_cast<long long>(pb.first),
-                  total_params ? 100.0 * static_cast<double>(pb.first) / static_cast<double>(total_params) : 0.0,
+      std::printf("  %-7s %12lld parameters (%5.1f%%) %12s\n", name.c_str(),
+                  static_cast<long long>(pb.first),
+                  total_params
+                      ? 100.0 * static_cast<double>(pb.first) / static_cast<double>(total_params)
+                      : 0.0,
                   human_bytes(static_cast<double>(pb.second)).c_str());
   });
 }

@@ -1,7 +1,8 @@
 // ggml's k-quants (256-element super-blocks): q2_K, q3_K, q4_K, q5_K, q6_K, q8_K, and iq4_xs.
 // Reference dequantization as ggml-quants.c's dequantize_row_* (checked bit-exactly against the
 // `gguf` Python package in tests/formats); q8_K also has ggml's reference quantizer. The k-quant
-// quantizers (make_qkx2_quants searches) are not provided: we read these formats, we don't write them.
+// quantizers (make_qkx2_quants searches) are not provided: we read these formats, we don't write
+// them.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -187,7 +188,8 @@ void q8_K_from_float(const float* src, void* dst, int64_t n) {
     }
     if (amax != 0.0f) {
       const float iscale = -127.f / max;
-      for (int j = 0; j < kQK_K; ++j) b.qs[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * x[j])));
+      for (int j = 0; j < kQK_K; ++j)
+        b.qs[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * x[j])));
       for (int j = 0; j < kQK_K / 16; ++j) {
         int sum = 0;
         for (int l = 0; l < 16; ++l) sum += b.qs[j * 16 + l];
@@ -207,7 +209,8 @@ void iq4_xs_to_float(const void* src, float* dst, int64_t n) {
     float* y = dst + i * kQK_K;
     const uint8_t* qs = b.qs;
     for (int ib = 0; ib < kQK_K / 32; ++ib) {
-      const int ls = ((b.scales_l[ib / 2] >> 4 * (ib % 2)) & 0xf) | (((b.scales_h >> 2 * ib) & 3) << 4);
+      const int ls =
+          ((b.scales_l[ib / 2] >> 4 * (ib % 2)) & 0xf) | (((b.scales_h >> 2 * ib) & 3) << 4);
       const float dl = d * static_cast<float>(ls - 32);
       for (int j = 0; j < 16; ++j) {
         y[j + 0] = dl * static_cast<float>(kIq4nlValues[qs[j] & 0xf]);
@@ -238,6 +241,8 @@ const FormatTraits kKQuantFormats[] = {
 
 }  // namespace
 
-std::span<const FormatTraits> ggml_kquant_formats() { return kKQuantFormats; }
+std::span<const FormatTraits> ggml_kquant_formats() {
+  return kKQuantFormats;
+}
 
 }  // namespace tq

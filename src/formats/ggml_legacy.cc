@@ -60,7 +60,8 @@ void q4_0_from_float(const float* src, void* dst, int64_t n) {
     b.d = f32_to_f16(d);
     for (int j = 0; j < kQK4_0 / 2; ++j) {
       const int xi0 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j] * id + 8.5f)));
-      const int xi1 = std::min(15, static_cast<int>(static_cast<int8_t>(x[j + kQK4_0 / 2] * id + 8.5f)));
+      const int xi1 =
+          std::min(15, static_cast<int>(static_cast<int8_t>(x[j + kQK4_0 / 2] * id + 8.5f)));
       b.qs[j] = static_cast<uint8_t>(xi0 | (xi1 << 4));
     }
     store_block(dst, i, b);
@@ -90,8 +91,8 @@ void q4_1_from_float(const float* src, void* dst, int64_t n) {
     b.m = f32_to_f16(min);
     for (int j = 0; j < kQK4_1 / 2; ++j) {
       const int xi0 = std::min(15, static_cast<int>(static_cast<int8_t>((x[j] - min) * id + 0.5f)));
-      const int xi1 =
-          std::min(15, static_cast<int>(static_cast<int8_t>((x[j + kQK4_1 / 2] - min) * id + 0.5f)));
+      const int xi1 = std::min(
+          15, static_cast<int>(static_cast<int8_t>((x[j + kQK4_1 / 2] - min) * id + 0.5f)));
       b.qs[j] = static_cast<uint8_t>(xi0 | (xi1 << 4));
     }
     store_block(dst, i, b);
@@ -124,7 +125,8 @@ void q5_0_from_float(const float* src, void* dst, int64_t n) {
     uint32_t qh = 0;
     for (int j = 0; j < kQK5_0 / 2; ++j) {
       const int xi0 = std::min(31, static_cast<int>(static_cast<int8_t>(x[j] * id + 16.5f)));
-      const int xi1 = std::min(31, static_cast<int>(static_cast<int8_t>(x[j + kQK5_0 / 2] * id + 16.5f)));
+      const int xi1 =
+          std::min(31, static_cast<int>(static_cast<int8_t>(x[j + kQK5_0 / 2] * id + 16.5f)));
       b.qs[j] = static_cast<uint8_t>((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
       qh |= static_cast<uint32_t>((xi0 & 0x10) >> 4) << j;
       qh |= static_cast<uint32_t>((xi1 & 0x10) >> 4) << (j + kQK5_0 / 2);
@@ -161,9 +163,10 @@ void q5_1_from_float(const float* src, void* dst, int64_t n) {
     b.m = f32_to_f16(min);
     uint32_t qh = 0;
     for (int j = 0; j < kQK5_1 / 2; ++j) {
-      const int xi0 = std::min(31, static_cast<int>(static_cast<uint8_t>((x[j] - min) * id + 0.5f)));
-      const int xi1 =
-          std::min(31, static_cast<int>(static_cast<uint8_t>((x[j + kQK5_1 / 2] - min) * id + 0.5f)));
+      const int xi0 =
+          std::min(31, static_cast<int>(static_cast<uint8_t>((x[j] - min) * id + 0.5f)));
+      const int xi1 = std::min(
+          31, static_cast<int>(static_cast<uint8_t>((x[j + kQK5_1 / 2] - min) * id + 0.5f)));
       b.qs[j] = static_cast<uint8_t>((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
       qh |= static_cast<uint32_t>((xi0 & 0x10) >> 4) << j;
       qh |= static_cast<uint32_t>((xi1 & 0x10) >> 4) << (j + kQK5_1 / 2);
@@ -226,6 +229,8 @@ const FormatTraits kLegacyFormats[] = {
 
 }  // namespace
 
-std::span<const FormatTraits> ggml_legacy_formats() { return kLegacyFormats; }
+std::span<const FormatTraits> ggml_legacy_formats() {
+  return kLegacyFormats;
+}
 
 }  // namespace tq

@@ -1,6 +1,7 @@
 // ggml's plain element types beyond the float formats: i8, i16, i32, i64 and f64 (one element per
 // "block"). safetensors and GGUF files may hold them (e.g. position ids); to_float converts them
-// for inspection and tests. Only f64 has from_float (exact); integers are never quantization targets.
+// for inspection and tests. Only f64 has from_float (exact); integers are never quantization
+// targets.
 #include <cstring>
 
 #include "formats/format_families.h"
@@ -36,6 +37,8 @@ const FormatTraits kPlainFormats[] = {
 
 }  // namespace
 
-std::span<const FormatTraits> ggml_plain_formats() { return kPlainFormats; }
+std::span<const FormatTraits> ggml_plain_formats() {
+  return kPlainFormats;
+}
 
 }  // namespace tq

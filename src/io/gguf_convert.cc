@@ -14,7 +14,9 @@
 namespace tq {
 namespace {
 
-bool ends_with(const std::string& s, std::string_view suffix) { return std::string_view(s).ends_with(suffix); }
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return std::string_view(s).ends_with(suffix);
+}
 
 // Sort key giving llama.cpp's usual order: rope_freqs, token_embd, blk.0.*, blk.1.*, ..., the rest.
 std::tuple<int, int64_t, std::string> order_key(const std::string& name) {
@@ -32,26 +34,33 @@ std::tuple<int, int64_t, std::string> order_key(const std::string& name) {
 // One output tensor: where its rows come from and how.
 struct Job {
   GgufTensorDecl decl;
-  const TensorInfo* src = nullptr;       // null for synthetic tensors
+  const TensorInfo* src = nullptr;             // null for synthetic tensors
   const std::vector<float>* values = nullptr;  // synthetic f32 data (rope_freqs)
-  int64_t permute_head_dim = 0;          // > 0: llama Q/K row permutation with this head size
+  int64_t permute_head_dim = 0;                // > 0: llama Q/K row permutation with this head size
 };
 
 }  // namespace
 
 Result<uint32_t> llama_file_type(TypeId type) {
   switch (type) {
-    case TypeId::f32: return 0u;
-    case TypeId::f16: return 1u;
-    case TypeId::q8_0: return 7u;
-    case TypeId::bf16: return 32u;
+    case TypeId::f32:
+      return 0u;
+    case TypeId::f16:
+      return 1u;
+    case TypeId::q8_0:
+      return 7u;
+    case TypeId::bf16:
+      return 32u;
     default:
-      return invalid_argument("convert writes f32, f16, bf16 or q8_0 files, not {}", type_name(type));
+      return invalid_argument("convert writes f32, f16, bf16 or q8_0 files, not {}",
+                              type_name(type));
   }
 }
 
-TypeId convert_tensor_type(const std::string& name, const std::vector<int64_t>& shape, TypeId target) {
-  if (shape.size() <= 1 || ends_with(name, "_norm.weight") || !ends_with(name, ".weight")) return TypeId::f32;
+TypeId convert_tensor_type(const std::string& name, const std::vector<int64_t>& shape,
+                           TypeId target) {
+  if (shape.size() <= 1 || ends_with(name, "_norm.weight") || !ends_with(name, ".weight"))
+    return TypeId::f32;
   const FormatTraits* f = find_format(target);
   if (!f || shape.back() % f->block_elems != 0) return TypeId::f16;
   return target;
@@ -61,17 +70,21 @@ Result<std::vector<float>> llama3_rope_freq_factors(const Metadata& meta) {
   const std::string a = meta.get_string_or("general.architecture", "") + ".";
   TQ_ASSIGN_OR_RETURN(double base_d, meta.get_float(a + "rope.freq_base"));
   TQ_ASSIGN_OR_RETURN(int64_t dim, meta.get_int(a + "rope.dimension_count"));
-  if (dim <= 0 || dim % 2 != 0) return invalid_argument("rope.dimension_count {} must be positive and even", dim);
+  if (dim <= 0 || dim % 2 != 0)
+    return invalid_argument("rope.dimension_count {} must be positive and even", dim);
   // All arithmetic in float32, in torch's order (python scalars are cast to float32).
   const float base = static_cast<float>(base_d);
   const float factor = static_cast<float>(meta.get_float_or(a + "rope.scaling.factor", 8.0));
-  const float low_freq_factor = static_cast<float>(meta.get_float_or(a + "rope.scaling.low_freq_factor", 1.0));
-  const float high_freq_factor = static_cast<float>(meta.get_float_or(a + "rope.scaling.high_freq_factor", 4.0));
+  const float low_freq_factor =
+      static_cast<float>(meta.get_float_or(a + "rope.scaling.low_freq_factor", 1.0));
+  const float high_freq_factor =
+      static_cast<float>(meta.get_float_or(a + "rope.scaling.high_freq_factor", 4.0));
   const int64_t old_context_len = meta.get_int_or(a + "rope.scaling.original_context_length", 8192);
   const double low_freq_wavelen = static_cast<double>(old_context_len) / low_freq_factor;
   const double high_freq_wavelen = static_cast<double>(old_context_len) / high_freq_factor;
   const float two_pi = static_cast<float>(2 * M_PI);
-  const float smooth_den = static_cast<float>(static_cast<double>(high_freq_factor) - low_freq_factor);
+  const float smooth_den =
+      static_cast<float>(static_cast<double>(high_freq_factor) - low_freq_factor);
   std::vector<float> out;
   for (int64_t i = 0; i < dim; i += 2) {
     const float exponent = static_cast<float>(i) / static_cast<float>(dim);
@@ -82,7 +95,8 @@ Result<std::vector<float>> llama3_rope_freq_factors(const Metadata& meta) {
     } else if (wavelen > static_cast<float>(low_freq_wavelen)) {
       out.push_back(factor);
     } else {
-      const float smooth = (static_cast<float>(old_context_len) / wavelen - low_freq_factor) / smooth_den;
+      const float smooth =
+          (static_cast<float>(old_context_len) / wavelen - low_freq_factor) / smooth_den;
       out.push_back(1.0f / ((1.0f - smooth) / factor + smooth));
     }
   }
@@ -98,14 +112,16 @@ Result<Metadata> gguf_metadata_for(const ModelFile& src, TypeId target) {
   if (scaling_type == "llama3") {
     // llama.cpp knows no "llama3" scaling type (it would abort) and would apply rope.scaling.factor
     // as linear scaling; llama3 scaling travels as the rope_freqs.weight tensor instead.
-    for (const char* k : {"type", "factor", "low_freq_factor", "high_freq_factor", "original_context_length"})
+    for (const char* k :
+         {"type", "factor", "low_freq_factor", "high_freq_factor", "original_context_length"})
       m.erase(arch + ".rope.scaling." + k);
   }
   // Tokenizer: a GGUF source's tokenizer.ggml.* keys came along with its metadata; an HF folder's
   // tokenizer.json / tokenizer.model is exported the way convert_hf_to_gguf does (io/tokenizer.h).
   if (src.kind == SourceKind::kHfFolder) {
     const Status st = export_tokenizer_metadata(src, m);
-    if (!st.ok()) return st.with_context(fmt::format("{}: cannot export the tokenizer for GGUF", src.path));
+    if (!st.ok())
+      return st.with_context(fmt::format("{}: cannot export the tokenizer for GGUF", src.path));
   }
   TQ_ASSIGN_OR_RETURN(uint32_t file_type, llama_file_type(target));
   m.set("general.file_type", MetaValue::u32(file_type));
@@ -113,7 +129,8 @@ Result<Metadata> gguf_metadata_for(const ModelFile& src, TypeId target) {
   return m;
 }
 
-Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& out_path, const ConvertOptions& opt) {
+Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& out_path,
+                                       const ConvertOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   TQ_ASSIGN_OR_RETURN(Metadata meta, gguf_metadata_for(src, opt.type));
   const std::string arch = src.architecture();
@@ -126,7 +143,8 @@ Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& 
 
   std::vector<Job> jobs;
   std::vector<float> rope_freqs;
-  if (src.meta.get_string_or(arch + ".rope.scaling.type", "") == "llama3" && !src.find("rope_freqs.weight")) {
+  if (src.meta.get_string_or(arch + ".rope.scaling.type", "") == "llama3" &&
+      !src.find("rope_freqs.weight")) {
     TQ_ASSIGN_OR_RETURN(rope_freqs, llama3_rope_freq_factors(src.meta));
     Job j;
     j.decl = {"rope_freqs.weight", TypeId::f32, {static_cast<int64_t>(rope_freqs.size())}};
@@ -135,7 +153,9 @@ Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& 
   }
   for (const TensorInfo& t : src.tensors) {
     const FormatTraits* sf = find_format(t.type);
-    if (!sf) return unsupported("{}: tensor '{}' has type {} which has no conversion", t.file, t.name, type_name(t.type));
+    if (!sf)
+      return unsupported("{}: tensor '{}' has type {} which has no conversion", t.file, t.name,
+                         type_name(t.type));
     Job j;
     j.src = &t;
     j.decl = {t.name, convert_tensor_type(t.name, t.shape, opt.type), t.shape};
@@ -145,14 +165,15 @@ Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& 
       const int64_t heads = is_q ? n_head : n_head_kv;
       const int64_t rows = t.shape.empty() ? 0 : t.shape[0];
       if (heads <= 0 || rows % heads != 0 || (rows / heads) % 2 != 0)
-        return corrupt_file("{}: tensor '{}' has {} rows, not a multiple of {} heads of even size", t.file, t.name,
-                            rows, heads);
+        return corrupt_file("{}: tensor '{}' has {} rows, not a multiple of {} heads of even size",
+                            t.file, t.name, rows, heads);
       j.permute_head_dim = rows / heads;
     }
     jobs.push_back(std::move(j));
   }
-  std::stable_sort(jobs.begin(), jobs.end(),
-                   [](const Job& a, const Job& b) { return order_key(a.decl.name) < order_key(b.decl.name); });
+  std::stable_sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
+    return order_key(a.decl.name) < order_key(b.decl.name);
+  });
 
   std::vector<GgufTensorDecl> decls;
   for (const Job& j : jobs) decls.push_back(j.decl);
@@ -188,11 +209,12 @@ Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& 
     const size_t src_row = static_cast<size_t>(n_cols / sf->block_elems * sf->block_bytes);
     const size_t dst_row = static_cast<size_t>(n_cols / df->block_elems * df->block_bytes);
     if (src_row * n_rows != j.src->n_bytes)
-      return corrupt_file("{}: tensor '{}' holds {} bytes, shape {} needs {}", j.src->file, d.name, j.src->n_bytes,
-                          j.src->shape_string(), src_row * n_rows);
+      return corrupt_file("{}: tensor '{}' holds {} bytes, shape {} needs {}", j.src->file, d.name,
+                          j.src->n_bytes, j.src->shape_string(), src_row * n_rows);
     // Chunks of ~4 MiB of output (whole heads when permuting) keep memory flat for any model size.
     int64_t chunk = std::max<int64_t>(1, (int64_t{4} << 20) / static_cast<int64_t>(dst_row));
-    if (j.permute_head_dim > 0) chunk = std::max<int64_t>(1, chunk / j.permute_head_dim) * j.permute_head_dim;
+    if (j.permute_head_dim > 0)
+      chunk = std::max<int64_t>(1, chunk / j.permute_head_dim) * j.permute_head_dim;
     chunk = std::min(chunk, n_rows);
     out.resize(static_cast<size_t>(chunk) * dst_row);
     for (int64_t r0 = 0; r0 < n_rows; r0 += chunk) {
@@ -203,7 +225,8 @@ Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& 
             std::vector<float> row(static_cast<size_t>(n_cols));
             for (int64_t r = begin; r < end; ++r) {
               const int64_t dst_r = r0 + r;
-              const int64_t src_r = j.permute_head_dim ? llama_permuted_row_to_hf(dst_r, j.permute_head_dim) : dst_r;
+              const int64_t src_r =
+                  j.permute_head_dim ? llama_permuted_row_to_hf(dst_r, j.permute_head_dim) : dst_r;
               const uint8_t* s = j.src->data + static_cast<size_t>(src_r) * src_row;
               uint8_t* o = out.data() + static_cast<size_t>(r) * dst_row;
               if (j.src->type == d.type) {

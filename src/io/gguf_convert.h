@@ -25,7 +25,7 @@ struct ConvertSummary {
   int64_t n_tensors = 0;
   int64_t n_params = 0;
   uint64_t file_bytes = 0;
-  uint64_t tensor_bytes = 0;   // data section without padding
+  uint64_t tensor_bytes = 0;  // data section without padding
   double seconds = 0;
   std::vector<std::pair<TypeId, int64_t>> params_by_type;  // how many weights ended in each type
 };
@@ -37,7 +37,8 @@ Result<uint32_t> llama_file_type(TypeId type);
 // The type convert_hf_to_gguf gives tensor `name` of `shape` when the target is `target`:
 // f32 for 1-D tensors, *_norm.weight and anything not ending in ".weight"; f16 when the row length
 // is not a multiple of the target's block; else the target.
-TypeId convert_tensor_type(const std::string& name, const std::vector<int64_t>& shape, TypeId target);
+TypeId convert_tensor_type(const std::string& name, const std::vector<int64_t>& shape,
+                           TypeId target);
 
 // The Q/K row permutation of convert_hf_to_gguf (LlamaModel.permute) for arch `llama`: a head's
 // head_dim rows are reshaped [2, head_dim/2] → [head_dim/2, 2]. Returns the HF row stored at
@@ -61,6 +62,7 @@ Result<std::vector<float>> llama3_rope_freq_factors(const Metadata& meta);
 Result<Metadata> gguf_metadata_for(const ModelFile& src, TypeId target);
 
 // Converts `src` (HF folder or GGUF) into a GGUF file at `out_path` (written atomically).
-Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& out_path, const ConvertOptions& opt);
+Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& out_path,
+                                       const ConvertOptions& opt);
 
 }  // namespace tq

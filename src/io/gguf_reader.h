@@ -4,8 +4,8 @@
 //   n_tensors x (string name, u32 n_dims, u64 ne[n_dims], u32 ggml type, u64 offset),
 //   padding to `general.alignment` (default 32), then the data section; every tensor's offset is
 //   relative to the data section and a multiple of the alignment.
-// ggml lists dimensions innermost first (ne[0] = elements per row); we store shapes outermost first,
-// so GGUF ne = [4096, 11008] becomes TensorInfo::shape = [11008, 4096] ([n_out, n_in]).
+// ggml lists dimensions innermost first (ne[0] = elements per row); we store shapes outermost
+// first, so GGUF ne = [4096, 11008] becomes TensorInfo::shape = [11008, 4096] ([n_out, n_in]).
 // Every count, length, type id, shape, offset and size is checked against the file before use;
 // a bad file is an error naming the file and the problem, never a crash.
 #pragma once
@@ -23,7 +23,7 @@
 namespace tq {
 
 inline constexpr char kGgufMagic[4] = {'G', 'G', 'U', 'F'};
-inline constexpr uint32_t kGgufVersion = 3;           // what the writer emits
+inline constexpr uint32_t kGgufVersion = 3;            // what the writer emits
 inline constexpr uint32_t kGgufDefaultAlignment = 32;  // when general.alignment is absent
 inline constexpr int kGgufMaxDims = 4;                 // GGML_MAX_DIMS
 inline constexpr size_t kGgufMaxNameBytes = 63;        // llama.cpp's GGML_MAX_NAME - 1
@@ -33,11 +33,12 @@ struct GgufFile {
   std::string path;
   uint32_t version = 0;
   uint32_t alignment = kGgufDefaultAlignment;
-  uint64_t data_offset = 0;            // file offset of the data section
-  Metadata meta;                       // every key/value, with GGUF's value types
-  std::vector<TensorInfo> tensors;     // [n_tensors] in file order; shapes outermost first
-  std::vector<uint64_t> tensor_offsets;  // [n_tensors] offset of each tensor within the data section
-  std::shared_ptr<MappedFile> map;     // set by read_gguf; null for parse_gguf
+  uint64_t data_offset = 0;         // file offset of the data section
+  Metadata meta;                    // every key/value, with GGUF's value types
+  std::vector<TensorInfo> tensors;  // [n_tensors] in file order; shapes outermost first
+  std::vector<uint64_t>
+      tensor_offsets;               // [n_tensors] offset of each tensor within the data section
+  std::shared_ptr<MappedFile> map;  // set by read_gguf; null for parse_gguf
 };
 
 // Parses and validates GGUF bytes [data, data + size). `path` is only used in messages and in

@@ -23,24 +23,30 @@ void put_string(std::string* out, const std::string& s) {
 }
 
 // Integer payload of v checked to fit [lo, hi]; unsigned payloads above INT64_MAX only for u64.
-Status int_in_range(const MetaValue& v, const std::string& key, int64_t lo, uint64_t hi, uint64_t* bits) {
+Status int_in_range(const MetaValue& v, const std::string& key, int64_t lo, uint64_t hi,
+                    uint64_t* bits) {
   if (const auto* u = std::get_if<uint64_t>(&v.v)) {
-    if (*u > hi) return invalid_argument("metadata key '{}': value {} does not fit {}", key, *u, meta_type_name(v.type));
+    if (*u > hi)
+      return invalid_argument("metadata key '{}': value {} does not fit {}", key, *u,
+                              meta_type_name(v.type));
     *bits = *u;
     return ok_status();
   }
   if (const auto* i = std::get_if<int64_t>(&v.v)) {
     if (*i < lo || (*i > 0 && static_cast<uint64_t>(*i) > hi))
-      return invalid_argument("metadata key '{}': value {} does not fit {}", key, *i, meta_type_name(v.type));
+      return invalid_argument("metadata key '{}': value {} does not fit {}", key, *i,
+                              meta_type_name(v.type));
     *bits = static_cast<uint64_t>(*i);
     return ok_status();
   }
-  return invalid_argument("metadata key '{}': {} value holds no integer", key, meta_type_name(v.type));
+  return invalid_argument("metadata key '{}': {} value holds no integer", key,
+                          meta_type_name(v.type));
 }
 
 Result<double> float_payload(const MetaValue& v, const std::string& key) {
   if (const auto* d = std::get_if<double>(&v.v)) return *d;
-  return invalid_argument("metadata key '{}': {} value holds no number", key, meta_type_name(v.type));
+  return invalid_argument("metadata key '{}': {} value holds no number", key,
+                          meta_type_name(v.type));
 }
 
 }  // namespace
@@ -116,15 +122,18 @@ Status append_gguf_value(const MetaValue& v, const std::string& key, std::string
       return ok_status();
     }
   }
-  return invalid_argument("metadata key '{}': unknown value type {}", key, static_cast<uint32_t>(v.type));
+  return invalid_argument("metadata key '{}': unknown value type {}", key,
+                          static_cast<uint32_t>(v.type));
 }
 
-Result<std::unique_ptr<GgufWriter>> GgufWriter::create(const std::string& path, const Metadata& meta,
+Result<std::unique_ptr<GgufWriter>> GgufWriter::create(const std::string& path,
+                                                       const Metadata& meta,
                                                        std::vector<GgufTensorDecl> tensors) {
   std::unique_ptr<GgufWriter> w(new GgufWriter());
   if (const MetaValue* a = meta.find("general.alignment")) {
     int64_t al;
-    if (a->type != MetaType::u32 || !a->get_int(&al) || al <= 0 || (al & (al - 1)) != 0 || al > (1 << 30))
+    if (a->type != MetaType::u32 || !a->get_int(&al) || al <= 0 || (al & (al - 1)) != 0 ||
+        al > (1 << 30))
       return invalid_argument("{}: general.alignment must be a u32 power of two", path);
     w->alignment_ = static_cast<uint32_t>(al);
   }
@@ -137,9 +146,11 @@ Result<std::unique_ptr<GgufWriter>> GgufWriter::create(const std::string& path, 
   put<uint64_t>(&head, tensors.size());
   put<uint64_t>(&head, meta.items().size());
   std::vector<const std::pair<const std::string, MetaValue>*> order;
-  if (auto it = meta.items().find("general.architecture"); it != meta.items().end()) order.push_back(&*it);
+  if (auto it = meta.items().find("general.architecture"); it != meta.items().end())
+    order.push_back(&*it);
   for (const auto& kv : meta.items())
-    if (kv.first.starts_with("general.") && kv.first != "general.architecture") order.push_back(&kv);
+    if (kv.first.starts_with("general.") && kv.first != "general.architecture")
+      order.push_back(&kv);
   for (const auto& kv : meta.items())
     if (!kv.first.starts_with("general.")) order.push_back(&kv);
   for (const auto* kv : order) {
@@ -154,16 +165,21 @@ Result<std::unique_ptr<GgufWriter>> GgufWriter::create(const std::string& path, 
   uint64_t offset = 0;
   for (const auto& t : tensors) {
     if (t.name.empty() || t.name.size() > kGgufMaxNameBytes)
-      return invalid_argument("{}: tensor name '{}' must be 1..{} bytes", path, t.name, kGgufMaxNameBytes);
-    if (!names.insert(t.name).second) return invalid_argument("{}: tensor '{}' declared twice", path, t.name);
+      return invalid_argument("{}: tensor name '{}' must be 1..{} bytes", path, t.name,
+                              kGgufMaxNameBytes);
+    if (!names.insert(t.name).second)
+      return invalid_argument("{}: tensor '{}' declared twice", path, t.name);
     if (t.shape.empty() || t.shape.size() > kGgufMaxDims)
-      return invalid_argument("{}: tensor '{}' has {} dimensions (must be 1..{})", path, t.name, t.shape.size(),
-                              kGgufMaxDims);
+      return invalid_argument("{}: tensor '{}' has {} dimensions (must be 1..{})", path, t.name,
+                              t.shape.size(), kGgufMaxDims);
     const FormatTraits* f = find_format(t.type);
-    if (!f) return invalid_argument("{}: tensor '{}' has unknown type id {}", path, t.name, static_cast<uint32_t>(t.type));
+    if (!f)
+      return invalid_argument("{}: tensor '{}' has unknown type id {}", path, t.name,
+                              static_cast<uint32_t>(t.type));
     uint64_t n_rows = 1;
     for (size_t d = 0; d < t.shape.size(); ++d) {
-      if (t.shape[d] <= 0) return invalid_argument("{}: tensor '{}' has a non-positive dimension", path, t.name);
+      if (t.shape[d] <= 0)
+        return invalid_argument("{}: tensor '{}' has a non-positive dimension", path, t.name);
       if (d + 1 < t.shape.size()) n_rows *= static_cast<uint64_t>(t.shape[d]);
     }
     auto rb = row_bytes(t.type, t.shape.back());
@@ -171,7 +187,8 @@ Result<std::unique_ptr<GgufWriter>> GgufWriter::create(const std::string& path, 
     const uint64_t n_bytes = *rb * n_rows;
     put_string(&head, t.name);
     put<uint32_t>(&head, static_cast<uint32_t>(t.shape.size()));
-    for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) put<uint64_t>(&head, static_cast<uint64_t>(*it));
+    for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it)
+      put<uint64_t>(&head, static_cast<uint64_t>(*it));
     put<uint32_t>(&head, static_cast<uint32_t>(t.type));
     put<uint64_t>(&head, offset);
     w->sizes_.push_back(n_bytes);
@@ -190,11 +207,12 @@ Result<std::unique_ptr<GgufWriter>> GgufWriter::create(const std::string& path, 
 Status GgufWriter::write(const void* data, size_t n_bytes) {
   const auto* p = static_cast<const uint8_t*>(data);
   if (current_ >= sizes_.size())
-    return invalid_argument("{}: write of {} bytes after all {} tensors were written", file_->path(), n_bytes,
-                            sizes_.size());
+    return invalid_argument("{}: write of {} bytes after all {} tensors were written",
+                            file_->path(), n_bytes, sizes_.size());
   if (n_bytes > sizes_[current_] - written_)
-    return invalid_argument("{}: tensor '{}' is {} bytes; write of {} bytes at byte {} runs past its end",
-                            file_->path(), decls_[current_].name, sizes_[current_], n_bytes, written_);
+    return invalid_argument(
+        "{}: tensor '{}' is {} bytes; write of {} bytes at byte {} runs past its end",
+        file_->path(), decls_[current_].name, sizes_[current_], n_bytes, written_);
   TQ_RETURN_IF_ERROR(file_->write(p, n_bytes));
   written_ += n_bytes;
   // Zero-byte tensors cannot be declared, so a completed tensor always has written_ > 0.
@@ -208,21 +226,24 @@ Status GgufWriter::write(const void* data, size_t n_bytes) {
 
 Status GgufWriter::finish() {
   if (current_ < sizes_.size())
-    return invalid_argument("{}: tensor '{}' (#{} of {}) is missing {} of its {} bytes", file_->path(),
-                            decls_[current_].name, current_, sizes_.size(), sizes_[current_] - written_,
-                            sizes_[current_]);
+    return invalid_argument("{}: tensor '{}' (#{} of {}) is missing {} of its {} bytes",
+                            file_->path(), decls_[current_].name, current_, sizes_.size(),
+                            sizes_[current_] - written_, sizes_[current_]);
   if (file_->offset() != total_bytes_)
-    return Status(StatusCode::kInternal,
-                  fmt::format("{}: wrote {} bytes, layout says {}", file_->path(), file_->offset(), total_bytes_));
+    return Status(StatusCode::kInternal, fmt::format("{}: wrote {} bytes, layout says {}",
+                                                     file_->path(), file_->offset(), total_bytes_));
   return file_->commit();
 }
 
-Status write_gguf(const std::string& path, const Metadata& meta, const std::vector<GgufTensorDecl>& tensors,
+Status write_gguf(const std::string& path, const Metadata& meta,
+                  const std::vector<GgufTensorDecl>& tensors,
                   const std::vector<const void*>& data) {
   if (data.size() != tensors.size())
-    return invalid_argument("{}: {} tensors declared but {} data pointers given", path, tensors.size(), data.size());
+    return invalid_argument("{}: {} tensors declared but {} data pointers given", path,
+                            tensors.size(), data.size());
   TQ_ASSIGN_OR_RETURN(auto w, GgufWriter::create(path, meta, tensors));
-  for (size_t i = 0; i < data.size(); ++i) TQ_RETURN_IF_ERROR(w->write(data[i], w->tensor_bytes()[i]));
+  for (size_t i = 0; i < data.size(); ++i)
+    TQ_RETURN_IF_ERROR(w->write(data[i], w->tensor_bytes()[i]));
   return w->finish();
 }
 

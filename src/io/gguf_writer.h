@@ -1,8 +1,8 @@
 // Streaming GGUF v3 writer. All tensors are declared up front (name, type, shape), so the header,
 // metadata and tensor infos (with every offset) are written at once; then the tensors' bytes are
-// supplied in declaration order, one tensor or one piece of a tensor at a time, so a quantizer never
-// holds more than the piece it is producing. Output goes through AtomicFile: nothing appears at
-// `path` until finish() succeeds. The layout is exactly what llama.cpp's reader expects: tensors
+// supplied in declaration order, one tensor or one piece of a tensor at a time, so a quantizer
+// never holds more than the piece it is producing. Output goes through AtomicFile: nothing appears
+// at `path` until finish() succeeds. The layout is exactly what llama.cpp's reader expects: tensors
 // packed in order, each starting at a multiple of the alignment, zero padding after each.
 #pragma once
 
@@ -42,7 +42,9 @@ class GgufWriter {
   // Index of the tensor the next write() belongs to (== number of tensors when all are written),
   // and how many of its bytes are still missing.
   size_t current_tensor() const { return current_; }
-  size_t current_remaining_bytes() const { return current_ < sizes_.size() ? sizes_[current_] - written_ : 0; }
+  size_t current_remaining_bytes() const {
+    return current_ < sizes_.size() ? sizes_[current_] - written_ : 0;
+  }
   const std::vector<GgufTensorDecl>& tensors() const { return decls_; }
   // Bytes of each declared tensor ([n_tensors]).
   const std::vector<size_t>& tensor_bytes() const { return sizes_; }
@@ -61,7 +63,7 @@ class GgufWriter {
   std::vector<size_t> sizes_;  // [n_tensors] bytes of each tensor
   uint32_t alignment_ = 32;
   size_t current_ = 0;
-  size_t written_ = 0;         // bytes of the current tensor written so far
+  size_t written_ = 0;  // bytes of the current tensor written so far
   uint64_t total_bytes_ = 0;
 };
 
@@ -71,7 +73,7 @@ Status append_gguf_value(const MetaValue& v, const std::string& key, std::string
 
 // Writes a whole model in one call (small models, tests): every tensor's bytes from `data`
 // ([n_tensors] pointers, each tensor_bytes long).
-Status write_gguf(const std::string& path, const Metadata& meta, const std::vector<GgufTensorDecl>& tensors,
-                  const std::vector<const void*>& data);
+Status write_gguf(const std::string& path, const Metadata& meta,
+                  const std::vector<GgufTensorDecl>& tensors, const std::vector<const void*>& data);
 
 }  // namespace tq

@@ -38,12 +38,14 @@ std::vector<float> dequantize(const TensorInfo& t) {
   EXPECT_NE(f, nullptr);
   std::vector<float> out(t.n_elements());
   const size_t rb = *row_bytes(t.type, t.n_cols());
-  for (int64_t r = 0; r < t.n_rows(); ++r) f->to_float(t.data + r * rb, out.data() + r * t.n_cols(), t.n_cols());
+  for (int64_t r = 0; r < t.n_rows(); ++r)
+    f->to_float(t.data + r * rb, out.data() + r * t.n_cols(), t.n_cols());
   return out;
 }
 
 // Bit-exact comparison (catches a -0.0 / 0.0 or rounding-order difference too).
-void expect_bits_equal(const std::vector<float>& got, const TensorInfo& want, const std::string& what) {
+void expect_bits_equal(const std::vector<float>& got, const TensorInfo& want,
+                       const std::string& what) {
   ASSERT_EQ(want.type, TypeId::f32);
   ASSERT_EQ(got.size() * 4, want.n_bytes);
   int mismatches = 0;
@@ -64,13 +66,17 @@ TEST(GgmlFormats, TableHasEveryGgmlTypeWithLlamaCppSizes) {
   };
   // Block sizes from ggml (GGML_QUANT_SIZES in the gguf package).
   const Want want[] = {
-      {TypeId::f32, "f32", 1, 4},        {TypeId::f16, "f16", 1, 2},        {TypeId::bf16, "bf16", 1, 2},
-      {TypeId::q4_0, "q4_0", 32, 18},    {TypeId::q4_1, "q4_1", 32, 20},    {TypeId::q5_0, "q5_0", 32, 22},
-      {TypeId::q5_1, "q5_1", 32, 24},    {TypeId::q8_0, "q8_0", 32, 34},    {TypeId::q2_K, "q2_K", 256, 84},
-      {TypeId::q3_K, "q3_K", 256, 110},  {TypeId::q4_K, "q4_K", 256, 144},  {TypeId::q5_K, "q5_K", 256, 176},
-      {TypeId::q6_K, "q6_K", 256, 210},  {TypeId::q8_K, "q8_K", 256, 292},  {TypeId::iq4_nl, "iq4_nl", 32, 18},
-      {TypeId::iq4_xs, "iq4_xs", 256, 136}, {TypeId::i8, "i8", 1, 1},      {TypeId::i16, "i16", 1, 2},
-      {TypeId::i32, "i32", 1, 4},        {TypeId::i64, "i64", 1, 8},        {TypeId::f64, "f64", 1, 8},
+      {TypeId::f32, "f32", 1, 4},         {TypeId::f16, "f16", 1, 2},
+      {TypeId::bf16, "bf16", 1, 2},       {TypeId::q4_0, "q4_0", 32, 18},
+      {TypeId::q4_1, "q4_1", 32, 20},     {TypeId::q5_0, "q5_0", 32, 22},
+      {TypeId::q5_1, "q5_1", 32, 24},     {TypeId::q8_0, "q8_0", 32, 34},
+      {TypeId::q2_K, "q2_K", 256, 84},    {TypeId::q3_K, "q3_K", 256, 110},
+      {TypeId::q4_K, "q4_K", 256, 144},   {TypeId::q5_K, "q5_K", 256, 176},
+      {TypeId::q6_K, "q6_K", 256, 210},   {TypeId::q8_K, "q8_K", 256, 292},
+      {TypeId::iq4_nl, "iq4_nl", 32, 18}, {TypeId::iq4_xs, "iq4_xs", 256, 136},
+      {TypeId::i8, "i8", 1, 1},           {TypeId::i16, "i16", 1, 2},
+      {TypeId::i32, "i32", 1, 4},         {TypeId::i64, "i64", 1, 8},
+      {TypeId::f64, "f64", 1, 8},
   };
   for (const auto& w : want) {
     const FormatTraits* f = find_format(w.id);
@@ -91,7 +97,7 @@ TEST(GgmlFormats, TableHasEveryGgmlTypeWithLlamaCppSizes) {
 // Every type in the fixture: our to_float == gguf.quants.dequantize, bit for bit.
 TEST(GgmlFormats, DequantizeMatchesGgufPackage) {
   const GgufFile& g = fixture();
-  const char* types[] = {"f16",  "bf16", "q4_0", "q4_1", "q5_0", "q5_1",  "q8_0",
+  const char* types[] = {"f16",  "bf16", "q4_0", "q4_1", "q5_0", "q5_1",   "q8_0",
                          "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs"};
   for (const char* name : types) {
     SCOPED_TRACE(name);
@@ -145,9 +151,11 @@ TEST(GgmlFormats, RoundTripErrorOnFreshData) {
     TypeId id;
     double lo, hi;
   };
-  const Case cases[] = {{TypeId::q4_0, 0.083, 0.089}, {TypeId::q4_1, 0.076, 0.081}, {TypeId::q5_0, 0.041, 0.045},
-                        {TypeId::q5_1, 0.036, 0.040}, {TypeId::q8_0, 0.0051, 0.0056}, {TypeId::bf16, 0.0016, 0.0017},
-                        {TypeId::q8_K, 0.0066, 0.0073}, {TypeId::f16, 0.00019, 0.00023}, {TypeId::f64, 0.0, 0.0}};
+  const Case cases[] = {{TypeId::q4_0, 0.083, 0.089},   {TypeId::q4_1, 0.076, 0.081},
+                        {TypeId::q5_0, 0.041, 0.045},   {TypeId::q5_1, 0.036, 0.040},
+                        {TypeId::q8_0, 0.0051, 0.0056}, {TypeId::bf16, 0.0016, 0.0017},
+                        {TypeId::q8_K, 0.0066, 0.0073}, {TypeId::f16, 0.00019, 0.00023},
+                        {TypeId::f64, 0.0, 0.0}};
   for (const auto& c : cases) {
     const FormatTraits* f = find_format(c.id);
     std::vector<uint8_t> q(*row_bytes(c.id, n));

@@ -3,10 +3,9 @@
 // models: gguf_convert_test.cc; against llama.cpp itself: tools/check_gguf.py.)
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 #include <bit>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/file_util.h"
@@ -45,8 +44,8 @@ TEST(ConvertRules, LlamaPermutationIsConvertHfToGgufs) {
     const int64_t n_head = 3;
     std::vector<int64_t> numpy(n_head * hd);
     for (int64_t h = 0; h < n_head; ++h)
-      for (int64_t i = 0; i < hd / 2; ++i)      // new axis 1 (was axis 2)
-        for (int64_t j = 0; j < 2; ++j)         // new axis 2 (was axis 1)
+      for (int64_t i = 0; i < hd / 2; ++i)  // new axis 1 (was axis 2)
+        for (int64_t j = 0; j < 2; ++j)     // new axis 2 (was axis 1)
           numpy[h * hd + i * 2 + j] = h * hd + j * (hd / 2) + i;
     std::set<int64_t> seen;
     for (int64_t r = 0; r < n_head * hd; ++r) {
@@ -85,7 +84,8 @@ TEST(ConvertRules, Llama3RopeFreqFactors) {
     const double freq = 1.0 / std::pow(500000.0, 2.0 * i / 128.0);
     const double wavelen = 2 * M_PI / freq;
     double want = 8.0;
-    if (wavelen < 2048) want = 1.0;
+    if (wavelen < 2048)
+      want = 1.0;
     else if (wavelen <= 8192) {
       const double smooth = (8192 / wavelen - 1.0) / (4.0 - 1.0);
       want = 1.0 / ((1 - smooth) / 8.0 + smooth);
@@ -114,14 +114,16 @@ TEST(ConvertRules, Llama3RopeFreqFactorsMatchConvertHfToGgufBitForBit) {
     SCOPED_TRACE(name);
     const auto& hp = c["config"];
     const auto& rs = hp["rope_scaling"];
-    const int64_t head_dim = hp["hidden_size"].get<int64_t>() / hp["num_attention_heads"].get<int64_t>();
+    const int64_t head_dim =
+        hp["hidden_size"].get<int64_t>() / hp["num_attention_heads"].get<int64_t>();
     Metadata m;
     m.set("general.architecture", MetaValue::str("llama"));
     m.set("llama.rope.freq_base", MetaValue::f32(hp["rope_theta"].get<float>()));
     m.set("llama.rope.dimension_count", MetaValue::u32(static_cast<uint32_t>(head_dim)));
     m.set("llama.rope.scaling.factor", MetaValue::f32(rs["factor"].get<float>()));
     m.set("llama.rope.scaling.low_freq_factor", MetaValue::f32(rs["low_freq_factor"].get<float>()));
-    m.set("llama.rope.scaling.high_freq_factor", MetaValue::f32(rs["high_freq_factor"].get<float>()));
+    m.set("llama.rope.scaling.high_freq_factor",
+          MetaValue::f32(rs["high_freq_factor"].get<float>()));
     m.set("llama.rope.scaling.original_context_length",
           MetaValue::u32(rs["original_max_position_embeddings"].get<uint32_t>()));
     auto f = llama3_rope_freq_factors(m);

@@ -1,6 +1,8 @@
 // tq convert end to end on the reference models: the GGUF file and the Hugging Face folder it came
 // from hold the same tensor values (after un-permuting Q/K), in the types llama.cpp's converter
 // picks, with llama.cpp's metadata; converting the GGUF again does not permute twice.
+#include "io/gguf_convert.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,7 +13,6 @@
 
 #include "core/half.h"
 #include "formats/format.h"
-#include "io/gguf_convert.h"
 #include "io/gguf_reader.h"
 
 namespace tq {
@@ -21,7 +22,9 @@ namespace fs = std::filesystem;
 const std::string kRefS = std::string(TQ_SHARED_DATA) + "/models/tq-ref-s";
 const std::string kRefM = std::string(TQ_SHARED_DATA) + "/models/tq-ref-m";
 
-fs::path scratch_dir() { return fs::temp_directory_path() / ("tq_convert_test_" + std::to_string(::getpid())); }
+fs::path scratch_dir() {
+  return fs::temp_directory_path() / ("tq_convert_test_" + std::to_string(::getpid()));
+}
 std::string scratch(const std::string& name) {
   fs::create_directories(scratch_dir());
   return (scratch_dir() / name).string();
@@ -37,20 +40,24 @@ std::vector<float> to_floats(const TensorInfo& t) {
   std::vector<float> out(t.n_elements());
   const int64_t cols = t.n_cols();
   const size_t rb = *row_bytes(t.type, cols);
-  for (int64_t r = 0; r < t.n_rows(); ++r) f->to_float(t.data + r * rb, out.data() + r * cols, cols);
+  for (int64_t r = 0; r < t.n_rows(); ++r)
+    f->to_float(t.data + r * rb, out.data() + r * cols, cols);
   return out;
 }
 
 // The HF tensor's values in the GGUF's row order (Q/K rows permuted for arch llama).
 std::vector<float> hf_in_gguf_order(const ModelFile& hf, const TensorInfo& t) {
   std::vector<float> v = to_floats(t);
-  const bool q = t.name.find(".attn_q.") != std::string::npos, k = t.name.find(".attn_k.") != std::string::npos;
+  const bool q = t.name.find(".attn_q.") != std::string::npos,
+             k = t.name.find(".attn_k.") != std::string::npos;
   if (!q && !k) return v;
-  const int64_t heads = *hf.meta.get_int(k ? "llama.attention.head_count_kv" : "llama.attention.head_count");
+  const int64_t heads =
+      *hf.meta.get_int(k ? "llama.attention.head_count_kv" : "llama.attention.head_count");
   const int64_t rows = t.shape[0], cols = t.shape.size() > 1 ? t.n_cols() : 1;
   std::vector<float> out(v.size());
   for (int64_t r = 0; r < rows; ++r)
-    std::memcpy(&out[r * cols], &v[llama_permuted_row_to_hf(r, rows / heads) * cols], cols * sizeof(float));
+    std::memcpy(&out[r * cols], &v[llama_permuted_row_to_hf(r, rows / heads) * cols],
+                cols * sizeof(float));
   return out;
 }
 
@@ -110,7 +117,9 @@ TEST(Convert, Bf16FileHoldsTheHfBitsWithQKPermuted) {
   const TensorInfo* gq = c.gguf.find("blk.2.attn_k.weight");
   const size_t rb = 2 * hq->n_cols();
   for (int64_t r = 0; r < hq->shape[0]; ++r)
-    EXPECT_EQ(std::memcmp(gq->data + r * rb, hq->data + llama_permuted_row_to_hf(r, 64) * rb, rb), 0) << r;
+    EXPECT_EQ(std::memcmp(gq->data + r * rb, hq->data + llama_permuted_row_to_hf(r, 64) * rb, rb),
+              0)
+        << r;
   EXPECT_NE(std::memcmp(gq->data, hq->data, gq->n_bytes), 0);  // and it was permuted
 }
 
@@ -122,8 +131,8 @@ TEST(Convert, MetadataIsLlamaCpps) {
   EXPECT_EQ(*m.get_int("general.quantization_version"), 2);
   EXPECT_FALSE(m.has("general.file_type_source"));
   for (const char* k : {"llama.embedding_length", "llama.block_count", "llama.feed_forward_length",
-                        "llama.attention.head_count", "llama.attention.head_count_kv", "llama.context_length",
-                        "llama.rope.dimension_count", "llama.vocab_size"})
+                        "llama.attention.head_count", "llama.attention.head_count_kv",
+                        "llama.context_length", "llama.rope.dimension_count", "llama.vocab_size"})
     EXPECT_EQ(*m.get_int(k), *c.hf.meta.get_int(k)) << k;
   EXPECT_EQ(*m.get_float("llama.attention.layer_norm_rms_epsilon"),
             *c.hf.meta.get_float("llama.attention.layer_norm_rms_epsilon"));

@@ -21,7 +21,9 @@ namespace fs = std::filesystem;
 
 const std::string kMetaFixture = std::string(TQ_SOURCE_DIR) + "/tests/data/gguf/meta.gguf";
 
-fs::path scratch_dir() { return fs::temp_directory_path() / ("tq_gguf_test_" + std::to_string(::getpid())); }
+fs::path scratch_dir() {
+  return fs::temp_directory_path() / ("tq_gguf_test_" + std::to_string(::getpid()));
+}
 
 std::string scratch(const std::string& name) {
   fs::create_directories(scratch_dir());
@@ -34,7 +36,9 @@ class RemoveScratch : public ::testing::Environment {
 };
 const auto* const kRemoveScratch = ::testing::AddGlobalTestEnvironment(new RemoveScratch);
 
-std::string read_bytes(const std::string& path) { return *read_file(path); }
+std::string read_bytes(const std::string& path) {
+  return *read_file(path);
+}
 
 const TensorInfo* find(const GgufFile& g, const std::string& name) {
   for (const auto& t : g.tensors)
@@ -162,9 +166,10 @@ Metadata every_type_metadata() {
   m.set("a.empty_arr", MetaValue::array(MetaType::f64, {}));
   m.set("a.arr_u8", MetaValue::array(MetaType::u8, {MetaValue::u8(1), MetaValue::u8(2)}));
   m.set("a.arr_str", MetaValue::array(MetaType::string, {MetaValue::str("x"), MetaValue::str("")}));
-  m.set("a.nested", MetaValue::array(MetaType::array,
-                                     {MetaValue::array(MetaType::i64, {MetaValue::i64(-5)}),
-                                      MetaValue::array(MetaType::string, {MetaValue::str("deep")})}));
+  m.set("a.nested",
+        MetaValue::array(MetaType::array,
+                         {MetaValue::array(MetaType::i64, {MetaValue::i64(-5)}),
+                          MetaValue::array(MetaType::string, {MetaValue::str("deep")})}));
   return m;
 }
 
@@ -179,7 +184,8 @@ void expect_same_value(const MetaValue& a, const MetaValue& b, const std::string
     return;
   }
   if (a.type == MetaType::f32) {
-    EXPECT_EQ(static_cast<float>(std::get<double>(a.v)), static_cast<float>(std::get<double>(b.v))) << key;
+    EXPECT_EQ(static_cast<float>(std::get<double>(a.v)), static_cast<float>(std::get<double>(b.v)))
+        << key;
     return;
   }
   EXPECT_EQ(a.v, b.v) << key;
@@ -188,10 +194,8 @@ void expect_same_value(const MetaValue& a, const MetaValue& b, const std::string
 TEST(GgufWriter, RoundTripsEveryMetadataTypeAndTensorLayout) {
   const Metadata meta = every_type_metadata();
   std::vector<GgufTensorDecl> decls = {
-      {"a", TypeId::f32, {5}},
-      {"b", TypeId::f16, {3, 7}},
-      {"c", TypeId::q8_0, {2, 2, 64}},
-      {"d", TypeId::q4_K, {1, 1, 2, 256}},
+      {"a", TypeId::f32, {5}},         {"b", TypeId::f16, {3, 7}},
+      {"c", TypeId::q8_0, {2, 2, 64}}, {"d", TypeId::q4_K, {1, 1, 2, 256}},
       {"e", TypeId::bf16, {1}},
   };
   std::vector<std::string> bytes;
@@ -225,7 +229,8 @@ TEST(GgufWriter, RoundTripsEveryMetadataTypeAndTensorLayout) {
     EXPECT_EQ(g->tensors[i].type, decls[i].type);
     EXPECT_EQ(g->tensors[i].shape, decls[i].shape);
     ASSERT_EQ(g->tensors[i].n_bytes, bytes[i].size());
-    EXPECT_EQ(std::memcmp(g->tensors[i].data, bytes[i].data(), bytes[i].size()), 0) << decls[i].name;
+    EXPECT_EQ(std::memcmp(g->tensors[i].data, bytes[i].data(), bytes[i].size()), 0)
+        << decls[i].name;
     // llama.cpp requires tensors packed in order, each padded to the alignment.
     EXPECT_EQ(g->tensor_offsets[i], expect_offset);
     expect_offset += (bytes[i].size() + 127) / 128 * 128;
@@ -245,16 +250,16 @@ TEST(GgufWriter, StreamsTensorsInPieces) {
   ASSERT_TRUE(w.ok()) << w.status().to_string();
   std::string x(3 * 34, 'x'), y(8, 'y');
   EXPECT_EQ((*w)->current_tensor(), 0u);
-  ASSERT_TRUE((*w)->write(x.data(), 34).ok());          // one row at a time
+  ASSERT_TRUE((*w)->write(x.data(), 34).ok());  // one row at a time
   ASSERT_TRUE((*w)->write(x.data() + 34, 34).ok());
   EXPECT_EQ((*w)->current_remaining_bytes(), 34u);
-  EXPECT_FALSE((*w)->write(x.data(), 35).ok());         // past the end of "x"
+  EXPECT_FALSE((*w)->write(x.data(), 35).ok());  // past the end of "x"
   ASSERT_TRUE((*w)->write(x.data() + 68, 34).ok());
   EXPECT_EQ((*w)->current_tensor(), 1u);
-  EXPECT_FALSE((*w)->finish().ok());                    // "y" missing
-  EXPECT_FALSE(fs::exists(path));                       // nothing at the path until finish()
+  EXPECT_FALSE((*w)->finish().ok());  // "y" missing
+  EXPECT_FALSE(fs::exists(path));     // nothing at the path until finish()
   ASSERT_TRUE((*w)->write(y.data(), 8).ok());
-  EXPECT_FALSE((*w)->write(y.data(), 1).ok());          // everything already written
+  EXPECT_FALSE((*w)->write(y.data(), 1).ok());  // everything already written
   ASSERT_TRUE((*w)->finish().ok());
   auto g = read_gguf(path);
   ASSERT_TRUE(g.ok()) << g.status().to_string();
@@ -284,7 +289,8 @@ TEST(GgufWriter, RejectsBadDeclarationsAndValues) {
     return w.ok() ? std::string() : w.status().message();
   };
   EXPECT_NE(err({{std::string(64, 'n'), TypeId::f32, {1}}}).find("1..63 bytes"), std::string::npos);
-  EXPECT_NE(err({{"a", TypeId::f32, {1}}, {"a", TypeId::f32, {1}}}).find("twice"), std::string::npos);
+  EXPECT_NE(err({{"a", TypeId::f32, {1}}, {"a", TypeId::f32, {1}}}).find("twice"),
+            std::string::npos);
   EXPECT_NE(err({{"a", TypeId::f32, {1, 1, 1, 1, 1}}}).find("dimensions"), std::string::npos);
   EXPECT_NE(err({{"a", TypeId::f32, {0, 4}}}).find("non-positive"), std::string::npos);
   EXPECT_NE(err({{"a", TypeId::q4_K, {2, 100}}}).find("multiple"), std::string::npos);
@@ -319,10 +325,10 @@ struct Spec {
   uint64_t b_offset = 32;
   uint64_t b_ne1 = 2;
   std::string b_name = "b";
-  uint32_t bool_value = 1;                 // an extra bool key's byte (> 1 is corrupt)
-  uint32_t arr_type = 5;                   // element type of an extra array key
+  uint32_t bool_value = 1;  // an extra bool key's byte (> 1 is corrupt)
+  uint32_t arr_type = 5;    // element type of an extra array key
   uint64_t arr_count = 2;
-  size_t truncate = 0;                     // bytes cut from the end
+  size_t truncate = 0;  // bytes cut from the end
 };
 
 template <typename T>
@@ -352,10 +358,12 @@ std::string build(const Spec& sp) {
   put<uint32_t>(s, 9);
   put<uint32_t>(s, sp.arr_type);
   put<uint64_t>(s, sp.arr_count);
-  for (uint64_t i = 0; i < std::min<uint64_t>(sp.arr_count, 2); ++i) put<int32_t>(s, static_cast<int32_t>(i));
+  for (uint64_t i = 0; i < std::min<uint64_t>(sp.arr_count, 2); ++i)
+    put<int32_t>(s, static_cast<int32_t>(i));
   put_str(s, "a");
   put<uint32_t>(s, sp.a_dims);
-  for (uint32_t d = 0; d < std::min<uint32_t>(sp.a_dims, 8); ++d) put<uint64_t>(s, d == 0 ? sp.a_ne0 : 1);
+  for (uint32_t d = 0; d < std::min<uint32_t>(sp.a_dims, 8); ++d)
+    put<uint64_t>(s, d == 0 ? sp.a_ne0 : 1);
   put<uint32_t>(s, 0);
   put<uint64_t>(s, 0);
   put_str(s, sp.b_name);
@@ -375,7 +383,8 @@ Result<GgufFile> parse(const std::string& bytes, const std::string& path = "bad.
 }
 
 // Expects a parse error whose message names the file and contains `what`.
-void expect_error(const Spec& sp, const std::string& what, StatusCode code = StatusCode::kCorruptFile) {
+void expect_error(const Spec& sp, const std::string& what,
+                  StatusCode code = StatusCode::kCorruptFile) {
   auto r = parse(build(sp));
   ASSERT_FALSE(r.ok()) << "expected an error containing '" << what << "'";
   EXPECT_EQ(r.status().code(), code) << r.status().to_string();
@@ -491,7 +500,8 @@ TEST(GgufCorrupt, TruncatedAnywhere) {
   }
   Spec s;
   s.truncate = 60;
-  expect_error(s, "tensor 'b' data [32, 100) lies outside the data section of 68 bytes (truncated?)");
+  expect_error(s,
+               "tensor 'b' data [32, 100) lies outside the data section of 68 bytes (truncated?)");
   s.truncate = 128 + 40;
   expect_error(s, "truncated");
 }
@@ -510,7 +520,8 @@ TEST(GgufCorrupt, ErrorsFromFilesNameThePath) {
   ASSERT_TRUE(write_file_atomic(path, build(s)).ok());
   mf = open_model(path);
   ASSERT_FALSE(mf.ok());
-  EXPECT_NE(mf.status().message().find("not a GGUF file"), std::string::npos) << mf.status().message();
+  EXPECT_NE(mf.status().message().find("not a GGUF file"), std::string::npos)
+      << mf.status().message();
 }
 
 }  // namespace

@@ -8,7 +8,8 @@
 namespace tq {
 namespace {
 
-const std::string kBase = R"("architectures":["LlamaForCausalLM"],"hidden_size":64,"num_hidden_layers":2,
+const std::string kBase =
+    R"("architectures":["LlamaForCausalLM"],"hidden_size":64,"num_hidden_layers":2,
   "num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":128,"vocab_size":100)";
 
 Status parse(const std::string& extra) {
@@ -25,11 +26,14 @@ void expect_error(const std::string& extra, const std::string& what) {
 
 TEST(HfConfig, ValidConfigs) {
   EXPECT_TRUE(parse("").ok());
-  EXPECT_TRUE(parse(R"(,"model_type":"llama","bos_token_id":1,"eos_token_id":[2,3],"rope_theta":500000.0)").ok());
+  EXPECT_TRUE(
+      parse(R"(,"model_type":"llama","bos_token_id":1,"eos_token_id":[2,3],"rope_theta":500000.0)")
+          .ok());
   Metadata m;
-  ASSERT_TRUE(hf_config_to_metadata("{" + kBase + R"(,"rope_scaling":{"rope_type":"llama3","factor":8.0}})",
-                                    "c.json", m)
-                  .ok());
+  ASSERT_TRUE(
+      hf_config_to_metadata("{" + kBase + R"(,"rope_scaling":{"rope_type":"llama3","factor":8.0}})",
+                            "c.json", m)
+          .ok());
   EXPECT_EQ(*m.get_int("llama.rope.scaling.original_context_length"), 8192);
 }
 
@@ -47,8 +51,8 @@ TEST(HfConfig, WrongTypesAndRangesAreErrors) {
   expect_error(R"(,"bos_token_id":-1)", "bos_token_id = -1 is outside the vocabulary");
   expect_error(R"(,"eos_token_id":100)", "eos_token_id = 100");
   Metadata m;
-  const Status st = hf_config_to_metadata(R"({"architectures":["LlamaForCausalLM"],"hidden_size":4294967296})",
-                                          "c.json", m);
+  const Status st = hf_config_to_metadata(
+      R"({"architectures":["LlamaForCausalLM"],"hidden_size":4294967296})", "c.json", m);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("hidden_size"), std::string::npos);
   EXPECT_FALSE(hf_config_to_metadata("[1,2]", "c.json", m).ok());
@@ -56,12 +60,13 @@ TEST(HfConfig, WrongTypesAndRangesAreErrors) {
 }
 
 TEST(HfConfig, SafetensorsIndex) {
-  auto idx = parse_safetensors_index(R"({"weight_map":{"a":"m-1.safetensors","b":"m-2.safetensors"}})", "i.json");
+  auto idx = parse_safetensors_index(
+      R"({"weight_map":{"a":"m-1.safetensors","b":"m-2.safetensors"}})", "i.json");
   ASSERT_TRUE(idx.ok()) << idx.status().to_string();
   EXPECT_EQ(idx->at("b"), "m-2.safetensors");
-  for (const char* bad : {R"({"weight_map":{"a":"../x.safetensors"}})", R"({"weight_map":{"a":"d/x"}})",
-                          R"({"weight_map":{"a":""}})", R"({"weight_map":{"a":1}})", R"({"weight_map":[]})", "[]",
-                          "{"}) {
+  for (const char* bad : {R"({"weight_map":{"a":"../x.safetensors"}})",
+                          R"({"weight_map":{"a":"d/x"}})", R"({"weight_map":{"a":""}})",
+                          R"({"weight_map":{"a":1}})", R"({"weight_map":[]})", "[]", "{"}) {
     auto r = parse_safetensors_index(bad, "i.json");
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().message().rfind("i.json: ", 0), 0u) << r.status().message();
