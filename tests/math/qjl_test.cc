@@ -25,7 +25,7 @@ TEST(Qjl, MeanAbsCoordinateClosedForms) {
 }
 
 // For fixed r and q, over fresh sketch seeds: the estimator ‖r‖·scale·⟨Pq, sign(Pr)⟩ of ⟨q, r⟩ has
-// mean error within 3 standard errors of 0 and variance ≤ 1.1·(π/2d)·‖r‖²‖q‖².
+// mean error within 4 standard errors of 0 and variance ≤ 1.1·(π/2d)·‖r‖²‖q‖².
 void check_estimator(QjlKind kind, int64_t d, int trials, uint64_t seed) {
   Rng rng(seed);
   std::vector<float> r(d), q(d), pr(d), pq(d);
@@ -44,7 +44,7 @@ void check_estimator(QjlKind kind, int64_t d, int trials, uint64_t seed) {
     s->project(q.data(), pq.data());
     err.add(rn * s->scale() * s->dot_signs(pq.data(), signs.data()) - truth);
   }
-  EXPECT_LT(std::abs(err.mean()), 3 * err.std_error()) << qjl_kind_name(kind) << " d=" << d << " truth=" << truth;
+  EXPECT_LT(std::abs(err.mean()), 4 * err.std_error()) << qjl_kind_name(kind) << " d=" << d << " truth=" << truth;
   EXPECT_LT(err.variance(), 1.1 * bound) << qjl_kind_name(kind) << " d=" << d;
   // Gaussian rows: the variance is exactly ((π/2)‖r‖²‖q‖² − ⟨r,q⟩²)/d. Orthogonal (structured)
   // rows are negatively correlated and must not do worse.
@@ -90,7 +90,10 @@ TEST(Qjl, SignedSumSimdMatchesReferenceOnEveryTarget) {
       std::vector<float> x(n);
       std::vector<uint8_t> s((n + 7) / 8);
       double abs_sum = 0.0;
-      for (auto& v : x) abs_sum += std::abs(v = static_cast<float>(rng.normal()));
+      for (auto& v : x) {
+        v = static_cast<float>(rng.normal());
+        abs_sum += std::abs(v);
+      }
       for (auto& b : s) b = static_cast<uint8_t>(rng.next_u64());
       EXPECT_NEAR(signed_sum(x.data(), s.data(), n), ref::signed_sum(x.data(), s.data(), n), 1e-6 * abs_sum + 1e-6)
           << "n=" << n;
