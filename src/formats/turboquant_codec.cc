@@ -34,6 +34,7 @@ struct VectorCodec::Impl {
   const Codebook* codebook = nullptr;  // cached, immortal; null when mse_bits == 0
   std::vector<float> centroids;        // [2^mse_bits] float centroids (sphere codebook, unit vectors)
   std::vector<float> boundaries;       // [2^mse_bits − 1]
+  QuantizeGrid grid;                   // fast quantize for mse_bits >= 5
   std::optional<QjlSketch> qjl;        // kProd only
   float qjl_scale = 0.0f;              // κ
   const TurboQuantKernels* k = nullptr;
@@ -115,6 +116,7 @@ Result<VectorCodec> VectorCodec::create(const CodecConfig& config) {
     TQ_ASSIGN_OR_RETURN(impl->codebook, sphere_codebook(config.dim, impl->mse_bits));
     impl->centroids = impl->codebook->centroids_f32;
     impl->boundaries = impl->codebook->boundaries_f32;
+    impl->grid = make_quantize_grid(impl->boundaries.data(), impl->mse_bits);
   }
   if (config.kind == CodecKind::kProd) {
     TQ_ASSIGN_OR_RETURN(QjlSketch s, QjlSketch::create(config.dim, mix_seed(config.seed, 2)));
@@ -170,18 +172,18 @@ Status VectorCodec::encode(int64_t n, std::span<const float> x, std::span<uint8_
             continue;
           }
           const float inv = norm > 0.0f ? 1.0f / norm : 0.0f;
-          m.rotate(xi, s.y.data(), s.rot.data());
-          for (int64_t j = 0; j < d; ++j) s.y[j] *= inv;  // unit vector, rotated
+          m.rotate(xi, s.y.data(), s.rot.data());  // Π·x; the unit vector's coordinates are y·inv
           if (m.mse_bits > 0) {
-            m.k->quantize(s.y.data(), d, 1.0f, m.boundaries.data(), m.mse_bits, s.idx.data());
+            m.k->quantize(s.y.data(), d, inv, m.boundaries.data(), m.mse_bits, m.grid, s.idx.data());
             m.pack(s.idx.data(), row);
           }
           norms[i] = norm;
           if (m.qjl) {
-            if (m.mse_bits > 0)
-              m.k->residual(s.y.data(), s.idx.data(), d, m.centroids.data(), m.mse_bits, s.r.data());
-            else
-              std::memcpy(s.r.data(), s.y.data(), sizeof(float) * d);
+            if (m.mse_bits > 0) {
+              m.k->residual(s.y.data(), inv, s.idx.data(), d, m.centroids.data(), m.mse_bits, s.r.data());
+            } else {
+              for (int64_t j = 0; j < d; ++j) s.r[j] = s.y[j] * inv;
+            }
             gammas[i] = static_cast<float>(std::sqrt(m.k->sum_squares(s.r.data(), d)));
             if (m.reference) m.qjl->project_ref(s.r.data(), s.proj.data()); else m.qjl->project(s.r.data(), s.proj.data());
             m.qjl->signs_of(s.proj.data(), row + m.mse_bytes);
@@ -289,10 +291,19 @@ Status VectorCodec::inner_products(const PreparedQuery& q, const CodesView& in, 
   parallel_for(
       in.n,
       [&](int64_t begin, int64_t end) {
-        std::vector<uint8_t> idx(m.cfg.dim);
+        std::vector<uint8_t> scratch(m.cfg.dim);
+        const uint8_t* codes = in.codes.data();
+        if (m.mse_bits > 0) {
+          m.k->score_rows(q.rotated.data(), codes + begin * m.code_bytes, m.code_bytes, end - begin, m.cfg.dim,
+                          m.centroids.data(), m.mse_bits, scratch.data(), out.data() + begin);
+        } else {
+          std::fill(out.begin() + begin, out.begin() + end, 0.0f);
+        }
         for (int64_t i = begin; i < end; ++i) {
-          const float gamma = m.qjl ? in.gammas[i] : 0.0f;
-          out[i] = in.norms[i] * m.unit_inner_product(q, in.codes.data() + i * m.code_bytes, gamma, idx.data());
+          float s = out[i];
+          if (m.qjl)
+            s += in.gammas[i] * m.qjl_scale * m.signed_sum_of(q.projected.data(), codes + i * m.code_bytes + m.mse_bytes);
+          out[i] = in.norms[i] * s;
         }
       },
       min_chunk_for(m.cfg.dim));

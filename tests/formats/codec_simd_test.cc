@@ -37,11 +37,15 @@ TEST(TurboQuantKernels, SimdMatchesReferenceOnEveryTarget) {
         for (auto& v : q) v = static_cast<float>(rng.normal());
         // Exact boundary values must take the lower cell on both paths.
         if (d > 3 && bits < 8) y[1] = b[0], y[2] = b[(1 << bits) - 2];
-        std::vector<uint8_t> ia(d), ib(d);
+        std::vector<uint8_t> ia(d), ib(d), ic(d);
         const float scale = 1.25f;
-        simd.quantize(y.data(), d, scale, b, bits, ia.data());
-        ref.quantize(y.data(), d, scale, b, bits, ib.data());
+        const QuantizeGrid grid = make_quantize_grid(b, bits);
+        EXPECT_EQ(grid.cells > 0, bits >= 5);
+        simd.quantize(y.data(), d, scale, b, bits, grid, ia.data());
+        simd.quantize(y.data(), d, scale, b, bits, QuantizeGrid(), ic.data());  // binary-search path
+        ref.quantize(y.data(), d, scale, b, bits, grid, ib.data());
         ASSERT_EQ(ia, ib) << target << " quantize d=" << d << " bits=" << bits;
+        ASSERT_EQ(ic, ib) << target << " quantize (no grid) d=" << d << " bits=" << bits;
         simd.dequantize(ia.data(), d, c, bits, 0.5f, out_a.data());
         ref.dequantize(ia.data(), d, c, bits, 0.5f, out_b.data());
         EXPECT_EQ(out_a, out_b) << target << " dequantize d=" << d << " bits=" << bits;
@@ -57,9 +61,26 @@ TEST(TurboQuantKernels, SimdMatchesReferenceOnEveryTarget) {
         ref.dot_codes_l2(q.data(), ia.data(), d, c, bits, &qb, &cb2);
         EXPECT_NEAR(qa, qb, 1e-6 * mag + 1e-9) << target;
         EXPECT_NEAR(ca, cb2, 1e-7 * d * cb2 + 1e-9) << target;
-        simd.residual(y.data(), ia.data(), d, c, bits, out_a.data());
-        ref.residual(y.data(), ia.data(), d, c, bits, out_b.data());
-        EXPECT_EQ(out_a, out_b) << target << " residual";
+        simd.residual(y.data(), scale, ia.data(), d, c, bits, out_a.data());
+        ref.residual(y.data(), scale, ia.data(), d, c, bits, out_b.data());
+        // The scalar tail may be contracted into an FMA on FMA targets: 1-ulp differences.
+        EXPECT_LT(max_abs_error(out_a.data(), out_b.data(), d), 1e-6) << target << " residual";
+        // Scoring straight from packed rows (3 rows, stride with a spare byte) equals the reference.
+        const int64_t row_bytes = packed_bytes(d, bits), stride = row_bytes + 1;
+        std::vector<uint8_t> rows(3 * stride);
+        std::vector<float> sa(3), sb(3);
+        for (int r = 0; r < 3; ++r) {
+          for (auto& v : ib) v = static_cast<uint8_t>(rng.next_u64() & ((1u << bits) - 1));
+          pack_bits(ib.data(), d, bits, rows.data() + r * stride);
+        }
+        std::vector<uint8_t> scratch(d);
+        simd.score_rows(q.data(), rows.data(), stride, 3, d, c, bits, scratch.data(), sa.data());
+        ref.score_rows(q.data(), rows.data(), stride, 3, d, c, bits, scratch.data(), sb.data());
+        for (int r = 0; r < 3; ++r) {
+          double row_mag = 0.0;
+          for (int64_t j = 0; j < d; ++j) row_mag += std::abs(q[j]) * 5.0 / 8.0;  // |c| <= 5σ, σ = 1/8
+          EXPECT_NEAR(sa[r], sb[r], 1e-6 * d * row_mag + 1e-9) << target << " score_rows d=" << d << " bits=" << bits;
+        }
         EXPECT_NEAR(simd.sum_squares(q.data(), d), ref.sum_squares(q.data(), d), 1e-12 * ref.sum_squares(q.data(), d))
             << target;
       }
