@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   tq::cli::add_convert_command(app);
   tq::cli::add_inspect_command(app);
   tq::cli::add_codec_report_command(app);
+  tq::cli::add_codec_roundtrip_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
