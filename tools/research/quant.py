@@ -28,6 +28,9 @@ def hadamard(n):
 def rotation(G, seed=0, passes=1):
     """G x G orthogonal matrix R (y = R x): passes of H * diag(random signs)."""
     g = torch.Generator().manual_seed(1000003 * seed + G)
+    if G & (G - 1):  # not a power of two (KV outlier splits only): seeded Haar-random orthogonal
+        q, r = torch.linalg.qr(torch.randn(G, G, generator=g, dtype=torch.float64))
+        return (q * torch.sign(torch.diagonal(r))).float()
     R = torch.eye(G)
     for _ in range(passes):
         s = torch.randint(0, 2, (G,), generator=g).float() * 2 - 1

@@ -168,17 +168,27 @@ class HCollector:
     def __call__(self, layer, key, x):
         if (layer, key) not in self.keys:
             return
-        x = x.reshape(-1, x.shape[-1]).double()
-        h = x.T @ x
+        x = x.reshape(-1, x.shape[-1])
+        h = (x.T @ x).double()
         self.H[(layer, key)] = self.H.get((layer, key), 0) + h
 
 
+_H_CACHE = {}
+
+
 def hessians_float(model, calib, keys, bs=4):
-    """H = sum X^T X (float64) of the float model's linear inputs for keys {(layer, input_key)}."""
+    """H = sum X^T X of the float model's linear inputs for keys {(layer, input_key)} (all keys are
+    computed and cached per (model, calibration set) on first use)."""
+    ck = (model.name, calib.shape[0], int(calib[0, :8].sum()))
+    if ck in _H_CACHE:
+        return _H_CACHE[ck]
+    keys = {(i, k) for i in range(model.n_layer) for k in ("attn_in", "attn_out", "ffn_in", "ffn_act")}
+    keys.add(head_key(model))
     col = HCollector(keys)
     for b in range(0, calib.shape[0], bs):
         model.forward(calib[b:b + bs], {}, capture=col)
-    return {k: v.float() for k, v in col.H.items()}
+    _H_CACHE[ck] = {k: v.float() for k, v in col.H.items()}
+    return _H_CACHE[ck]
 
 
 def head_key(model):
@@ -202,7 +212,7 @@ def quantize_model(model, plan, calib=None, sequential=False, verbose=False, bs=
         t_cal += time.time() - t
         for n, m in plan.items():
             t = time.time()
-            H = Hs[head_key(model)] if n == "token_embd" else Hs.get((layer_of(n), input_key(n)))
+            H = Hs.get(head_key(model)) if n == "token_embd" else Hs.get((layer_of(n), input_key(n)))
             W[n] = quantize_tensor(model.W[n], m, H)
             times[n] = time.time() - t
             if verbose:
