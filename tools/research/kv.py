@@ -28,7 +28,10 @@ import quant as Q
 import tqlib
 
 
-def bits_of(spec, d):
+def bits_of(spec, d, ctx=512):
+    if "+f" in spec:
+        spec, n = spec.split("+f")
+        return (bits_of(spec, d) * (ctx - int(n)) + 16 * int(n)) / ctx
     if spec == "f16":
         return 16.0
     if spec == "q8":
@@ -82,6 +85,11 @@ class KVQuant:
         self.m, self.ks, self.vs, self.st = model, kspec, vspec, stats
 
     def q(self, spec, x, layer, which):
+        if "+f" in spec:  # '+f<N>': the first N positions of the window (attention sinks) stay f16
+            spec, n = spec.split("+f")
+            y = self.q(spec, x, layer, which)
+            y[:, :, : int(n)] = Q.fp16(x[:, :, : int(n)])
+            return y
         if spec == "f16":
             return Q.fp16(x)
         if spec == "q8":

@@ -195,14 +195,16 @@ def evaluate(model, W=None, n_kld=50, n_ppl=None, kvq=None, bs=4):
     nll = nll_b = 0.0
     cnt = 0
     klds, top1 = [], []
-    for b in range(0, n_ppl, bs):
-        ids = wins[b:b + bs]
+    starts = list(range(0, n_kld, bs)) + list(range(n_kld, n_ppl, bs))
+    for b in starts:
+        e = min(b + bs, n_kld) if b < n_kld else min(b + bs, n_ppl)
+        ids = wins[b:e]
         lp = torch.log_softmax(model.forward(ids, W, kvq), -1)
         tgt = ids[:, 1:]
         nll += -lp[:, :-1].gather(-1, tgt.unsqueeze(-1)).sum().item()
         cnt += tgt.numel()
         if b < n_kld:
-            bl = torch.log_softmax(torch.from_numpy(np.array(base[b:b + bs])), -1)
+            bl = torch.log_softmax(torch.from_numpy(np.array(base[b:e])), -1)
             nll_b += -bl[:, :-1].gather(-1, tgt.unsqueeze(-1)).sum().item()
             klds.append((bl.exp() * (bl - lp)).sum(-1).flatten())
             top1.append((bl.argmax(-1) == lp.argmax(-1)).flatten())
