@@ -28,12 +28,17 @@ ap.add_argument("--calib", type=int, default=64)
 ap.add_argument("--kld", type=int, default=20)
 ap.add_argument("--target", default="float")
 ap.add_argument("--seq", action="store_true", help="GPTQ Hessians sequential too")
+ap.add_argument("--plan", help="JSON {tensor: method} plan (all tq with one G); recipe = its name")
 a = ap.parse_args()
 
 m = tqlib.Model(a.model)
 calib = tqlib.calib_windows(a.model, a.calib)
 lin, _, emb = a.recipe.partition("@")
-plan = wquant.uniform_plan(m, lin, emb or None)
+if a.plan:
+    plan = json.load(open(a.plan))
+    lin = plan["blk.0.attn_q"]
+else:
+    plan = wquant.uniform_plan(m, lin, emb or None)
 t0 = time.time()
 W, _, _ = wquant.quantize_model(m, plan, calib, sequential=a.seq)
 t_q = time.time() - t0
