@@ -127,7 +127,8 @@ class KVQuant:
         return y
 
     def __call__(self, layer, k, v):
-        return self.q(self.ks, k, layer, "k"), self.q(self.vs, v, layer, "v")
+        ks, vs = self.over.get(layer, (self.ks, self.vs)) if hasattr(self, "over") else (self.ks, self.vs)
+        return self.q(ks, k, layer, "k"), self.q(vs, v, layer, "v")
 
 
 def calib_stats(model, calib):
@@ -187,10 +188,15 @@ if __name__ == "__main__":
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "kv.jsonl")
     print("| K/V | bits/elem (K, V incl. norms) | PPL | ΔPPL | mean KLD | KLD p99 | top-1 |\n|---|---|---|---|---|---|---|")
     for sp in a.specs:
-        ks, vs = sp.split("/")
+        # per-layer overrides: "K/V;L0=K0/V0;L5=K5/V5"
+        main, *ovs = sp.split(";")
+        ks, vs = main.split("/")
         kq = KVQuant(m, ks, vs, st)
+        kq.over = {int(o.split("=")[0][1:]): tuple(o.split("=")[1].split("/")) for o in ovs}
         r = tqlib.evaluate(m, {}, n_kld=a.kld, n_ppl=max(a.ppl, a.kld), kvq=kq)
-        bk, bv = bits_of(ks, m.hd), bits_of(vs, m.hd)
+        lay = [kq.over.get(i, (ks, vs)) for i in range(m.n_layer)]
+        bk = sum(bits_of(x[0], m.hd) for x in lay) / m.n_layer
+        bv = sum(bits_of(x[1], m.hd) for x in lay) / m.n_layer
         print(f"| {sp} | {bk:.3f}, {bv:.3f} (avg {(bk + bv) / 2:.3f}) | {r['ppl']:.3f} | {r['dppl_pct']:+.2f}% | "
               f"{r['kld']:.4f} | {r['kld_p99']:.3f} | {r['top1']:.1f}% |", flush=True)
         tqlib.log_result(out, dict(model=a.model, spec=sp, bits_k=bk, bits_v=bv, tag=a.tag, **r))
