@@ -38,7 +38,7 @@ def bits_of(spec, d, ctx=512):
         return 8.5
     if spec in ("q4", "q4r"):
         return 4.5
-    m = re.fullmatch(r"tq(\d)(ls)?(p)?(s)?(?:o(\d+))?", spec)
+    m = re.fullmatch(r"tq(\d)(ls1?)?(p)?(s)?(?:o(\d+))?", spec)
     b = int(m.group(1))
     n_out = int(m.group(5) or 0)
     extra = 16.0 / d
@@ -58,12 +58,16 @@ def q8_0(x):
 
 
 def tq_vec(x, b, scale="norm", seed=7):
-    """x [..., d] -> dequantized after rotation + Lloyd-Max + fp16 scale."""
+    """x [..., d] -> dequantized after rotation + Lloyd-Max + fp16 scale ('ls1': one start, 2
+    alternations — the cheap online encoder)."""
     d = x.shape[-1]
     R = Q.rotation(d, seed)
     y = x @ R.T
     cb = Q.lloyd_max(b, d)
-    idx, s = Q.tq_quant_groups(y, cb, "ls" if scale == "ls" else "norm")
+    if scale == "ls1":
+        idx, s = Q.tq_quant_groups(y, cb, "ls", iters=2, starts=(1.0,))
+    else:
+        idx, s = Q.tq_quant_groups(y, cb, "ls" if scale == "ls" else "norm")
     return (s[..., None] * cb[idx]) @ R
 
 
@@ -99,9 +103,9 @@ class KVQuant:
         if spec == "q4r":
             R = Q.rotation(x.shape[-1], 7)
             return q4_0(x @ R.T) @ R
-        m = re.fullmatch(r"tq(\d)(ls)?(p)?(s)?(?:o(\d+))?", spec)
+        m = re.fullmatch(r"tq(\d)(ls1?)?(p)?(s)?(?:o(\d+))?", spec)
         b = int(m.group(1))
-        scale = "ls" if m.group(2) else "norm"
+        scale = m.group(2) or "norm"
         n_out = int(m.group(5) or 0)
         sc = None
         if m.group(4):  # static per-channel rescale [n_kv, d]

@@ -115,7 +115,7 @@ def fp16(x):
 # ----------------------------------------------------------------------------- TurboQuant RTN
 
 
-def tq_quant_groups(V, cb, scale_mode="norm", iters=4):
+def tq_quant_groups(V, cb, scale_mode="norm", iters=4, starts=(0.9, 1.0, 1.1)):
     """V [..., G] rotated groups -> (idx, s) with V_hat = s[..., None] * cb[idx].
     scale_mode 'norm': s = ||v||/sqrt(G) (TurboQuant_mse); 'ls': alternate nearest codes and the
     least-squares scale <v, c>/<c, c> starting from the norm scale (best of a small grid of starts)."""
@@ -126,7 +126,7 @@ def tq_quant_groups(V, cb, scale_mode="norm", iters=4):
         s = fp16(s0)
         return nearest(V / s[..., None], cb), s
     best_err, best_idx, best_s = None, None, None
-    for f in (0.9, 1.0, 1.1):
+    for f in starts:
         s = s0 * f
         for _ in range(iters):
             idx = nearest(V / s[..., None], cb)
