@@ -1,0 +1,62 @@
+// A Llama-family model bound to its weights: hyper-parameters plus, for every tensor the forward
+// pass uses, a WeightView into the memory-mapped file (never copied) or — for the small vectors
+// (norms, biases, rope factors) — an f32 copy. Binding checks every shape against the
+// hyper-parameters; a mismatch is an error naming the file and the tensor.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/model_file.h"
+#include "kernels/matmul.h"
+#include "model/hparams.h"
+#include "tq/status.h"
+
+namespace tq {
+
+struct LayerWeights {
+  std::vector<float> attn_norm;  // [n_embd]
+  WeightView wq;                 // [q_dim, n_embd]
+  WeightView wk;                 // [kv_dim, n_embd]
+  WeightView wv;                 // [kv_dim, n_embd]
+  WeightView wo;                 // [n_embd, q_dim]
+  std::vector<float> bq, bk, bv; // [q_dim], [kv_dim], [kv_dim]; empty when the model has no bias
+  std::vector<float> q_norm, k_norm;  // [head_dim] (qwen3); empty otherwise
+  std::vector<float> ffn_norm;   // [n_embd]
+  WeightView w_gate;             // [n_ff, n_embd]
+  WeightView w_up;               // [n_ff, n_embd]
+  WeightView w_down;             // [n_embd, n_ff]
+};
+
+struct Model {
+  ModelFile file;  // owns the mappings the WeightViews point into
+  HParams hp;
+  WeightView tok_embd;           // [n_vocab, n_embd]; rows read with the format's to_float
+  WeightView output;             // [n_vocab, n_embd]; == tok_embd when the embedding is tied
+  bool tied_output = false;
+  std::vector<float> output_norm;  // [n_embd]
+  std::vector<LayerWeights> layers;  // [n_layer]
+  std::vector<double> rope_inv_freq; // [n_rot / 2], scaling applied
+  // True for GGUF files of arch llama: Q/K rows are permuted for interleaved-pair RoPE
+  // (convert_hf_to_gguf's permute). The runtime undoes the permutation on the projected q/k
+  // vectors, so both sources run the same arithmetic and give identical logits.
+  bool qk_interleaved = false;
+
+  // Bytes of weights read to decode one token (every matrix once + one embedding row).
+  size_t weight_bytes_per_token() const;
+  // Bytes of all tensors the model holds in its files.
+  size_t file_tensor_bytes() const;
+};
+
+// Binds an opened model file (takes ownership). Errors: unsupported architecture, missing tensors,
+// shapes that disagree with the hyper-parameters, unknown tensor types.
+Result<std::unique_ptr<Model>> bind_model(ModelFile mf);
+
+// open_model + bind_model.
+Result<std::unique_ptr<Model>> load_model(const std::string& path);
+
+// Dequantizes row `row` of a weight (any format) into out[n_cols] (the embedding lookup).
+void weight_row_to_float(const WeightView& w, int64_t row, float* out);
+
+}  // namespace tq

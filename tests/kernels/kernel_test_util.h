@@ -1,0 +1,41 @@
+// Shared helpers for kernel tests: fresh seeds (printed, overridable with TQ_TEST_SEED) and a loop
+// over every SIMD target compiled in and supported by this CPU.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <hwy/targets.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/half.h"
+#include "core/rng.h"
+
+namespace tq::test {
+
+inline uint64_t fresh_seed() {
+  if (const char* s = std::getenv("TQ_TEST_SEED")) return std::strtoull(s, nullptr, 10);
+  return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+}
+
+// Calls fn(target_name) once per supported target with dispatch forced to it.
+inline void for_each_target(const std::function<void(const char*)>& fn) {
+  for (int64_t t : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(t);
+    SCOPED_TRACE(hwy::TargetName(t));
+    fn(hwy::TargetName(t));
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+inline std::vector<float> normal_vec(Rng& rng, size_t n, double sd = 1.0) {
+  std::vector<float> v(n);
+  for (auto& x : v) x = static_cast<float>(rng.normal() * sd);
+  return v;
+}
+
+}  // namespace tq::test

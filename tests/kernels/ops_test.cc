@@ -1,0 +1,115 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "kernel_test_util.h"
+#include "kernels/attention.h"
+#include "kernels/ops.h"
+
+namespace tq {
+namespace {
+
+constexpr int64_t kSizes[] = {1, 7, 33, 64, 100, 257};
+
+TEST(Ops, RmsNormSoftmaxSiluMatchReference) {
+  const uint64_t seed = test::fresh_seed();
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  test::for_each_target([&](const char*) {
+    Rng rng(seed);
+    for (int64_t n : kSizes) {
+      SCOPED_TRACE(n);
+      std::vector<float> x = test::normal_vec(rng, 3 * n, 2.0), w = test::normal_vec(rng, n);
+      std::vector<float> a(3 * n), b(3 * n);
+      rmsnorm(x.data(), w.data(), 3, n, 1e-5f, a.data());
+      ref::rmsnorm(x.data(), w.data(), 3, n, 1e-5f, b.data());
+      for (int64_t i = 0; i < 3 * n; ++i) ASSERT_NEAR(a[i], b[i], 2e-6 * (std::fabs(b[i]) + 1e-3)) << i;
+
+      std::vector<float> s = test::normal_vec(rng, n, 5.0), sr = s;
+      softmax(s.data(), n);
+      ref::softmax(sr.data(), n);
+      double sum = 0.0;
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_NEAR(s[i], sr[i], 2e-6 * sr[i] + 1e-9) << i;
+        sum += s[i];
+      }
+      EXPECT_NEAR(sum, 1.0, 1e-5);
+
+      std::vector<float> g = test::normal_vec(rng, n, 4.0), u = test::normal_vec(rng, n), gr = g;
+      silu_mul(g.data(), u.data(), n);
+      ref::silu_mul(gr.data(), u.data(), n);
+      for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(g[i], gr[i], 2e-6 * std::fabs(gr[i]) + 1e-7) << i;
+
+      std::vector<float> y = test::normal_vec(rng, n), y0 = y;
+      add_inplace(y.data(), x.data(), n);
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(y[i], y0[i] + x[i]);
+    }
+  });
+}
+
+TEST(Ops, SoftmaxHandlesLargeLogits) {
+  std::vector<float> s = {1000.0f, 999.0f, -1e30f, 998.0f, -INFINITY};
+  softmax(s.data(), static_cast<int64_t>(s.size()));
+  const double e1 = std::exp(-1.0), e2 = std::exp(-2.0), z = 1 + e1 + e2;
+  EXPECT_NEAR(s[0], 1 / z, 1e-6);
+  EXPECT_NEAR(s[1], e1 / z, 1e-6);
+  EXPECT_EQ(s[2], 0.0f);
+  EXPECT_NEAR(s[3], e2 / z, 1e-6);
+  EXPECT_EQ(s[4], 0.0f);
+}
+
+TEST(Ops, RopeNeoxRotatesPairsHalfApart) {
+  // head_dim 6 with n_rot 4: pairs (0,2), (1,3); dims 4, 5 untouched.
+  std::vector<float> x = {1, 2, 3, 4, 5, 6, -1, -2, -3, -4, -5, -6};
+  const float c0 = std::cos(0.5f), s0 = std::sin(0.5f), c1 = std::cos(0.25f), s1 = std::sin(0.25f);
+  const float cs[] = {c0, s0, c1, s1};
+  rope_neox(x.data(), 2, 6, 4, cs);
+  EXPECT_FLOAT_EQ(x[0], 1 * c0 - 3 * s0);
+  EXPECT_FLOAT_EQ(x[2], 1 * s0 + 3 * c0);
+  EXPECT_FLOAT_EQ(x[1], 2 * c1 - 4 * s1);
+  EXPECT_FLOAT_EQ(x[3], 2 * s1 + 4 * c1);
+  EXPECT_EQ(x[4], 5);
+  EXPECT_EQ(x[5], 6);
+  EXPECT_FLOAT_EQ(x[6], -1 * c0 + 3 * s0);
+}
+
+TEST(Attention, ScoresAndMixMatchReference) {
+  const uint64_t seed = test::fresh_seed();
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  test::for_each_target([&](const char*) {
+    Rng rng(seed);
+    for (int64_t d : {7, 33, 64, 128})
+      for (int64_t n_pos : {1, 5, 70})
+        for (int64_t n_q : {1, 3, 5, 8}) {
+          SCOPED_TRACE(testing::Message() << "d " << d << " n_pos " << n_pos << " n_q " << n_q);
+          const int64_t stride = d + 3;
+          std::vector<float> q = test::normal_vec(rng, n_q * d);
+          std::vector<float> kf = test::normal_vec(rng, n_pos * stride);
+          std::vector<uint16_t> kh(kf.size());
+          for (size_t i = 0; i < kf.size(); ++i) kh[i] = f32_to_f16(kf[i]);
+          const int64_t lds = n_pos + 2;
+          std::vector<float> s(n_q * lds), sr(n_q * lds);
+          auto check = [&](double tol) {
+            for (int64_t i = 0; i < n_q; ++i)
+              for (int64_t j = 0; j < n_pos; ++j) ASSERT_NEAR(s[i * lds + j], sr[i * lds + j], tol);
+          };
+          attn_scores_f32(q.data(), n_q, kf.data(), n_pos, d, stride, s.data(), lds);
+          ref::attn_scores_f32(q.data(), n_q, kf.data(), n_pos, d, stride, sr.data(), lds);
+          check(1e-5 * d);
+          attn_scores_f16(q.data(), n_q, kh.data(), n_pos, d, stride, s.data(), lds);
+          ref::attn_scores_f16(q.data(), n_q, kh.data(), n_pos, d, stride, sr.data(), lds);
+          check(1e-5 * d);
+
+          std::vector<float> p = test::normal_vec(rng, n_q * lds);
+          std::vector<float> o(n_q * d), orf(n_q * d);
+          attn_mix_f32(p.data(), lds, n_q, kf.data(), n_pos, d, stride, o.data());
+          ref::attn_mix_f32(p.data(), lds, n_q, kf.data(), n_pos, d, stride, orf.data());
+          for (int64_t i = 0; i < n_q * d; ++i) ASSERT_NEAR(o[i], orf[i], 1e-5 * n_pos);
+          attn_mix_f16(p.data(), lds, n_q, kh.data(), n_pos, d, stride, o.data());
+          ref::attn_mix_f16(p.data(), lds, n_q, kh.data(), n_pos, d, stride, orf.data());
+          for (int64_t i = 0; i < n_q * d; ++i) ASSERT_NEAR(o[i], orf[i], 1e-5 * n_pos);
+        }
+  });
+}
+
+}  // namespace
+}  // namespace tq
