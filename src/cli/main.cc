@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   tq::cli::add_inspect_command(app);
   tq::cli::add_codec_report_command(app);
   tq::cli::add_codec_roundtrip_command(app);
+  tq::cli::add_synth_command(app);
+  tq::cli::add_bench_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

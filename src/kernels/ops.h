@@ -16,6 +16,10 @@ void softmax(float* x, int64_t n);
 // In place: gate[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)).
 void silu_mul(float* gate, const float* up, int64_t n);
 
+// log(sum_i exp(x[i])) computed stably (max subtracted), f32 exp with f32 lane sums; n >= 1.
+// Relative error ~1e-7 (the perplexity NLL: lse - x[target]).
+double logsumexp(const float* x, int64_t n);
+
 // y[i] += x[i].
 void add_inplace(float* y, const float* x, int64_t n);
 
@@ -28,6 +32,7 @@ namespace ref {
 void rmsnorm(const float* x, const float* w, int64_t n_rows, int64_t n, float eps, float* out);
 void softmax(float* x, int64_t n);
 void silu_mul(float* gate, const float* up, int64_t n);
+double logsumexp(const float* x, int64_t n);
 }  // namespace ref
 
 }  // namespace tq

@@ -39,6 +39,9 @@ TEST(Ops, RmsNormSoftmaxSiluMatchReference) {
       ref::silu_mul(gr.data(), u.data(), n);
       for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(g[i], gr[i], 2e-6 * std::fabs(gr[i]) + 1e-7) << i;
 
+      std::vector<float> z = test::normal_vec(rng, n, 6.0);
+      ASSERT_NEAR(logsumexp(z.data(), n), ref::logsumexp(z.data(), n), 1e-6);
+
       std::vector<float> y = test::normal_vec(rng, n), y0 = y;
       add_inplace(y.data(), x.data(), n);
       for (int64_t i = 0; i < n; ++i) ASSERT_EQ(y[i], y0[i] + x[i]);

@@ -119,6 +119,26 @@ void Softmax(float* x, int64_t n) {
   for (; i < n; ++i) x[i] *= invs;
 }
 
+double LogSumExp(const float* x, int64_t n) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  VF m = hn::Set(df, x[0]);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) m = hn::Max(m, hn::LoadU(df, x + i));
+  float mx = hn::GetLane(hn::MaxOfLanes(df, m));
+  for (; i < n; ++i) mx = std::max(mx, x[i]);
+  const VF vmax = hn::Set(df, mx);
+  VF s0 = hn::Zero(df), s1 = hn::Zero(df);
+  i = 0;
+  for (; i + 2 * N <= n; i += 2 * N) {
+    s0 = hn::Add(s0, hn::Exp(df, hn::Sub(hn::LoadU(df, x + i), vmax)));
+    s1 = hn::Add(s1, hn::Exp(df, hn::Sub(hn::LoadU(df, x + i + N), vmax)));
+  }
+  double sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
+  for (; i < n; ++i) sum += std::exp(static_cast<double>(x[i]) - mx);
+  return mx + std::log(sum);
+}
+
 void SiluMul(float* gate, const float* up, int64_t n) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
@@ -221,6 +241,7 @@ namespace tq {
 HWY_EXPORT(RmsNorm);
 HWY_EXPORT(Softmax);
 HWY_EXPORT(SiluMul);
+HWY_EXPORT(LogSumExp);
 HWY_EXPORT(AddInplace);
 HWY_EXPORT(ScoresF32);
 HWY_EXPORT(ScoresF16);
@@ -232,6 +253,7 @@ void rmsnorm(const float* x, const float* w, int64_t n_rows, int64_t n, float ep
 }
 void softmax(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(Softmax)(x, n); }
 void silu_mul(float* gate, const float* up, int64_t n) { HWY_DYNAMIC_DISPATCH(SiluMul)(gate, up, n); }
+double logsumexp(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(LogSumExp)(x, n); }
 void add_inplace(float* y, const float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(AddInplace)(y, x, n); }
 
 void attn_scores_f32(const float* q, int64_t n_q, const float* k, int64_t n_pos, int64_t head_dim,

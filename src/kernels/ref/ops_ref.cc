@@ -31,6 +31,13 @@ void silu_mul(float* gate, const float* up, int64_t n) {
   }
 }
 
+double logsumexp(const float* x, int64_t n) {
+  const double mx = *std::max_element(x, x + n);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(x[i] - mx);
+  return mx + std::log(sum);
+}
+
 namespace {
 template <class Load>
 void scores(const float* q, int64_t n_q, int64_t n_pos, int64_t d, float* s, int64_t lds, Load load) {

@@ -1,0 +1,133 @@
+#include "eval/bench.h"
+
+#include <fmt/format.h>
+#include <hwy/targets.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "core/timer.h"
+#include "formats/format.h"
+#include "kernels/stream.h"
+#include "runtime/session.h"
+
+namespace tq {
+namespace {
+
+Stat make_stat(std::vector<double> v) {
+  Stat s;
+  s.samples = std::move(v);
+  if (s.samples.empty()) return s;
+  for (double x : s.samples) s.mean += x;
+  s.mean /= static_cast<double>(s.samples.size());
+  double ss = 0;
+  for (double x : s.samples) ss += (x - s.mean) * (x - s.mean);
+  s.sd = s.samples.size() > 1 ? std::sqrt(ss / static_cast<double>(s.samples.size() - 1)) : 0.0;
+  return s;
+}
+
+std::string describe_weight_types(const Model& m) {
+  std::map<std::string, double> bytes;
+  double total = 0;
+  auto add = [&](const WeightView& w) {
+    const double b = static_cast<double>(w.row_bytes) * static_cast<double>(w.n_rows);
+    bytes[type_name(w.type)] += b;
+    total += b;
+  };
+  for (const auto& l : m.layers)
+    for (const WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(*w);
+  add(m.output);
+  if (bytes.size() == 1) return bytes.begin()->first;
+  std::string s;
+  for (const auto& [name, b] : bytes) s += fmt::format("{}{} {:.0f}%", s.empty() ? "" : ", ", name, 100 * b / total);
+  return s;
+}
+
+}  // namespace
+
+std::string simd_target_name() {
+  const auto targets = hwy::SupportedAndGeneratedTargets();
+  return targets.empty() ? "none" : hwy::TargetName(targets.front());
+}
+
+Bandwidth measure_read_bandwidth(int64_t bytes, int reps) {
+  const int64_t n = bytes / static_cast<int64_t>(sizeof(float));
+  std::unique_ptr<float[]> buf(new float[static_cast<size_t>(n)]);
+  parallel_for(n, [&](int64_t a, int64_t b) {  // first touch by the threads that will read
+    for (int64_t i = a; i < b; ++i) buf[i] = 1.0f;
+  });
+  Bandwidth r;
+  r.bytes = n * static_cast<int64_t>(sizeof(float));
+  r.threads = num_threads();
+  volatile float sink = 0;
+  for (int rep = 0; rep < reps; ++rep) {
+    Timer t;
+    std::mutex mu;
+    float total = 0;
+    parallel_for(n, [&](int64_t a, int64_t b) {
+      const float part = stream_read_sum(buf.get() + a, b - a);
+      std::lock_guard<std::mutex> lock(mu);
+      total += part;
+    });
+    const double s = t.seconds();
+    sink = sink + total;
+    r.gb_per_s = std::max(r.gb_per_s, static_cast<double>(r.bytes) / s * 1e-9);
+  }
+  return r;
+}
+
+Result<BenchResult> bench_model(const std::string& path, const BenchOptions& o) {
+  if (o.n_prompt < 1 || o.n_gen < 1 || o.reps < 1)
+    return invalid_argument("bench: prompt length, generation length and repetitions must be >= 1");
+  BenchResult r;
+  r.path = path;
+  Timer load;
+  TQ_ASSIGN_OR_RETURN(auto model, load_model(path));
+  r.load_seconds = load.seconds();
+  r.arch = model->hp.to_string();
+  r.weight_types = describe_weight_types(*model);
+  for (const auto& t : model->file.tensors) {
+    r.n_params += t.n_elements();
+    r.file_bytes += static_cast<int64_t>(t.n_bytes);
+  }
+  r.weight_bytes_per_token = static_cast<int64_t>(model->weight_bytes_per_token());
+  SessionOptions so;
+  so.n_ctx = std::max(o.n_prompt, o.n_gen);
+  so.n_batch = o.n_batch;
+  so.kv = o.kv;
+  TQ_ASSIGN_OR_RETURN(auto session, Session::create(*model, so));
+  r.kv = session->kv_cache().describe();
+  r.kv_bytes_per_token = session->kv_cache().bytes_per_token();
+  // Decode step i (position i) reads i + 1 cached positions: mean (n_gen + 1) / 2.
+  r.decode_bytes_per_token = static_cast<double>(r.weight_bytes_per_token) +
+                             r.kv_bytes_per_token * static_cast<double>(o.n_gen + 1) / 2.0;
+
+  Rng rng(o.seed);
+  std::vector<int32_t> ids(static_cast<size_t>(std::max(o.n_prompt, o.n_gen)));
+  for (auto& id : ids) id = static_cast<int32_t>(rng.below(static_cast<uint64_t>(model->hp.n_vocab)));
+  std::vector<double> prefill, decode;
+  for (int rep = 0; rep <= o.reps; ++rep) {  // rep 0: warm-up (page-in, caches), not recorded
+    session->reset();
+    Timer t;
+    TQ_RETURN_IF_ERROR(session->eval({ids.data(), static_cast<size_t>(o.n_prompt)}, LogitsMode::kLast));
+    const double tp = t.seconds();
+    session->reset();
+    t.reset();
+    for (int64_t i = 0; i < o.n_gen; ++i) TQ_RETURN_IF_ERROR(session->eval({&ids[i], 1}, LogitsMode::kLast));
+    const double td = t.seconds();
+    if (rep > 0) {
+      prefill.push_back(static_cast<double>(o.n_prompt) / tp);
+      decode.push_back(static_cast<double>(o.n_gen) / td);
+    }
+  }
+  r.prefill_tps = make_stat(std::move(prefill));
+  r.decode_tps = make_stat(std::move(decode));
+  return r;
+}
+
+}  // namespace tq

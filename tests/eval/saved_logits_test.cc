@@ -1,0 +1,104 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "core/rng.h"
+#include "eval/saved_logits.h"
+
+namespace tq {
+namespace {
+namespace fs = std::filesystem;
+
+std::string tmp_path(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("tq_eval_test_" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return (d / name).string();
+}
+
+// Exact KL(softmax(a) || softmax(b)) in double.
+double exact_kld(const std::vector<float>& a, const std::vector<float>& b) {
+  auto logsoftmax = [](const std::vector<float>& x) {
+    double mx = *std::max_element(x.begin(), x.end()), s = 0;
+    for (float v : x) s += std::exp(v - mx);
+    std::vector<double> out(x.size());
+    for (size_t i = 0; i < x.size(); ++i) out[i] = x[i] - mx - std::log(s);
+    return out;
+  };
+  auto la = logsoftmax(a), lb = logsoftmax(b);
+  double k = 0;
+  for (size_t i = 0; i < a.size(); ++i) k += std::exp(la[i]) * (la[i] - lb[i]);
+  return k;
+}
+
+TEST(SavedLogits, RoundTripGivesKldOfTheExactLogits) {
+  uint64_t seed = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  if (const char* s = std::getenv("TQ_TEST_SEED")) seed = std::strtoull(s, nullptr, 10);
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  Rng rng(seed);
+  const int64_t V = 1001, n_ctx = 6, n_chunks = 2, first = 0, per = n_ctx - 1 - first;  // odd V: padded records
+  std::vector<int32_t> tokens(n_ctx * n_chunks);
+  for (auto& t : tokens) t = static_cast<int32_t>(rng.below(V));
+  std::vector<std::vector<float>> base(n_chunks * per);
+  for (auto& l : base) {
+    l.resize(V);
+    for (auto& x : l) x = static_cast<float>(3.0 * rng.normal());
+  }
+  const std::string path = tmp_path("rt.tqlogits");
+  {
+    auto w = SavedLogitsWriter::create(path, {V, n_ctx, n_chunks, first, false, n_chunks * per}, tokens);
+    ASSERT_TRUE(w.ok()) << w.status().to_string();
+    for (int64_t i = 0; i < n_chunks * per; ++i) ASSERT_TRUE((*w)->add(base[i].data(), tokens[i % n_ctx + 1]).ok());
+    ASSERT_FALSE(fs::exists(path));  // nothing at the final path before finish()
+    ASSERT_TRUE((*w)->finish().ok());
+  }
+  auto r = SavedLogitsReader::open(path);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ((*r)->header().n_records, n_chunks * per);
+  EXPECT_TRUE(std::equal(tokens.begin(), tokens.end(), (*r)->tokens().begin()));
+  for (int64_t i = 0; i < n_chunks * per; ++i) {
+    const auto rec = (*r)->record(i);
+    // Against itself: only the 2-byte rounding remains.
+    const TokenKld self = compare_to_saved(rec, base[i].data(), V);
+    EXPECT_LT(self.kld, 1e-7);
+    EXPECT_TRUE(self.top1_same);
+    // Against perturbed logits: equal to the exact KLD up to the rounding.
+    std::vector<float> run = base[i];
+    for (auto& x : run) x += static_cast<float>(0.3 * rng.normal());
+    const double want = exact_kld(base[i], run);
+    EXPECT_NEAR(compare_to_saved(rec, run.data(), V).kld, want, 2e-4 * want + 1e-7) << i;
+    // The stored NLL is exact.
+    double mx = *std::max_element(base[i].begin(), base[i].end()), s = 0;
+    for (float v : base[i]) s += std::exp(v - mx);
+    EXPECT_NEAR(rec.nll, mx + std::log(s) - base[i][tokens[i % n_ctx + 1]], 1e-4);
+  }
+}
+
+TEST(SavedLogits, CorruptFilesGiveClearErrors) {
+  const std::string path = tmp_path("bad.tqlogits");
+  std::ofstream(path) << "not a logits file at all, definitely not";
+  auto r = SavedLogitsReader::open(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find(path), std::string::npos);
+  EXPECT_NE(r.status().message().find("not a saved-logits file"), std::string::npos);
+
+  // A valid file, truncated.
+  const std::string good = tmp_path("good.tqlogits");
+  std::vector<int32_t> tokens(4, 1);
+  auto w = SavedLogitsWriter::create(good, {8, 4, 1, 0, false, 3}, tokens);
+  ASSERT_TRUE(w.ok());
+  std::vector<float> l(8, 0.5f);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*w)->add(l.data(), 2).ok());
+  EXPECT_FALSE((*w)->add(l.data(), 2).ok());  // more records than announced
+  ASSERT_TRUE((*w)->finish().ok());
+  fs::resize_file(good, fs::file_size(good) - 5);
+  auto t = SavedLogitsReader::open(good);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("truncated"), std::string::npos) << t.status().message();
+}
+
+}  // namespace
+}  // namespace tq
