@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   tq::cli::add_codec_roundtrip_command(app);
   tq::cli::add_synth_command(app);
   tq::cli::add_bench_command(app);
+  tq::cli::add_run_command(app);
+  tq::cli::add_perplexity_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -157,7 +157,7 @@ std::string format_perplexity(const PerplexityResult& r, const PerplexityOptions
   if (r.kld) {
     const KldStats& k = *r.kld;
     s += fmt::format(
-        "\nKLD vs base: mean {:.6f} ± {:.6f}, median {:.6f}, p99 {:.6f}, max {:.4f}; top-1 agreement {:.2f}% ± "
+        "\nKLD vs base: mean {:.5g} ± {:.2g}, median {:.5g}, p99 {:.5g}, max {:.4g}; top-1 agreement {:.2f}% ± "
         "{:.2f}%; base PPL {:.4f} (ΔPPL {:+.3f}%)",
         k.mean, k.mean_stderr, k.median, k.p99, k.max, 100 * k.top1_agreement, 100 * k.top1_stderr, k.base_ppl,
         100 * (r.ppl / k.base_ppl - 1));
