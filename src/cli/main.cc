@@ -1,4 +1,7 @@
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/commands.h"
 #include "core/parallel.h"
@@ -22,6 +25,11 @@ void apply_threads(int threads) {
 }  // namespace tq::cli
 
 int main(int argc, char** argv) {
+  // libgomp reads OMP_WAIT_POLICY when it loads, before main(). Unless the user chose, re-execute
+  // once with PASSIVE: idle workers then sleep instead of spinning, which on a shared or loaded
+  // machine starves the thread still working (decode measured 3-6x slower with spinning workers).
+  if (!std::getenv("OMP_WAIT_POLICY") && ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
+    ::execv("/proc/self/exe", argv);  // returns only on failure: continue as we are
   CLI::App app{"tq — TurboQuant: compress LLMs (weights, KV cache) and run them compressed"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(TQ_VERSION) + " (" + TQ_GIT_DESCRIBE + ")");
