@@ -109,6 +109,36 @@ TEST(Matmul, RowPermutationAndThreadsDoNotChangeBits) {
     }
 }
 
+// Every format of the format table that has a reference quantizer runs through matmul(): its table
+// kernel if registered, else the generic dequantize-rows kernel. Both must equal matmul_ref on the
+// dequantized weights (to f32 rounding), whatever the format.
+TEST(Matmul, EveryFormatMatchesReference) {
+  const uint64_t seed = test::fresh_seed();
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  Rng rng(seed);
+  int n_tested = 0;
+  for (const FormatTraits& f : all_formats()) {
+    if (!f.from_float || f.id == TypeId::f64 || f.block_elems <= 0) continue;
+    if (f.id == TypeId::i8 || f.id == TypeId::i16 || f.id == TypeId::i32 || f.id == TypeId::i64) continue;
+    SCOPED_TRACE(f.name);
+    for (int64_t rows : {1, 7, 33})
+      for (int64_t blocks : {1, 3})
+        for (int64_t tokens : {1, 5, 67}) {
+          const int64_t cols = f.block_elems * blocks;
+          TestMatrix m = make_matrix(f.id, rows, cols, rng);
+          std::vector<float> x = test::normal_vec(rng, tokens * cols);
+          std::vector<float> y(tokens * rows, NAN), yg(tokens * rows, NAN);
+          matmul(m.view, x.data(), tokens, y.data());
+          matmul_generic(m.view, x.data(), tokens, yg.data());
+          expect_close_to_ref(m, x, tokens, y);
+          expect_close_to_ref(m, x, tokens, yg);
+        }
+    ++n_tested;
+  }
+  EXPECT_GE(n_tested, 3);
+  std::printf("%d formats tested\n", n_tested);
+}
+
 TEST(Matmul, TableHasFloatKernelsAndGenericFallback) {
   for (TypeId t : {TypeId::f32, TypeId::bf16, TypeId::f16}) {
     const MatmulKernel* k = find_matmul_kernel(t);
