@@ -7,7 +7,18 @@
 
 namespace tq {
 
-// s[i * lds + j] = dot(q[i], K[j]) for i < n_q, j < n_pos.   q: [n_q, head_dim] f32.
+// Keys in blocks of kKeyBlock positions, transposed ("kt" layout): element (pos, c) of a head lives
+// at kt[((pos / kKeyBlock) * head_dim + c) * kKeyBlock + pos % kKeyBlock]. A query's scores for a
+// block are then plain FMAs of broadcast q[c] with contiguous key vectors (no horizontal sums).
+inline constexpr int64_t kKeyBlock = 16;
+
+// s[i * lds + j] = dot(q[i], K[j]) for i < n_q, j < n_pos, keys in the kt layout.
+void attn_scores_kt_f32(const float* q, int64_t n_q, const float* kt, int64_t n_pos, int64_t head_dim,
+                        float* s, int64_t lds);
+void attn_scores_kt_f16(const float* q, int64_t n_q, const uint16_t* kt, int64_t n_pos, int64_t head_dim,
+                        float* s, int64_t lds);
+
+// s[i * lds + j] = dot(q[i], K[j]) for i < n_q, j < n_pos, keys as rows.   q: [n_q, head_dim] f32.
 void attn_scores_f32(const float* q, int64_t n_q, const float* k, int64_t n_pos, int64_t head_dim,
                      int64_t row_stride, float* s, int64_t lds);
 void attn_scores_f16(const float* q, int64_t n_q, const uint16_t* k, int64_t n_pos, int64_t head_dim,

@@ -143,9 +143,11 @@ Result<std::unique_ptr<KvCache>> make_kv_cache(const KvCacheShape& shape, const 
   }
   std::vector<std::unique_ptr<KvStore>> k, v;
   for (int64_t l = 0; l < shape.n_layers; ++l) {
-    const KvStoreShape s{shape.n_ctx, shape.n_kv_heads, shape.head_dim, l, cfg.seed};
+    const KvStoreShape s{KvRole::kKey, shape.n_ctx, shape.n_kv_heads, shape.head_dim, l, cfg.seed};
+    KvStoreShape sv = s;
+    sv.role = KvRole::kValue;
     TQ_ASSIGN_OR_RETURN(auto ks, kf[l]->create(s));
-    TQ_ASSIGN_OR_RETURN(auto vs, vf[l]->create(s));
+    TQ_ASSIGN_OR_RETURN(auto vs, vf[l]->create(sv));
     k.push_back(std::move(ks));
     v.push_back(std::move(vs));
   }

@@ -64,7 +64,10 @@ class KvCache {
 
 // ---- per-layer stores and the format table ----------------------------------------------------
 
+enum class KvRole { kKey, kValue };
+
 struct KvStoreShape {
+  KvRole role = KvRole::kKey;  // keys are scored (scores), values mixed (mix): layouts may differ
   int64_t n_ctx = 0;
   int64_t n_kv_heads = 0;
   int64_t head_dim = 0;

@@ -1,7 +1,9 @@
-// f32 and f16 KV stores: rows kept as floats, [n_kv_heads][n_ctx][head_dim], so one head's
-// positions are contiguous for the attention loops (kernels/attention.h).
+// f32 and f16 KV stores. Values: rows [n_kv_heads][n_ctx][head_dim]. Keys: the transposed-block
+// "kt" layout of kernels/attention.h ([n_kv_heads][n_ctx / 16][head_dim][16]), so scoring a query
+// is vertical FMAs over 16 positions at a time. Both: one head's positions are contiguous.
 #include <memory>
 
+#include "core/check.h"
 #include "core/half.h"
 #include "kernels/attention.h"
 #include "runtime/kv_format_families.h"
@@ -13,7 +15,9 @@ template <class T>
 class FloatKvStore final : public KvStore {
  public:
   explicit FloatKvStore(const KvStoreShape& s)
-      : s_(s), data_(new T[static_cast<size_t>(s.n_kv_heads * s.n_ctx * s.head_dim)]) {}
+      : s_(s),
+        ctx_(s.role == KvRole::kKey ? (s.n_ctx + kKeyBlock - 1) / kKeyBlock * kKeyBlock : s.n_ctx),
+        data_(new T[static_cast<size_t>(s.n_kv_heads * ctx_ * s.head_dim)]) {}
   // ^ not value-initialized: pages are committed only when positions are written.
 
   void write(int64_t pos0, int64_t n_tokens, const float* x) override {
@@ -21,28 +25,30 @@ class FloatKvStore final : public KvStore {
     for (int64_t t = 0; t < n_tokens; ++t)
       for (int64_t h = 0; h < s_.n_kv_heads; ++h) {
         const float* src = x + (t * s_.n_kv_heads + h) * d;
-        T* dst = row(h, pos0 + t);
-        for (int64_t c = 0; c < d; ++c) dst[c] = encode(src[c]);
+        for (int64_t c = 0; c < d; ++c) *at(h, pos0 + t, c) = encode(src[c]);
       }
   }
 
   void scores(int64_t head, const float* q, int64_t n_q, int64_t n_pos, float* s, int64_t lds) const override {
+    TQ_CHECK(s_.role == KvRole::kKey, "scores() on a value store");
     if constexpr (std::is_same_v<T, float>)
-      attn_scores_f32(q, n_q, row(head, 0), n_pos, s_.head_dim, s_.head_dim, s, lds);
+      attn_scores_kt_f32(q, n_q, head_base(head), n_pos, s_.head_dim, s, lds);
     else
-      attn_scores_f16(q, n_q, row(head, 0), n_pos, s_.head_dim, s_.head_dim, s, lds);
+      attn_scores_kt_f16(q, n_q, head_base(head), n_pos, s_.head_dim, s, lds);
   }
 
   void mix(int64_t head, const float* p, int64_t ldp, int64_t n_q, int64_t n_pos, float* out) const override {
+    TQ_CHECK(s_.role == KvRole::kValue, "mix() on a key store");
     if constexpr (std::is_same_v<T, float>)
-      attn_mix_f32(p, ldp, n_q, row(head, 0), n_pos, s_.head_dim, s_.head_dim, out);
+      attn_mix_f32(p, ldp, n_q, head_base(head), n_pos, s_.head_dim, s_.head_dim, out);
     else
-      attn_mix_f16(p, ldp, n_q, row(head, 0), n_pos, s_.head_dim, s_.head_dim, out);
+      attn_mix_f16(p, ldp, n_q, head_base(head), n_pos, s_.head_dim, s_.head_dim, out);
   }
 
   void read(int64_t head, int64_t pos0, int64_t n, float* out) const override {
     for (int64_t j = 0; j < n; ++j)
-      for (int64_t c = 0; c < s_.head_dim; ++c) out[j * s_.head_dim + c] = decode(row(head, pos0 + j)[c]);
+      for (int64_t c = 0; c < s_.head_dim; ++c)
+        out[j * s_.head_dim + c] = decode(*const_cast<FloatKvStore*>(this)->at(head, pos0 + j, c));
   }
 
  private:
@@ -54,11 +60,17 @@ class FloatKvStore final : public KvStore {
     if constexpr (std::is_same_v<T, float>) return x;
     else return f16_to_f32(x);
   }
-  T* row(int64_t h, int64_t pos) { return data_.get() + (h * s_.n_ctx + pos) * s_.head_dim; }
-  const T* row(int64_t h, int64_t pos) const { return data_.get() + (h * s_.n_ctx + pos) * s_.head_dim; }
+  const T* head_base(int64_t h) const { return data_.get() + h * ctx_ * s_.head_dim; }
+  // Element (pos, c) of head h in this store's layout.
+  T* at(int64_t h, int64_t pos, int64_t c) {
+    T* base = data_.get() + h * ctx_ * s_.head_dim;
+    if (s_.role == KvRole::kValue) return base + pos * s_.head_dim + c;
+    return base + ((pos / kKeyBlock) * s_.head_dim + c) * kKeyBlock + pos % kKeyBlock;
+  }
 
   KvStoreShape s_;
-  std::unique_ptr<T[]> data_;  // [n_kv_heads, n_ctx, head_dim]
+  int64_t ctx_;                // positions allocated (keys: rounded up to whole blocks)
+  std::unique_ptr<T[]> data_;  // keys [n_kv_heads, ctx_ / 16, head_dim, 16]; values [n_kv_heads, ctx_, head_dim]
 };
 
 template <class T>

@@ -81,7 +81,7 @@ TEST(Attention, ScoresAndMixMatchReference) {
   test::for_each_target([&](const char*) {
     Rng rng(seed);
     for (int64_t d : {7, 33, 64, 128})
-      for (int64_t n_pos : {1, 5, 70})
+      for (int64_t n_pos : {1, 5, 16, 70})
         for (int64_t n_q : {1, 3, 5, 8}) {
           SCOPED_TRACE(testing::Message() << "d " << d << " n_pos " << n_pos << " n_q " << n_q);
           const int64_t stride = d + 3;
@@ -99,6 +99,25 @@ TEST(Attention, ScoresAndMixMatchReference) {
           ref::attn_scores_f32(q.data(), n_q, kf.data(), n_pos, d, stride, sr.data(), lds);
           check(1e-5 * d);
           attn_scores_f16(q.data(), n_q, kh.data(), n_pos, d, stride, s.data(), lds);
+          ref::attn_scores_f16(q.data(), n_q, kh.data(), n_pos, d, stride, sr.data(), lds);
+          check(1e-5 * d);
+
+          // The same keys in the transposed-block layout.
+          const int64_t n_blocks = (n_pos + kKeyBlock - 1) / kKeyBlock;
+          std::vector<float> ktf(n_blocks * d * kKeyBlock, NAN);
+          std::vector<uint16_t> kth(ktf.size(), 0x7e00);  // NaN in unused lanes: must not leak out
+          for (int64_t j = 0; j < n_pos; ++j)
+            for (int64_t c = 0; c < d; ++c) {
+              const int64_t at = ((j / kKeyBlock) * d + c) * kKeyBlock + j % kKeyBlock;
+              ktf[at] = kf[j * stride + c];
+              kth[at] = kh[j * stride + c];
+            }
+          std::fill(s.begin(), s.end(), -7.0f);
+          attn_scores_kt_f32(q.data(), n_q, ktf.data(), n_pos, d, s.data(), lds);
+          ref::attn_scores_f32(q.data(), n_q, kf.data(), n_pos, d, stride, sr.data(), lds);
+          check(1e-5 * d);
+          for (int64_t i = 0; i < n_q; ++i) ASSERT_EQ(s[i * lds + n_pos], -7.0f);  // nothing past n_pos
+          attn_scores_kt_f16(q.data(), n_q, kth.data(), n_pos, d, s.data(), lds);
           ref::attn_scores_f16(q.data(), n_q, kh.data(), n_pos, d, stride, sr.data(), lds);
           check(1e-5 * d);
 

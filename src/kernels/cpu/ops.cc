@@ -188,31 +188,113 @@ void Scores(const float* q, int64_t n_q, const T* k, int64_t n_pos, int64_t d, i
   }
 }
 
-template <class T>
-void Mix(const float* p, int64_t ldp, int64_t n_q, const T* v, int64_t n_pos, int64_t d, int64_t stride,
-         float* out) {
+// Scores for one block of kKeyBlock keys (kt layout) and NQ queries: per dimension c, one key
+// vector of N positions times the broadcast q[i][c]; two accumulator sets (even / odd c) per query
+// keep 2 * NQ FMA chains in flight.
+template <class T, int NQ>
+HWY_INLINE void ScoresKtBlock(const float* q, int64_t d, const T* kb, int64_t rem, float* s, int64_t lds) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  for (int64_t i = 0; i < n_q * d; ++i) out[i] = 0.0f;
-  for (int64_t j = 0; j < n_pos; ++j) {
-    const T* vj = v + j * stride;
+  for (int64_t v0 = 0; v0 < kKeyBlock && v0 < rem; v0 += N) {
+    VF a[NQ], b[NQ];
+    for (int i = 0; i < NQ; ++i) a[i] = b[i] = hn::Zero(df);
     int64_t c = 0;
-    for (; c + N <= d; c += N) {
-      const VF vv = LoadAsF32(df, vj + c);
-      for (int64_t i = 0; i < n_q; ++i) {
-        float* o = out + i * d + c;
-        hn::StoreU(hn::MulAdd(hn::Set(df, p[i * ldp + j]), vv, hn::LoadU(df, o)), df, o);
+    for (; c + 2 <= d; c += 2) {
+      const VF k0 = LoadAsF32(df, kb + c * kKeyBlock + v0);
+      const VF k1 = LoadAsF32(df, kb + (c + 1) * kKeyBlock + v0);
+      for (int i = 0; i < NQ; ++i) {
+        a[i] = hn::MulAdd(hn::Set(df, q[i * d + c]), k0, a[i]);
+        b[i] = hn::MulAdd(hn::Set(df, q[i * d + c + 1]), k1, b[i]);
       }
     }
     if (c < d) {
-      const size_t rem = static_cast<size_t>(d - c);
-      const VF vv = LoadTailAsF32(df, vj + c, rem);
-      for (int64_t i = 0; i < n_q; ++i) {
-        float* o = out + i * d + c;
-        StoreTail(df, hn::MulAdd(hn::Set(df, p[i * ldp + j]), vv, LoadTailAsF32(df, o, rem)), o, rem);
-      }
+      const VF k0 = LoadAsF32(df, kb + c * kKeyBlock + v0);
+      for (int i = 0; i < NQ; ++i) a[i] = hn::MulAdd(hn::Set(df, q[i * d + c]), k0, a[i]);
+    }
+    const int64_t n = std::min(N, rem - v0);
+    for (int i = 0; i < NQ; ++i) {
+      const VF r = hn::Add(a[i], b[i]);
+      if (n == N) hn::StoreU(r, df, s + i * lds + v0);
+      else StoreTail(df, r, s + i * lds + v0, static_cast<size_t>(n));
     }
   }
+}
+
+template <class T>
+void ScoresKt(const float* q, int64_t n_q, const T* kt, int64_t n_pos, int64_t d, float* s, int64_t lds) {
+  for (int64_t j0 = 0; j0 < n_pos; j0 += kKeyBlock) {
+    const T* kb = kt + j0 * d;  // block j0 / kKeyBlock starts at (j0 / kKeyBlock) * d * kKeyBlock
+    const int64_t rem = std::min(kKeyBlock, n_pos - j0);
+    int64_t i = 0;
+    for (; i + 4 <= n_q; i += 4) ScoresKtBlock<T, 4>(q + i * d, d, kb, rem, s + i * lds + j0, lds);
+    switch (n_q - i) {
+      case 3: ScoresKtBlock<T, 3>(q + i * d, d, kb, rem, s + i * lds + j0, lds); break;
+      case 2: ScoresKtBlock<T, 2>(q + i * d, d, kb, rem, s + i * lds + j0, lds); break;
+      case 1: ScoresKtBlock<T, 1>(q + i * d, d, kb, rem, s + i * lds + j0, lds); break;
+      default: break;
+    }
+  }
+}
+
+// out[i, c0 : c0 + NV*N] for NQ queries: accumulators stay in registers over all positions.
+template <class T, int NQ, int NV>
+HWY_INLINE void MixSlice(const float* p, int64_t ldp, const T* v, int64_t n_pos, int64_t d, int64_t stride,
+                         int64_t c0, float* out) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  VF acc[NQ][NV];
+  for (int i = 0; i < NQ; ++i)
+    for (int k = 0; k < NV; ++k) acc[i][k] = hn::Zero(df);
+  for (int64_t j = 0; j < n_pos; ++j) {
+    VF vv[NV];
+    for (int k = 0; k < NV; ++k) vv[k] = LoadAsF32(df, v + j * stride + c0 + k * N);
+    for (int i = 0; i < NQ; ++i) {
+      const VF pij = hn::Set(df, p[i * ldp + j]);
+      for (int k = 0; k < NV; ++k) acc[i][k] = hn::MulAdd(pij, vv[k], acc[i][k]);
+    }
+  }
+  for (int i = 0; i < NQ; ++i)
+    for (int k = 0; k < NV; ++k) hn::StoreU(acc[i][k], df, out + i * d + c0 + k * N);
+}
+
+template <class T, int NQ>
+void MixGroup(const float* p, int64_t ldp, const T* v, int64_t n_pos, int64_t d, int64_t stride, float* out) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  int64_t c = 0;
+  for (; c + 4 * N <= d; c += 4 * N) MixSlice<T, NQ, 4>(p, ldp, v, n_pos, d, stride, c, out);
+  for (; c + N <= d; c += N) MixSlice<T, NQ, 1>(p, ldp, v, n_pos, d, stride, c, out);
+  if (c < d) {  // the last d % N columns
+    const size_t rem = static_cast<size_t>(d - c);
+    VF acc[NQ];
+    for (int i = 0; i < NQ; ++i) acc[i] = hn::Zero(df);
+    for (int64_t j = 0; j < n_pos; ++j) {
+      const VF vv = LoadTailAsF32(df, v + j * stride + c, rem);
+      for (int i = 0; i < NQ; ++i) acc[i] = hn::MulAdd(hn::Set(df, p[i * ldp + j]), vv, acc[i]);
+    }
+    for (int i = 0; i < NQ; ++i) StoreTail(df, acc[i], out + i * d + c, rem);
+  }
+}
+
+template <class T>
+void Mix(const float* p, int64_t ldp, int64_t n_q, const T* v, int64_t n_pos, int64_t d, int64_t stride,
+         float* out) {
+  int64_t i = 0;
+  for (; i + 4 <= n_q; i += 4) MixGroup<T, 4>(p + i * ldp, ldp, v, n_pos, d, stride, out + i * d);
+  switch (n_q - i) {
+    case 3: MixGroup<T, 3>(p + i * ldp, ldp, v, n_pos, d, stride, out + i * d); break;
+    case 2: MixGroup<T, 2>(p + i * ldp, ldp, v, n_pos, d, stride, out + i * d); break;
+    case 1: MixGroup<T, 1>(p + i * ldp, ldp, v, n_pos, d, stride, out + i * d); break;
+    default: break;
+  }
+}
+
+void ScoresKtF32(const float* q, int64_t n_q, const float* kt, int64_t n_pos, int64_t d, float* s, int64_t lds) {
+  ScoresKt(q, n_q, kt, n_pos, d, s, lds);
+}
+void ScoresKtF16(const float* q, int64_t n_q, const uint16_t* kt, int64_t n_pos, int64_t d, float* s,
+                 int64_t lds) {
+  ScoresKt(q, n_q, reinterpret_cast<const hwy::float16_t*>(kt), n_pos, d, s, lds);
 }
 
 void ScoresF32(const float* q, int64_t n_q, const float* k, int64_t n_pos, int64_t d, int64_t stride,
@@ -246,6 +328,8 @@ HWY_EXPORT(AddInplace);
 HWY_EXPORT(ScoresF32);
 HWY_EXPORT(ScoresF16);
 HWY_EXPORT(MixF32);
+HWY_EXPORT(ScoresKtF32);
+HWY_EXPORT(ScoresKtF16);
 HWY_EXPORT(MixF16);
 
 void rmsnorm(const float* x, const float* w, int64_t n_rows, int64_t n, float eps, float* out) {
@@ -263,6 +347,14 @@ void attn_scores_f32(const float* q, int64_t n_q, const float* k, int64_t n_pos,
 void attn_scores_f16(const float* q, int64_t n_q, const uint16_t* k, int64_t n_pos, int64_t head_dim,
                      int64_t row_stride, float* s, int64_t lds) {
   HWY_DYNAMIC_DISPATCH(ScoresF16)(q, n_q, k, n_pos, head_dim, row_stride, s, lds);
+}
+void attn_scores_kt_f32(const float* q, int64_t n_q, const float* kt, int64_t n_pos, int64_t head_dim,
+                        float* s, int64_t lds) {
+  HWY_DYNAMIC_DISPATCH(ScoresKtF32)(q, n_q, kt, n_pos, head_dim, s, lds);
+}
+void attn_scores_kt_f16(const float* q, int64_t n_q, const uint16_t* kt, int64_t n_pos, int64_t head_dim,
+                        float* s, int64_t lds) {
+  HWY_DYNAMIC_DISPATCH(ScoresKtF16)(q, n_q, kt, n_pos, head_dim, s, lds);
 }
 void attn_mix_f32(const float* p, int64_t ldp, int64_t n_q, const float* v, int64_t n_pos,
                   int64_t head_dim, int64_t row_stride, float* out) {
