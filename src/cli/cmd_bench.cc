@@ -39,7 +39,8 @@ std::string short_name(const std::string& path) {
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("bench", "Prefill and decode tokens/s beside the memory-bandwidth bound");
+  auto* cmd =
+      app.add_subcommand("bench", "Prefill and decode tokens/s beside the memory-bandwidth bound");
   struct Args {
     std::vector<std::string> models;
     int64_t n_prompt = 128, n_gen = 64;
@@ -48,13 +49,17 @@ void add_bench_command(CLI::App& app) {
     std::string kv_k = "f16", kv_v = "f16", json_path, md_path;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("-m,--model", a->models, "Model (HF folder or .gguf); repeat to compare in one run")->required();
+  cmd->add_option("-m,--model", a->models,
+                  "Model (HF folder or .gguf); repeat to compare in one run")
+      ->required();
   cmd->add_option("-p,--prompt-tokens", a->n_prompt, "Prefill test length")->capture_default_str();
   cmd->add_option("-n,--gen-tokens", a->n_gen, "Decode test length")->capture_default_str();
-  cmd->add_option("-r,--reps", a->reps, "Timed repetitions (after one warm-up)")->capture_default_str();
+  cmd->add_option("-r,--reps", a->reps, "Timed repetitions (after one warm-up)")
+      ->capture_default_str();
   cmd->add_option("--kv-k", a->kv_k, "KV cache key type")->capture_default_str();
   cmd->add_option("--kv-v", a->kv_v, "KV cache value type")->capture_default_str();
-  cmd->add_option("--bandwidth-mib", a->bw_mib, "Buffer for the read-bandwidth test (0: skip)")->capture_default_str();
+  cmd->add_option("--bandwidth-mib", a->bw_mib, "Buffer for the read-bandwidth test (0: skip)")
+      ->capture_default_str();
   cmd->add_option("--json", a->json_path, "Also write the results as JSON");
   cmd->add_option("--md", a->md_path, "Also write the markdown report to this file");
   add_threads_option(cmd, &a->threads);
@@ -80,31 +85,40 @@ void add_bench_command(CLI::App& app) {
     const std::string load_after = load_average();
 
     std::string md = fmt::format(
-        "tq bench {} | {} | SIMD {} | {} threads | OMP_WAIT_POLICY={} | load avg before {} / after {}\n\n",
-        TQ_GIT_DESCRIBE, cpu_summary(), simd_target_name(), num_threads(), wait ? wait : "(unset)", load_before,
-        load_after);
+        "tq bench {} | {} | SIMD {} | {} threads | OMP_WAIT_POLICY={} | load avg before {} / after "
+        "{}\n\n",
+        TQ_GIT_DESCRIBE, cpu_summary(), simd_target_name(), num_threads(), wait ? wait : "(unset)",
+        load_before, load_after);
     if (a->bw_mib > 0)
-      md += fmt::format("Memory read bandwidth (STREAM-like sum, {} threads, {} MiB buffer, best of 7): {:.1f} GB/s\n\n",
-                        bw.threads, a->bw_mib, bw.gb_per_s);
+      md += fmt::format(
+          "Memory read bandwidth (STREAM-like sum, {} threads, {} MiB buffer, best of 7): {:.1f} "
+          "GB/s\n\n",
+          bw.threads, a->bw_mib, bw.gb_per_s);
     md += fmt::format(
-        "| model | weights | params | tensor bytes | KV | prefill t/s (p{}) | decode t/s (n{}) | bytes/token | "
+        "| model | weights | params | tensor bytes | KV | prefill t/s (p{}) | decode t/s (n{}) | "
+        "bytes/token | "
         "bound t/s | % of bound | GB/s | decode vs first |\n",
         a->n_prompt, a->n_gen);
     md += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& r : results) {
       const double bound = bw.gb_per_s > 0 ? bw.gb_per_s * 1e9 / r.decode_bytes_per_token : 0;
-      md += fmt::format("| {} | {} | {:.1f} M | {} | {} | {:.1f} ± {:.1f} | {:.2f} ± {:.2f} | {} | {} | {} | {:.1f} | {:.2f}x |\n",
-                        short_name(r.path), r.weight_types, r.n_params / 1e6, human_bytes(r.file_bytes), r.kv,
-                        r.prefill_tps.mean, r.prefill_tps.sd, r.decode_tps.mean, r.decode_tps.sd,
-                        human_bytes(r.decode_bytes_per_token), bound > 0 ? fmt::format("{:.1f}", bound) : "-",
-                        bound > 0 ? fmt::format("{:.0f}%", 100 * r.decode_tps.mean / bound) : "-",
-                        r.decode_tps.mean * r.decode_bytes_per_token * 1e-9,
-                        r.decode_tps.mean / results.front().decode_tps.mean);
+      md += fmt::format(
+          "| {} | {} | {:.1f} M | {} | {} | {:.1f} ± {:.1f} | {:.2f} ± {:.2f} | {} | {} | {} | "
+          "{:.1f} | {:.2f}x |\n",
+          short_name(r.path), r.weight_types, r.n_params / 1e6, human_bytes(r.file_bytes), r.kv,
+          r.prefill_tps.mean, r.prefill_tps.sd, r.decode_tps.mean, r.decode_tps.sd,
+          human_bytes(r.decode_bytes_per_token), bound > 0 ? fmt::format("{:.1f}", bound) : "-",
+          bound > 0 ? fmt::format("{:.0f}%", 100 * r.decode_tps.mean / bound) : "-",
+          r.decode_tps.mean * r.decode_bytes_per_token * 1e-9,
+          r.decode_tps.mean / results.front().decode_tps.mean);
     }
     md += fmt::format(
-        "\nEach test: {} timed repetitions after one warm-up; prefill = one batch of {} tokens from an empty cache, "
-        "decode = {} single-token steps from an empty cache (random token ids). bytes/token = every weight matrix "
-        "once + one embedding row + the mean KV cache read; bound = bandwidth / bytes per token (a model whose "
+        "\nEach test: {} timed repetitions after one warm-up; prefill = one batch of {} tokens "
+        "from an empty cache, "
+        "decode = {} single-token steps from an empty cache (random token ids). bytes/token = "
+        "every weight matrix "
+        "once + one embedding row + the mean KV cache read; bound = bandwidth / bytes per token (a "
+        "model whose "
         "weights fit the last-level cache can exceed it).\n",
         a->reps, a->n_prompt, a->n_gen);
     std::printf("%s", md.c_str());
@@ -125,25 +139,26 @@ void add_bench_command(CLI::App& app) {
       j["reps"] = a->reps;
       for (const auto& r : results) {
         const double bound = bw.gb_per_s > 0 ? bw.gb_per_s * 1e9 / r.decode_bytes_per_token : 0;
-        j["models"].push_back({{"path", r.path},
-                               {"arch", r.arch},
-                               {"weights", r.weight_types},
-                               {"n_params", r.n_params},
-                               {"tensor_bytes", r.file_bytes},
-                               {"kv", r.kv},
-                               {"kv_bytes_per_token", r.kv_bytes_per_token},
-                               {"weight_bytes_per_token", r.weight_bytes_per_token},
-                               {"decode_bytes_per_token", r.decode_bytes_per_token},
-                               {"load_seconds", r.load_seconds},
-                               {"prefill_tps_mean", r.prefill_tps.mean},
-                               {"prefill_tps_sd", r.prefill_tps.sd},
-                               {"prefill_tps", r.prefill_tps.samples},
-                               {"decode_tps_mean", r.decode_tps.mean},
-                               {"decode_tps_sd", r.decode_tps.sd},
-                               {"decode_tps", r.decode_tps.samples},
-                               {"decode_bound_tps", bound},
-                               {"decode_fraction_of_bound", bound > 0 ? r.decode_tps.mean / bound : 0.0},
-                               {"decode_vs_first", r.decode_tps.mean / results.front().decode_tps.mean}});
+        j["models"].push_back(
+            {{"path", r.path},
+             {"arch", r.arch},
+             {"weights", r.weight_types},
+             {"n_params", r.n_params},
+             {"tensor_bytes", r.file_bytes},
+             {"kv", r.kv},
+             {"kv_bytes_per_token", r.kv_bytes_per_token},
+             {"weight_bytes_per_token", r.weight_bytes_per_token},
+             {"decode_bytes_per_token", r.decode_bytes_per_token},
+             {"load_seconds", r.load_seconds},
+             {"prefill_tps_mean", r.prefill_tps.mean},
+             {"prefill_tps_sd", r.prefill_tps.sd},
+             {"prefill_tps", r.prefill_tps.samples},
+             {"decode_tps_mean", r.decode_tps.mean},
+             {"decode_tps_sd", r.decode_tps.sd},
+             {"decode_tps", r.decode_tps.samples},
+             {"decode_bound_tps", bound},
+             {"decode_fraction_of_bound", bound > 0 ? r.decode_tps.mean / bound : 0.0},
+             {"decode_vs_first", r.decode_tps.mean / results.front().decode_tps.mean}});
       }
       exit_on_error(write_file_atomic(a->json_path, j.dump(2) + "\n"));
     }

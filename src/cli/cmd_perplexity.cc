@@ -28,8 +28,8 @@ Status run(PplArgs& a) {
   TQ_ASSIGN_OR_RETURN(std::string text, read_file(a.file));
   Timer t;
   const std::vector<int32_t> ids = tok->encode(text, /*add_special=*/true);
-  std::fprintf(stderr, "%s: %zu bytes -> %zu tokens in %.2f s (BOS %s)\n", a.file.c_str(), text.size(), ids.size(),
-               t.seconds(), tok->adds_bos() ? "added" : "not added");
+  std::fprintf(stderr, "%s: %zu bytes -> %zu tokens in %.2f s (BOS %s)\n", a.file.c_str(),
+               text.size(), ids.size(), t.seconds(), tok->adds_bos() ? "added" : "not added");
   if (a.o.llamacpp && tok->adds_bos()) a.o.bos_id = tok->bos_id();
   TQ_ASSIGN_OR_RETURN(auto session, Session::create(*model, session_options(a.m, a.o.n_ctx)));
   a.o.n_batch = a.m.batch;
@@ -38,23 +38,28 @@ Status run(PplArgs& a) {
   TQ_ASSIGN_OR_RETURN(PerplexityResult r, perplexity(*session, ids, a.o));
   std::printf("%s\n", format_perplexity(r, a.o).c_str());
   std::fprintf(stderr, "%.1f s, %.1f tokens/s\n", r.seconds, r.tokens_per_second);
-  if (!a.o.save_logits_path.empty()) std::fprintf(stderr, "saved logits to %s\n", a.o.save_logits_path.c_str());
+  if (!a.o.save_logits_path.empty())
+    std::fprintf(stderr, "saved logits to %s\n", a.o.save_logits_path.c_str());
   return ok_status();
 }
 
 }  // namespace
 
 void add_perplexity_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("perplexity", "Perplexity of a text file (and KLD against saved base logits)");
+  auto* cmd = app.add_subcommand("perplexity",
+                                 "Perplexity of a text file (and KLD against saved base logits)");
   auto a = std::make_shared<PplArgs>();
   add_model_args(cmd, &a->m, "Window length in tokens (default 512)");
   a->m.batch = 512;
   cmd->add_option("-f,--file", a->file, "Text file, tokenized whole")->required();
   cmd->add_option("--chunks", a->o.max_chunks, "Evaluate only the first K windows (default: all)");
-  cmd->add_flag("--llamacpp", a->o.llamacpp, "Score only the second half of each window (llama-perplexity)");
-  cmd->add_option("--save-logits", a->o.save_logits_path,
-                  "Save this run's logits (2 bytes per vocabulary entry per scored token) as a KLD base");
-  cmd->add_option("--kld-base", a->o.kld_base_path, "Report KLD and top-1 agreement against saved logits");
+  cmd->add_flag("--llamacpp", a->o.llamacpp,
+                "Score only the second half of each window (llama-perplexity)");
+  cmd->add_option(
+      "--save-logits", a->o.save_logits_path,
+      "Save this run's logits (2 bytes per vocabulary entry per scored token) as a KLD base");
+  cmd->add_option("--kld-base", a->o.kld_base_path,
+                  "Report KLD and top-1 agreement against saved logits");
   cmd->callback([a] { exit_on_error(run(*a)); });
 }
 

@@ -26,7 +26,8 @@ struct RunArgs {
 
 Status run(RunArgs& a) {
   apply_threads(a.m.threads);
-  if (a.prompt.empty() == a.prompt_file.empty()) return invalid_argument("give exactly one of -p TEXT or -f FILE");
+  if (a.prompt.empty() == a.prompt_file.empty())
+    return invalid_argument("give exactly one of -p TEXT or -f FILE");
   if (!a.prompt_file.empty()) {
     TQ_ASSIGN_OR_RETURN(a.prompt, read_file(a.prompt_file));
   }
@@ -38,15 +39,20 @@ Status run(RunArgs& a) {
   TQ_ASSIGN_OR_RETURN(auto session, Session::create(*model, session_options(a.m, a.m.ctx)));
   const int64_t n_prompt = static_cast<int64_t>(ids.size());
   if (n_prompt >= session->n_ctx())
-    return out_of_range("the prompt has {} tokens but the context holds {} (raise --ctx; the model was trained on {})",
-                        n_prompt, session->n_ctx(), model->hp.n_ctx_train);
-  if (!a.seed_given) a.sampler.seed = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+    return out_of_range(
+        "the prompt has {} tokens but the context holds {} (raise --ctx; the model was trained on "
+        "{})",
+        n_prompt, session->n_ctx(), model->hp.n_ctx_train);
+  if (!a.seed_given)
+    a.sampler.seed =
+        static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   if (!a.quiet)
-    std::fprintf(stderr, "%s: %s | %s | KV %s (%.0f bytes/token), ctx %lld | loaded in %.2f s | seed %llu\n",
-                 a.m.model.c_str(), model->hp.to_string().c_str(), tok->source().c_str(),
-                 session->kv_cache().describe().c_str(), session->kv_cache().bytes_per_token(),
-                 static_cast<long long>(session->n_ctx()), load.seconds(),
-                 static_cast<unsigned long long>(a.sampler.seed));
+    std::fprintf(
+        stderr, "%s: %s | %s | KV %s (%.0f bytes/token), ctx %lld | loaded in %.2f s | seed %llu\n",
+        a.m.model.c_str(), model->hp.to_string().c_str(), tok->source().c_str(),
+        session->kv_cache().describe().c_str(), session->kv_cache().bytes_per_token(),
+        static_cast<long long>(session->n_ctx()), load.seconds(),
+        static_cast<unsigned long long>(a.sampler.seed));
 
   std::fputs(a.prompt.c_str(), stdout);
   std::fflush(stdout);
@@ -77,24 +83,30 @@ Status run(RunArgs& a) {
   const double decode_s = t.seconds();
   std::fputs(out.flush().c_str(), stdout);
   std::fputs("\n", stdout);
-  // The first generated token comes from the prefill logits; the other n_gen - 1 each cost one decode step.
+  // The first generated token comes from the prefill logits; the other n_gen - 1 each cost one
+  // decode step.
   if (!a.quiet)
-    std::fprintf(stderr, "prefill: %lld tokens in %.3f s (%.1f tokens/s) | decode: %lld tokens in %.3f s (%.2f tokens/s) | stopped: %s\n",
-                 static_cast<long long>(n_prompt), prefill_s, n_prompt / prefill_s, static_cast<long long>(n_gen - 1),
-                 decode_s, n_gen > 1 ? (n_gen - 1) / decode_s : 0.0, stop);
+    std::fprintf(stderr,
+                 "prefill: %lld tokens in %.3f s (%.1f tokens/s) | decode: %lld tokens in %.3f s "
+                 "(%.2f tokens/s) | stopped: %s\n",
+                 static_cast<long long>(n_prompt), prefill_s, n_prompt / prefill_s,
+                 static_cast<long long>(n_gen - 1), decode_s,
+                 n_gen > 1 ? (n_gen - 1) / decode_s : 0.0, stop);
   return ok_status();
 }
 
 }  // namespace
 
 void add_run_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("run", "Generate text from a prompt (streams tokens, prints tokens/s)");
+  auto* cmd =
+      app.add_subcommand("run", "Generate text from a prompt (streams tokens, prints tokens/s)");
   auto a = std::make_shared<RunArgs>();
   add_model_args(cmd, &a->m, "Context length (default: the model's, at most 4096)");
   cmd->add_option("-p,--prompt", a->prompt, "Prompt text");
   cmd->add_option("-f,--file", a->prompt_file, "Read the prompt from a file");
   cmd->add_option("-n,--n-predict", a->n_predict, "Tokens to generate")->capture_default_str();
-  cmd->add_option("--temp", a->sampler.temperature, "Temperature (0: greedy)")->capture_default_str();
+  cmd->add_option("--temp", a->sampler.temperature, "Temperature (0: greedy)")
+      ->capture_default_str();
   cmd->add_option("--top-k", a->sampler.top_k, "Top-k (0: off)")->capture_default_str();
   cmd->add_option("--top-p", a->sampler.top_p, "Top-p (1: off)")->capture_default_str();
   cmd->add_option("--seed", a->sampler.seed, "Sampling seed (default: from the clock, printed)")

@@ -11,7 +11,8 @@
 namespace tq::cli {
 
 void add_synth_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("synth", "Write a random-weight model with the shapes of a real architecture");
+  auto* cmd = app.add_subcommand(
+      "synth", "Write a random-weight model with the shapes of a real architecture");
   struct Args {
     std::string preset, type = "bf16", out;
     int64_t layers = 0;
@@ -19,12 +20,15 @@ void add_synth_command(CLI::App& app) {
     int threads = 0;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("--preset", a->preset, fmt::format("Architecture: {}", fmt::join(synth_preset_names(), ", ")))
+  cmd->add_option("--preset", a->preset,
+                  fmt::format("Architecture: {}", fmt::join(synth_preset_names(), ", ")))
       ->required();
   cmd->add_option("--type", a->type, "Weight type: bf16, f16 or f32")->capture_default_str();
   cmd->add_option("--layers", a->layers, "Number of layers (default: the real model's)");
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
-  cmd->add_option("-o,--output", a->out, "Output folder (Hugging Face layout: config.json + safetensors)")->required();
+  cmd->add_option("-o,--output", a->out,
+                  "Output folder (Hugging Face layout: config.json + safetensors)")
+      ->required();
   add_threads_option(cmd, &a->threads);
   cmd->callback([a] {
     apply_threads(a->threads);
@@ -39,9 +43,10 @@ void add_synth_command(CLI::App& app) {
     Timer t;
     auto bytes = synth_hf_folder(o);
     exit_on_error(bytes.status());
-    std::printf("wrote %s: %s %s%s, %.2f GB of tensors in %.1f s (random weights; no tokenizer)\n", a->out.c_str(),
-                a->preset.c_str(), a->type.c_str(),
-                a->layers ? fmt::format(", {} layers", a->layers).c_str() : "", *bytes / 1e9, t.seconds());
+    std::printf("wrote %s: %s %s%s, %.2f GB of tensors in %.1f s (random weights; no tokenizer)\n",
+                a->out.c_str(), a->preset.c_str(), a->type.c_str(),
+                a->layers ? fmt::format(", {} layers", a->layers).c_str() : "", *bytes / 1e9,
+                t.seconds());
   });
 }
 

@@ -9,12 +9,16 @@ namespace tq::cli {
 
 void add_model_args(CLI::App* cmd, ModelArgs* a, const std::string& ctx_help) {
   std::string kv_types;
-  for (const auto& f : kv_formats()) kv_types += (kv_types.empty() ? "" : ", ") + std::string(f.name);
+  for (const auto& f : kv_formats())
+    kv_types += (kv_types.empty() ? "" : ", ") + std::string(f.name);
   cmd->add_option("-m,--model", a->model, "Model: Hugging Face folder or .gguf file")->required();
   cmd->add_option("-c,--ctx", a->ctx, ctx_help);
-  cmd->add_option("-b,--batch", a->batch, "Tokens per forward chunk in prefill")->capture_default_str();
-  cmd->add_option("--kv-k", a->kv_k, fmt::format("KV cache key type ({})", kv_types))->capture_default_str();
-  cmd->add_option("--kv-v", a->kv_v, fmt::format("KV cache value type ({})", kv_types))->capture_default_str();
+  cmd->add_option("-b,--batch", a->batch, "Tokens per forward chunk in prefill")
+      ->capture_default_str();
+  cmd->add_option("--kv-k", a->kv_k, fmt::format("KV cache key type ({})", kv_types))
+      ->capture_default_str();
+  cmd->add_option("--kv-v", a->kv_v, fmt::format("KV cache value type ({})", kv_types))
+      ->capture_default_str();
   add_threads_option(cmd, &a->threads);
 }
 

@@ -44,7 +44,8 @@ std::string describe_weight_types(const Model& m) {
   add(m.output);
   if (bytes.size() == 1) return bytes.begin()->first;
   std::string s;
-  for (const auto& [name, b] : bytes) s += fmt::format("{}{} {:.0f}%", s.empty() ? "" : ", ", name, 100 * b / total);
+  for (const auto& [name, b] : bytes)
+    s += fmt::format("{}{} {:.0f}%", s.empty() ? "" : ", ", name, 100 * b / total);
   return s;
 }
 
@@ -109,16 +110,19 @@ Result<BenchResult> bench_model(const std::string& path, const BenchOptions& o) 
 
   Rng rng(o.seed);
   std::vector<int32_t> ids(static_cast<size_t>(std::max(o.n_prompt, o.n_gen)));
-  for (auto& id : ids) id = static_cast<int32_t>(rng.below(static_cast<uint64_t>(model->hp.n_vocab)));
+  for (auto& id : ids)
+    id = static_cast<int32_t>(rng.below(static_cast<uint64_t>(model->hp.n_vocab)));
   std::vector<double> prefill, decode;
   for (int rep = 0; rep <= o.reps; ++rep) {  // rep 0: warm-up (page-in, caches), not recorded
     session->reset();
     Timer t;
-    TQ_RETURN_IF_ERROR(session->eval({ids.data(), static_cast<size_t>(o.n_prompt)}, LogitsMode::kLast));
+    TQ_RETURN_IF_ERROR(
+        session->eval({ids.data(), static_cast<size_t>(o.n_prompt)}, LogitsMode::kLast));
     const double tp = t.seconds();
     session->reset();
     t.reset();
-    for (int64_t i = 0; i < o.n_gen; ++i) TQ_RETURN_IF_ERROR(session->eval({&ids[i], 1}, LogitsMode::kLast));
+    for (int64_t i = 0; i < o.n_gen; ++i)
+      TQ_RETURN_IF_ERROR(session->eval({&ids[i], 1}, LogitsMode::kLast));
     const double td = t.seconds();
     if (rep > 0) {
       prefill.push_back(static_cast<double>(o.n_prompt) / tp);

@@ -18,7 +18,7 @@ struct BenchOptions {
   int reps = 5;            // timed repetitions (after one untimed warm-up)
   int64_t n_batch = 512;
   KvCacheConfig kv;
-  uint64_t seed = 1;       // the random token ids fed
+  uint64_t seed = 1;  // the random token ids fed
 };
 
 struct Stat {
@@ -28,10 +28,10 @@ struct Stat {
 
 struct BenchResult {
   std::string path;
-  std::string arch;             // "llama, 16 layers, d 2048, ..."
-  std::string weight_types;     // "bf16" or "q4_K 71%, q6_K 29%" (share of matrix bytes)
-  int64_t n_params = 0;         // elements of all tensors
-  int64_t file_bytes = 0;       // bytes of all tensors
+  std::string arch;                    // "llama, 16 layers, d 2048, ..."
+  std::string weight_types;            // "bf16" or "q4_K 71%, q6_K 29%" (share of matrix bytes)
+  int64_t n_params = 0;                // elements of all tensors
+  int64_t file_bytes = 0;              // bytes of all tensors
   int64_t weight_bytes_per_token = 0;  // every matrix once + one embedding row
   double kv_bytes_per_token = 0;       // stored per position, all layers
   double decode_bytes_per_token = 0;   // weights + mean KV read during the decode test

@@ -16,7 +16,9 @@ namespace tq {
 namespace {
 
 // NLL of `target` under softmax(logits).
-double token_nll(const float* logits, int64_t V, int32_t target) { return logsumexp(logits, V) - logits[target]; }
+double token_nll(const float* logits, int64_t V, int32_t target) {
+  return logsumexp(logits, V) - logits[target];
+}
 
 struct MeanSd {
   double mean = 0, stderr_ = 0;
@@ -29,28 +31,33 @@ MeanSd mean_stderr(const std::vector<double>& v) {
   r.mean = s / static_cast<double>(v.size());
   double ss = 0;
   for (double x : v) ss += (x - r.mean) * (x - r.mean);
-  if (v.size() > 1) r.stderr_ = std::sqrt(ss / static_cast<double>(v.size() - 1) / static_cast<double>(v.size()));
+  if (v.size() > 1)
+    r.stderr_ = std::sqrt(ss / static_cast<double>(v.size() - 1) / static_cast<double>(v.size()));
   return r;
 }
 
 double quantile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
-  const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5));
+  const size_t k =
+      std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5));
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
   return v[k];
 }
 
 }  // namespace
 
-Result<PerplexityResult> perplexity(Session& session, std::span<const int32_t> tokens, const PerplexityOptions& o) {
+Result<PerplexityResult> perplexity(Session& session, std::span<const int32_t> tokens,
+                                    const PerplexityOptions& o) {
   const int64_t n_ctx = o.n_ctx, V = session.n_vocab();
   if (n_ctx < 2) return invalid_argument("perplexity: window length {} must be at least 2", n_ctx);
   if (n_ctx > session.n_ctx())
-    return invalid_argument("perplexity: window length {} exceeds the session's context {}", n_ctx, session.n_ctx());
+    return invalid_argument("perplexity: window length {} exceeds the session's context {}", n_ctx,
+                            session.n_ctx());
   const int64_t n_text = static_cast<int64_t>(tokens.size());
   int64_t n_chunks = n_text / n_ctx;
   if (n_chunks == 0)
-    return invalid_argument("perplexity: the text has {} tokens, fewer than one window of {}", n_text, n_ctx);
+    return invalid_argument("perplexity: the text has {} tokens, fewer than one window of {}",
+                            n_text, n_ctx);
   if (o.max_chunks > 0) n_chunks = std::min(n_chunks, o.max_chunks);
   const int64_t first = o.llamacpp ? n_ctx / 2 : 0;  // first scored position (predicting first + 1)
   const int64_t per_chunk = n_ctx - 1 - first;
@@ -65,15 +72,16 @@ Result<PerplexityResult> perplexity(Session& session, std::span<const int32_t> t
     TQ_ASSIGN_OR_RETURN(base, SavedLogitsReader::open(o.kld_base_path));
     const SavedLogitsHeader& h = base->header();
     if (h.n_vocab != V || h.n_ctx != n_ctx || h.llamacpp != o.llamacpp)
-      return invalid_argument("{}: saved with vocabulary {}, window {}{}; this run has {}, {}{}", o.kld_base_path,
-                              h.n_vocab, h.n_ctx, h.llamacpp ? " (llamacpp)" : "", V, n_ctx,
-                              o.llamacpp ? " (llamacpp)" : "");
+      return invalid_argument("{}: saved with vocabulary {}, window {}{}; this run has {}, {}{}",
+                              o.kld_base_path, h.n_vocab, h.n_ctx, h.llamacpp ? " (llamacpp)" : "",
+                              V, n_ctx, o.llamacpp ? " (llamacpp)" : "");
     if (h.n_chunks < n_chunks)
-      return invalid_argument("{}: holds {} windows, this run needs {} (use --chunks {})", o.kld_base_path, h.n_chunks,
-                              n_chunks, h.n_chunks);
+      return invalid_argument("{}: holds {} windows, this run needs {} (use --chunks {})",
+                              o.kld_base_path, h.n_chunks, n_chunks, h.n_chunks);
     if (!std::equal(windows.begin(), windows.end(), base->tokens().begin()))
-      return invalid_argument("{}: the saved windows are a different token sequence (other text or tokenizer)",
-                              o.kld_base_path);
+      return invalid_argument(
+          "{}: the saved windows are a different token sequence (other text or tokenizer)",
+          o.kld_base_path);
   }
   std::unique_ptr<SavedLogitsWriter> writer;
   if (!o.save_logits_path.empty()) {
@@ -100,7 +108,8 @@ Result<PerplexityResult> perplexity(Session& session, std::span<const int32_t> t
       const float* lg = session.logits().data();
       for (int64_t j = j0; j < j1; ++j) nll.push_back(token_nll(lg + (j - b0) * V, V, win[j + 1]));
       if (writer)
-        for (int64_t j = j0; j < j1; ++j) TQ_RETURN_IF_ERROR(writer->add(lg + (j - b0) * V, win[j + 1]));
+        for (int64_t j = j0; j < j1; ++j)
+          TQ_RETURN_IF_ERROR(writer->add(lg + (j - b0) * V, win[j + 1]));
       if (base) {
         batch_kld.resize(static_cast<size_t>(j1 - j0));
         const int64_t rec0 = c * per_chunk + (j0 - first);
@@ -144,7 +153,8 @@ Result<PerplexityResult> perplexity(Session& session, std::span<const int32_t> t
     k.p99 = quantile(kld, 0.99);
     k.max = kld.empty() ? 0 : *std::max_element(kld.begin(), kld.end());
     k.top1_agreement = k.n ? static_cast<double>(top1_same) / static_cast<double>(k.n) : 0;
-    k.top1_stderr = k.n ? std::sqrt(k.top1_agreement * (1 - k.top1_agreement) / static_cast<double>(k.n)) : 0;
+    k.top1_stderr =
+        k.n ? std::sqrt(k.top1_agreement * (1 - k.top1_agreement) / static_cast<double>(k.n)) : 0;
     k.base_ppl = std::exp(mean_stderr(base_nll).mean);
     r.kld = k;
   }
@@ -152,15 +162,17 @@ Result<PerplexityResult> perplexity(Session& session, std::span<const int32_t> t
 }
 
 std::string format_perplexity(const PerplexityResult& r, const PerplexityOptions& o) {
-  std::string s = fmt::format("PPL {:.4f} ± {:.4f} over {} tokens ({} windows of {}{})", r.ppl, r.ppl_stderr,
-                              r.n_scored, r.n_chunks, o.n_ctx, o.llamacpp ? ", second halves scored" : "");
+  std::string s =
+      fmt::format("PPL {:.4f} ± {:.4f} over {} tokens ({} windows of {}{})", r.ppl, r.ppl_stderr,
+                  r.n_scored, r.n_chunks, o.n_ctx, o.llamacpp ? ", second halves scored" : "");
   if (r.kld) {
     const KldStats& k = *r.kld;
     s += fmt::format(
-        "\nKLD vs base: mean {:.5g} ± {:.2g}, median {:.5g}, p99 {:.5g}, max {:.4g}; top-1 agreement {:.2f}% ± "
+        "\nKLD vs base: mean {:.5g} ± {:.2g}, median {:.5g}, p99 {:.5g}, max {:.4g}; top-1 "
+        "agreement {:.2f}% ± "
         "{:.2f}%; base PPL {:.4f} (ΔPPL {:+.3f}%)",
-        k.mean, k.mean_stderr, k.median, k.p99, k.max, 100 * k.top1_agreement, 100 * k.top1_stderr, k.base_ppl,
-        100 * (r.ppl / k.base_ppl - 1));
+        k.mean, k.mean_stderr, k.median, k.p99, k.max, 100 * k.top1_agreement, 100 * k.top1_stderr,
+        k.base_ppl, 100 * (r.ppl / k.base_ppl - 1));
   }
   return s;
 }

@@ -16,18 +16,19 @@
 namespace tq {
 
 struct PerplexityOptions {
-  int64_t n_ctx = 512;       // window length in tokens (the session's context must hold it)
-  int64_t max_chunks = 0;    // windows to evaluate; 0 = every full window of the text
-  bool llamacpp = false;     // score positions [n_ctx/2, n_ctx-1) of each window only
-  int32_t bos_id = -1;       // llamacpp mode: >= 0 replaces each window's first token (llama-perplexity with add_bos)
-  int64_t n_batch = 512;     // tokens per Session::eval call
+  int64_t n_ctx = 512;     // window length in tokens (the session's context must hold it)
+  int64_t max_chunks = 0;  // windows to evaluate; 0 = every full window of the text
+  bool llamacpp = false;   // score positions [n_ctx/2, n_ctx-1) of each window only
+  int32_t bos_id =
+      -1;  // llamacpp mode: >= 0 replaces each window's first token (llama-perplexity with add_bos)
+  int64_t n_batch = 512;         // tokens per Session::eval call
   std::string save_logits_path;  // write this run's logits (eval/saved_logits.h)
   std::string kld_base_path;     // compare this run with saved logits: same windows required
   bool progress = true;          // progress bar on stderr
 };
 
 struct KldStats {
-  int64_t n = 0;            // scored tokens compared
+  int64_t n = 0;  // scored tokens compared
   double mean = 0, mean_stderr = 0, median = 0, p99 = 0, max = 0;
   double top1_agreement = 0, top1_stderr = 0;  // fraction of tokens whose arg-max equals the base's
   double base_ppl = 0;                         // perplexity of the base run (from the saved NLLs)

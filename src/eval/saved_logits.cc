@@ -30,12 +30,12 @@ T get(const uint8_t* p) {
 
 }  // namespace
 
-Result<std::unique_ptr<SavedLogitsWriter>> SavedLogitsWriter::create(const std::string& path,
-                                                                     const SavedLogitsHeader& h,
-                                                                     std::span<const int32_t> tokens) {
-  if (h.n_vocab <= 0 || h.n_ctx <= 0 || h.n_chunks <= 0 || static_cast<int64_t>(tokens.size()) != h.n_chunks * h.n_ctx)
-    return invalid_argument("{}: bad saved-logits header (vocab {}, ctx {}, chunks {}, {} tokens)", path, h.n_vocab,
-                            h.n_ctx, h.n_chunks, tokens.size());
+Result<std::unique_ptr<SavedLogitsWriter>> SavedLogitsWriter::create(
+    const std::string& path, const SavedLogitsHeader& h, std::span<const int32_t> tokens) {
+  if (h.n_vocab <= 0 || h.n_ctx <= 0 || h.n_chunks <= 0 ||
+      static_cast<int64_t>(tokens.size()) != h.n_chunks * h.n_ctx)
+    return invalid_argument("{}: bad saved-logits header (vocab {}, ctx {}, chunks {}, {} tokens)",
+                            path, h.n_vocab, h.n_ctx, h.n_chunks, tokens.size());
   auto w = std::unique_ptr<SavedLogitsWriter>(new SavedLogitsWriter());
   w->h_ = h;
   TQ_ASSIGN_OR_RETURN(w->file_, AtomicFile::create(path));
@@ -74,7 +74,8 @@ Status SavedLogitsWriter::add(const float* logits, int32_t target) {
   std::memcpy(r + 12, &nll, 4);
   uint16_t* codes = reinterpret_cast<uint16_t*>(r + kRecordHeaderBytes);
   for (int64_t i = 0; i < V; ++i) {
-    const double c = std::round((std::max(static_cast<double>(logits[i]), static_cast<double>(lo)) - lo) / scale);
+    const double c = std::round(
+        (std::max(static_cast<double>(logits[i]), static_cast<double>(lo)) - lo) / scale);
     codes[i] = static_cast<uint16_t>(std::clamp(c, 0.0, 65535.0));
   }
   if (V & 1) codes[V] = 0;
@@ -92,9 +93,11 @@ Result<std::unique_ptr<SavedLogitsReader>> SavedLogitsReader::open(const std::st
   TQ_ASSIGN_OR_RETURN(auto map, MappedFile::open(path));
   const uint8_t* p = map->data();
   if (map->size() < kHeaderBytes || std::memcmp(p, kMagic, 8) != 0)
-    return corrupt_file("{}: not a saved-logits file (written by tq perplexity --save-logits)", path);
+    return corrupt_file("{}: not a saved-logits file (written by tq perplexity --save-logits)",
+                        path);
   if (get<uint32_t>(p + 8) != kVersion)
-    return unsupported("{}: saved-logits version {} (this build reads {})", path, get<uint32_t>(p + 8), kVersion);
+    return unsupported("{}: saved-logits version {} (this build reads {})", path,
+                       get<uint32_t>(p + 8), kVersion);
   auto r = std::unique_ptr<SavedLogitsReader>(new SavedLogitsReader());
   SavedLogitsHeader& h = r->h_;
   h.n_vocab = get<uint32_t>(p + 12);
@@ -105,14 +108,18 @@ Result<std::unique_ptr<SavedLogitsReader>> SavedLogitsReader::open(const std::st
   h.n_records = static_cast<int64_t>(get<uint64_t>(p + 32));
   if (h.n_vocab <= 0 || h.n_ctx <= 1 || h.n_chunks <= 0 || h.first_scored >= h.n_ctx ||
       h.n_records != h.n_chunks * (h.n_ctx - 1 - h.first_scored))
-    return corrupt_file("{}: inconsistent header (vocab {}, ctx {}, chunks {}, first {}, records {})", path, h.n_vocab,
-                        h.n_ctx, h.n_chunks, h.first_scored, h.n_records);
+    return corrupt_file(
+        "{}: inconsistent header (vocab {}, ctx {}, chunks {}, first {}, records {})", path,
+        h.n_vocab, h.n_ctx, h.n_chunks, h.first_scored, h.n_records);
   const size_t tok_bytes = 4 * static_cast<size_t>(h.n_chunks * h.n_ctx);
   r->record_bytes_ = record_bytes(h.n_vocab);
-  const size_t want = kHeaderBytes + tok_bytes + r->record_bytes_ * static_cast<size_t>(h.n_records);
+  const size_t want =
+      kHeaderBytes + tok_bytes + r->record_bytes_ * static_cast<size_t>(h.n_records);
   if (map->size() != want)
-    return corrupt_file("{}: {} bytes, expected {} from its header (truncated?)", path, map->size(), want);
-  r->tokens_ = {reinterpret_cast<const int32_t*>(p + kHeaderBytes), static_cast<size_t>(h.n_chunks * h.n_ctx)};
+    return corrupt_file("{}: {} bytes, expected {} from its header (truncated?)", path, map->size(),
+                        want);
+  r->tokens_ = {reinterpret_cast<const int32_t*>(p + kHeaderBytes),
+                static_cast<size_t>(h.n_chunks * h.n_ctx)};
   r->records_ = p + kHeaderBytes + tok_bytes;
   r->map_ = std::move(map);
   return r;

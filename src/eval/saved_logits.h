@@ -46,7 +46,8 @@ class SavedLogitsWriter {
  public:
   // Creates `path` (through a temporary file; nothing appears at `path` until finish()).
   // `tokens`: [n_chunks * n_ctx], the windows that will be evaluated.
-  static Result<std::unique_ptr<SavedLogitsWriter>> create(const std::string& path, const SavedLogitsHeader& h,
+  static Result<std::unique_ptr<SavedLogitsWriter>> create(const std::string& path,
+                                                           const SavedLogitsHeader& h,
                                                            std::span<const int32_t> tokens);
   // Appends one scored position: logits [n_vocab] and the id of the true next token.
   Status add(const float* logits, int32_t target);
@@ -89,6 +90,7 @@ struct TokenKld {
   double kld;      // KL(base || run) in nats
   bool top1_same;  // arg-max of the run == base arg-max
 };
-TokenKld compare_to_saved(const SavedLogitsReader::Record& base, const float* logits, int64_t n_vocab);
+TokenKld compare_to_saved(const SavedLogitsReader::Record& base, const float* logits,
+                          int64_t n_vocab);
 
 }  // namespace tq

@@ -21,8 +21,8 @@ namespace tq {
 // contiguously as row_bytes bytes in format `type` (row r starts at data + r * row_bytes).
 struct WeightView {
   TypeId type = TypeId::f32;
-  int64_t n_rows = 0;       // output features
-  int64_t n_cols = 0;       // input features (a multiple of the format's block_elems)
+  int64_t n_rows = 0;             // output features
+  int64_t n_cols = 0;             // input features (a multiple of the format's block_elems)
   const uint8_t* data = nullptr;  // [n_rows, row_bytes]
   size_t row_bytes = 0;
 
@@ -32,8 +32,8 @@ struct WeightView {
 // A kernel computes the whole product for one weight format, including its own threading
 // (core/parallel.h) and any once-per-call preparation of x (e.g. rotating or quantizing the
 // activations), so that this work is not repeated per row block. Kernels must make each output
-// y[t, r] depend only on row r and token t (not on how rows are split over threads or tiles): results
-// are then identical for any thread count and under any permutation of the rows.
+// y[t, r] depend only on row r and token t (not on how rows are split over threads or tiles):
+// results are then identical for any thread count and under any permutation of the rows.
 using MatmulFn = void (*)(const WeightView& w, const float* x, int64_t n_tokens, float* y);
 
 struct MatmulKernel {
@@ -44,12 +44,12 @@ struct MatmulKernel {
 
 // The registered fast kernels (one entry per TypeId at most).
 std::span<const MatmulKernel> matmul_kernels();
-// The kernel used for `type`: its table entry, else the generic dequantize-rows kernel; nullptr when
-// the format table does not know the type.
+// The kernel used for `type`: its table entry, else the generic dequantize-rows kernel; nullptr
+// when the format table does not know the type.
 const MatmulKernel* find_matmul_kernel(TypeId type);
 
-// y = x · Wᵀ with the fast kernel for w.type (see the top of this file). w must be a valid view of a
-// type known to the format table (TQ_CHECK). x and y must not overlap.
+// y = x · Wᵀ with the fast kernel for w.type (see the top of this file). w must be a valid view of
+// a type known to the format table (TQ_CHECK). x and y must not overlap.
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y);
 
 // Generic kernel (any format with to_float): dequantizes blocks of rows into per-thread scratch.

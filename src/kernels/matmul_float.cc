@@ -32,6 +32,8 @@ const MatmulKernel kFloatKernels[] = {
 
 }  // namespace
 
-std::span<const MatmulKernel> float_matmul_kernels() { return kFloatKernels; }
+std::span<const MatmulKernel> float_matmul_kernels() {
+  return kFloatKernels;
+}
 
 }  // namespace tq

@@ -39,7 +39,9 @@ std::atomic<bool>& force_ref_flag() {
 
 }  // namespace
 
-std::span<const MatmulKernel> matmul_kernels() { return table(); }
+std::span<const MatmulKernel> matmul_kernels() {
+  return table();
+}
 
 const MatmulKernel* find_matmul_kernel(TypeId type) {
   for (const auto& k : table())
@@ -47,8 +49,12 @@ const MatmulKernel* find_matmul_kernel(TypeId type) {
   return find_format(type) ? &kGeneric : nullptr;
 }
 
-void set_force_reference_kernels(bool on) { force_ref_flag().store(on); }
-bool force_reference_kernels() { return force_ref_flag().load(); }
+void set_force_reference_kernels(bool on) {
+  force_ref_flag().store(on);
+}
+bool force_reference_kernels() {
+  return force_ref_flag().load();
+}
 
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y) {
   if (n_tokens <= 0 || w.n_rows <= 0) return;

@@ -25,30 +25,31 @@ struct RopeParams {
   double freq_base = 10000.0;  // theta
   int64_t n_rot = 0;           // rotated dimensions per head (<= head_dim, even)
   RopeScaling scaling = RopeScaling::kNone;
-  double factor = 1.0;            // linear and llama3
-  double low_freq_factor = 1.0;   // llama3
-  double high_freq_factor = 4.0;  // llama3
+  double factor = 1.0;              // linear and llama3
+  double low_freq_factor = 1.0;     // llama3
+  double high_freq_factor = 4.0;    // llama3
   int64_t original_context = 8192;  // llama3
 };
 
 struct HParams {
   Arch arch = Arch::kLlama;
-  std::string arch_key;    // "llama", "qwen2", "qwen3": the metadata key prefix
+  std::string arch_key;  // "llama", "qwen2", "qwen3": the metadata key prefix
   int64_t n_vocab = 0;
-  int64_t n_embd = 0;      // hidden size
+  int64_t n_embd = 0;  // hidden size
   int64_t n_layer = 0;
-  int64_t n_head = 0;      // query heads
-  int64_t n_head_kv = 0;   // key/value heads (GQA: n_head % n_head_kv == 0)
-  int64_t head_dim = 0;    // key/value length per head
-  int64_t n_ff = 0;        // feed-forward (SwiGLU) width
-  int64_t n_ctx_train = 0; // context length the model was trained for
+  int64_t n_head = 0;       // query heads
+  int64_t n_head_kv = 0;    // key/value heads (GQA: n_head % n_head_kv == 0)
+  int64_t head_dim = 0;     // key/value length per head
+  int64_t n_ff = 0;         // feed-forward (SwiGLU) width
+  int64_t n_ctx_train = 0;  // context length the model was trained for
   float rms_eps = 1e-5f;
   RopeParams rope;
 
-  int64_t q_dim() const { return n_head * head_dim; }     // rows of attn_q
-  int64_t kv_dim() const { return n_head_kv * head_dim; } // rows of attn_k / attn_v
+  int64_t q_dim() const { return n_head * head_dim; }      // rows of attn_q
+  int64_t kv_dim() const { return n_head_kv * head_dim; }  // rows of attn_k / attn_v
   int64_t n_gqa() const { return n_head / n_head_kv; }
-  std::string to_string() const;  // one line for logs: "llama, 6 layers, d 256, heads 4/2x64, ff 768"
+  std::string to_string()
+      const;  // one line for logs: "llama, 6 layers, d 256, heads 4/2x64, ff 768"
 };
 
 // Reads and validates the hyper-parameters. n_vocab comes from "<arch>.vocab_size" or, when absent

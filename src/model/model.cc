@@ -10,22 +10,28 @@
 namespace tq {
 namespace {
 
-std::string where(const ModelFile& mf, const TensorInfo& t) { return t.file.empty() ? mf.path : t.file; }
+std::string where(const ModelFile& mf, const TensorInfo& t) {
+  return t.file.empty() ? mf.path : t.file;
+}
 
 // Checks type, shape and byte size of a tensor; `what` explains the expected shape in config terms.
 Status check_tensor(const ModelFile& mf, const TensorInfo& t, const std::vector<int64_t>& shape,
                     const char* what) {
   if (t.shape != shape)
-    return corrupt_file("{}: tensor '{}' has shape {}, expected [{}] ({} from the model's hyper-parameters)",
-                        where(mf, t), t.name, t.shape_string(), fmt::join(shape, ", "), what);
+    return corrupt_file(
+        "{}: tensor '{}' has shape {}, expected [{}] ({} from the model's hyper-parameters)",
+        where(mf, t), t.name, t.shape_string(), fmt::join(shape, ", "), what);
   const FormatTraits* f = find_format(t.type);
-  if (!f) return unsupported("{}: tensor '{}' has unknown type id {}", where(mf, t), t.name,
-                             static_cast<uint32_t>(t.type));
+  if (!f)
+    return unsupported("{}: tensor '{}' has unknown type id {}", where(mf, t), t.name,
+                       static_cast<uint32_t>(t.type));
   auto rb = row_bytes(t.type, t.n_cols());
-  if (!rb.ok()) return corrupt_file("{}: tensor '{}': {}", where(mf, t), t.name, rb.status().message());
+  if (!rb.ok())
+    return corrupt_file("{}: tensor '{}': {}", where(mf, t), t.name, rb.status().message());
   if (*rb * static_cast<size_t>(t.n_rows()) != t.n_bytes || (t.n_bytes > 0 && t.data == nullptr))
-    return corrupt_file("{}: tensor '{}' holds {} bytes, but {} {} needs {}", where(mf, t), t.name, t.n_bytes,
-                        f->name, t.shape_string(), *rb * static_cast<size_t>(t.n_rows()));
+    return corrupt_file("{}: tensor '{}' holds {} bytes, but {} {} needs {}", where(mf, t), t.name,
+                        t.n_bytes, f->name, t.shape_string(),
+                        *rb * static_cast<size_t>(t.n_rows()));
   return ok_status();
 }
 
@@ -41,7 +47,8 @@ class Binder {
   }
 
   // A 1-D tensor as f32; `required` false: absent gives an empty vector.
-  Result<std::vector<float>> vec(const std::string& name, int64_t n, const char* what, bool required = true) {
+  Result<std::vector<float>> vec(const std::string& name, int64_t n, const char* what,
+                                 bool required = true) {
     const TensorInfo* t = mf_.find(name);
     if (!t) {
       if (!required) return std::vector<float>{};
@@ -67,8 +74,8 @@ size_t Model::weight_bytes_per_token() const {
   auto bytes = [](const WeightView& w) { return w.row_bytes * static_cast<size_t>(w.n_rows); };
   size_t total = tok_embd.row_bytes + bytes(output);
   for (const auto& l : layers)
-    total += bytes(l.wq) + bytes(l.wk) + bytes(l.wv) + bytes(l.wo) + bytes(l.w_gate) + bytes(l.w_up) +
-             bytes(l.w_down);
+    total += bytes(l.wq) + bytes(l.wk) + bytes(l.wv) + bytes(l.wo) + bytes(l.w_gate) +
+             bytes(l.w_up) + bytes(l.w_down);
   return total;
 }
 
@@ -85,9 +92,11 @@ Result<std::unique_ptr<Model>> bind_model(ModelFile mf) {
   TQ_ASSIGN_OR_RETURN(m->hp, read_hparams(f));
   const HParams& hp = m->hp;
   Binder b(f);
-  TQ_ASSIGN_OR_RETURN(m->tok_embd, b.matrix("token_embd.weight", hp.n_vocab, hp.n_embd, "n_vocab x n_embd"));
+  TQ_ASSIGN_OR_RETURN(m->tok_embd,
+                      b.matrix("token_embd.weight", hp.n_vocab, hp.n_embd, "n_vocab x n_embd"));
   if (f.find("output.weight")) {
-    TQ_ASSIGN_OR_RETURN(m->output, b.matrix("output.weight", hp.n_vocab, hp.n_embd, "n_vocab x n_embd"));
+    TQ_ASSIGN_OR_RETURN(m->output,
+                        b.matrix("output.weight", hp.n_vocab, hp.n_embd, "n_vocab x n_embd"));
   } else {
     m->output = m->tok_embd;
     m->tied_output = true;
@@ -100,27 +109,38 @@ Result<std::unique_ptr<Model>> bind_model(ModelFile mf) {
     LayerWeights& l = m->layers[i];
     const std::string p = fmt::format("blk.{}.", i);
     TQ_ASSIGN_OR_RETURN(l.attn_norm, b.vec(p + "attn_norm.weight", hp.n_embd, "n_embd"));
-    TQ_ASSIGN_OR_RETURN(l.wq, b.matrix(p + "attn_q.weight", hp.q_dim(), hp.n_embd, "n_head*head_dim x n_embd"));
-    TQ_ASSIGN_OR_RETURN(l.wk, b.matrix(p + "attn_k.weight", hp.kv_dim(), hp.n_embd, "n_head_kv*head_dim x n_embd"));
-    TQ_ASSIGN_OR_RETURN(l.wv, b.matrix(p + "attn_v.weight", hp.kv_dim(), hp.n_embd, "n_head_kv*head_dim x n_embd"));
-    TQ_ASSIGN_OR_RETURN(l.wo, b.matrix(p + "attn_output.weight", hp.n_embd, hp.q_dim(), "n_embd x n_head*head_dim"));
+    TQ_ASSIGN_OR_RETURN(
+        l.wq, b.matrix(p + "attn_q.weight", hp.q_dim(), hp.n_embd, "n_head*head_dim x n_embd"));
+    TQ_ASSIGN_OR_RETURN(
+        l.wk, b.matrix(p + "attn_k.weight", hp.kv_dim(), hp.n_embd, "n_head_kv*head_dim x n_embd"));
+    TQ_ASSIGN_OR_RETURN(
+        l.wv, b.matrix(p + "attn_v.weight", hp.kv_dim(), hp.n_embd, "n_head_kv*head_dim x n_embd"));
+    TQ_ASSIGN_OR_RETURN(l.wo, b.matrix(p + "attn_output.weight", hp.n_embd, hp.q_dim(),
+                                       "n_embd x n_head*head_dim"));
     TQ_ASSIGN_OR_RETURN(l.bq, b.vec(p + "attn_q.bias", hp.q_dim(), "n_head*head_dim", need_bias));
-    TQ_ASSIGN_OR_RETURN(l.bk, b.vec(p + "attn_k.bias", hp.kv_dim(), "n_head_kv*head_dim", need_bias));
-    TQ_ASSIGN_OR_RETURN(l.bv, b.vec(p + "attn_v.bias", hp.kv_dim(), "n_head_kv*head_dim", need_bias));
-    TQ_ASSIGN_OR_RETURN(l.q_norm, b.vec(p + "attn_q_norm.weight", hp.head_dim, "head_dim", need_qk_norm));
-    TQ_ASSIGN_OR_RETURN(l.k_norm, b.vec(p + "attn_k_norm.weight", hp.head_dim, "head_dim", need_qk_norm));
+    TQ_ASSIGN_OR_RETURN(l.bk,
+                        b.vec(p + "attn_k.bias", hp.kv_dim(), "n_head_kv*head_dim", need_bias));
+    TQ_ASSIGN_OR_RETURN(l.bv,
+                        b.vec(p + "attn_v.bias", hp.kv_dim(), "n_head_kv*head_dim", need_bias));
+    TQ_ASSIGN_OR_RETURN(l.q_norm,
+                        b.vec(p + "attn_q_norm.weight", hp.head_dim, "head_dim", need_qk_norm));
+    TQ_ASSIGN_OR_RETURN(l.k_norm,
+                        b.vec(p + "attn_k_norm.weight", hp.head_dim, "head_dim", need_qk_norm));
     if (l.q_norm.empty() != l.k_norm.empty())
       return corrupt_file("{}: layer {} has only one of attn_q_norm / attn_k_norm", f.path, i);
     TQ_ASSIGN_OR_RETURN(l.ffn_norm, b.vec(p + "ffn_norm.weight", hp.n_embd, "n_embd"));
-    TQ_ASSIGN_OR_RETURN(l.w_gate, b.matrix(p + "ffn_gate.weight", hp.n_ff, hp.n_embd, "n_ff x n_embd"));
+    TQ_ASSIGN_OR_RETURN(l.w_gate,
+                        b.matrix(p + "ffn_gate.weight", hp.n_ff, hp.n_embd, "n_ff x n_embd"));
     TQ_ASSIGN_OR_RETURN(l.w_up, b.matrix(p + "ffn_up.weight", hp.n_ff, hp.n_embd, "n_ff x n_embd"));
-    TQ_ASSIGN_OR_RETURN(l.w_down, b.matrix(p + "ffn_down.weight", hp.n_embd, hp.n_ff, "n_embd x n_ff"));
+    TQ_ASSIGN_OR_RETURN(l.w_down,
+                        b.matrix(p + "ffn_down.weight", hp.n_embd, hp.n_ff, "n_embd x n_ff"));
   }
-  TQ_ASSIGN_OR_RETURN(std::vector<float> freq_factors,
-                      b.vec("rope_freqs.weight", hp.rope.n_rot / 2, "rope.dimension_count / 2", false));
+  TQ_ASSIGN_OR_RETURN(std::vector<float> freq_factors, b.vec("rope_freqs.weight", hp.rope.n_rot / 2,
+                                                             "rope.dimension_count / 2", false));
   for (float x : freq_factors)
     if (!(x > 0) || !std::isfinite(x))
-      return corrupt_file("{}: rope_freqs.weight holds a non-positive or non-finite factor", f.path);
+      return corrupt_file("{}: rope_freqs.weight holds a non-positive or non-finite factor",
+                          f.path);
   m->rope_inv_freq = rope_inv_freq(hp.rope, freq_factors);
   m->qk_interleaved = f.kind == SourceKind::kGguf && hp.arch == Arch::kLlama;
   return m;

@@ -16,28 +16,28 @@
 namespace tq {
 
 struct LayerWeights {
-  std::vector<float> attn_norm;  // [n_embd]
-  WeightView wq;                 // [q_dim, n_embd]
-  WeightView wk;                 // [kv_dim, n_embd]
-  WeightView wv;                 // [kv_dim, n_embd]
-  WeightView wo;                 // [n_embd, q_dim]
-  std::vector<float> bq, bk, bv; // [q_dim], [kv_dim], [kv_dim]; empty when the model has no bias
+  std::vector<float> attn_norm;   // [n_embd]
+  WeightView wq;                  // [q_dim, n_embd]
+  WeightView wk;                  // [kv_dim, n_embd]
+  WeightView wv;                  // [kv_dim, n_embd]
+  WeightView wo;                  // [n_embd, q_dim]
+  std::vector<float> bq, bk, bv;  // [q_dim], [kv_dim], [kv_dim]; empty when the model has no bias
   std::vector<float> q_norm, k_norm;  // [head_dim] (qwen3); empty otherwise
-  std::vector<float> ffn_norm;   // [n_embd]
-  WeightView w_gate;             // [n_ff, n_embd]
-  WeightView w_up;               // [n_ff, n_embd]
-  WeightView w_down;             // [n_embd, n_ff]
+  std::vector<float> ffn_norm;        // [n_embd]
+  WeightView w_gate;                  // [n_ff, n_embd]
+  WeightView w_up;                    // [n_ff, n_embd]
+  WeightView w_down;                  // [n_embd, n_ff]
 };
 
 struct Model {
   ModelFile file;  // owns the mappings the WeightViews point into
   HParams hp;
-  WeightView tok_embd;           // [n_vocab, n_embd]; rows read with the format's to_float
-  WeightView output;             // [n_vocab, n_embd]; == tok_embd when the embedding is tied
+  WeightView tok_embd;  // [n_vocab, n_embd]; rows read with the format's to_float
+  WeightView output;    // [n_vocab, n_embd]; == tok_embd when the embedding is tied
   bool tied_output = false;
-  std::vector<float> output_norm;  // [n_embd]
-  std::vector<LayerWeights> layers;  // [n_layer]
-  std::vector<double> rope_inv_freq; // [n_rot / 2], scaling applied
+  std::vector<float> output_norm;     // [n_embd]
+  std::vector<LayerWeights> layers;   // [n_layer]
+  std::vector<double> rope_inv_freq;  // [n_rot / 2], scaling applied
   // True for GGUF files of arch llama: Q/K rows are permuted for interleaved-pair RoPE
   // (convert_hf_to_gguf's permute). The runtime undoes the permutation on the projected q/k
   // vectors, so both sources run the same arithmetic and give identical logits.

@@ -32,14 +32,14 @@ struct Preset {
 
 // Shapes and config values as published in each model's config.json.
 constexpr Preset kPresets[] = {
-    {"llama-3.2-1b", "LlamaForCausalLM", "llama", 2048, 16, 32, 8, 64, 8192, 128256, 131072, 500000.0, 1e-5, true,
-     false, false, true, 128000, 128001},
-    {"llama-3-8b", "LlamaForCausalLM", "llama", 4096, 32, 32, 8, 128, 14336, 128256, 8192, 500000.0, 1e-5, false,
-     false, false, false, 128000, 128001},
-    {"qwen2.5-0.5b", "Qwen2ForCausalLM", "qwen2", 896, 24, 14, 2, 64, 4864, 151936, 32768, 1000000.0, 1e-6, true, true,
-     false, false, 151643, 151643},
-    {"qwen3-0.6b", "Qwen3ForCausalLM", "qwen3", 1024, 28, 16, 8, 128, 3072, 151936, 40960, 1000000.0, 1e-6, true,
-     false, true, false, 151643, 151645},
+    {"llama-3.2-1b", "LlamaForCausalLM", "llama", 2048, 16, 32, 8, 64, 8192, 128256, 131072,
+     500000.0, 1e-5, true, false, false, true, 128000, 128001},
+    {"llama-3-8b", "LlamaForCausalLM", "llama", 4096, 32, 32, 8, 128, 14336, 128256, 8192, 500000.0,
+     1e-5, false, false, false, false, 128000, 128001},
+    {"qwen2.5-0.5b", "Qwen2ForCausalLM", "qwen2", 896, 24, 14, 2, 64, 4864, 151936, 32768,
+     1000000.0, 1e-6, true, true, false, false, 151643, 151643},
+    {"qwen3-0.6b", "Qwen3ForCausalLM", "qwen3", 1024, 28, 16, 8, 128, 3072, 151936, 40960,
+     1000000.0, 1e-6, true, false, true, false, 151643, 151645},
 };
 
 enum class Init { kLinear, kEmbedding, kNorm, kBias };
@@ -64,8 +64,11 @@ ordered_json make_config(const Preset& p, int64_t layers, TypeId type) {
   c["rms_norm_eps"] = p.rms_eps;
   c["rope_theta"] = p.rope_theta;
   if (p.llama3_rope)
-    c["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 32.0}, {"low_freq_factor", 1.0},
-                         {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}};
+    c["rope_scaling"] = {{"rope_type", "llama3"},
+                         {"factor", 32.0},
+                         {"low_freq_factor", 1.0},
+                         {"high_freq_factor", 4.0},
+                         {"original_max_position_embeddings", 8192}};
   c["tie_word_embeddings"] = p.tied;
   c["attention_bias"] = p.qkv_bias;
   c["hidden_act"] = "silu";
@@ -73,7 +76,8 @@ ordered_json make_config(const Preset& p, int64_t layers, TypeId type) {
   c["eos_token_id"] = p.eos;
   c["torch_dtype"] = type == TypeId::f32 ? "float32" : type == TypeId::f16 ? "float16" : "bfloat16";
   c["_name_or_path"] = fmt::format("tq-synth/{}", p.name);
-  c["tq_synth"] = fmt::format("random weights with the shapes of {} (tq synth); not a trained model", p.name);
+  c["tq_synth"] =
+      fmt::format("random weights with the shapes of {} (tq synth); not a trained model", p.name);
   return c;
 }
 
@@ -116,7 +120,8 @@ Status write_tensor(const Tensor& t, uint64_t seed, size_t index, AtomicFile& ou
   const int64_t cols = shape.back();
   const int64_t rows = shape.size() == 2 ? shape[0] : 1;
   const size_t esize = t.entry.type == TypeId::f32 ? 4 : 2;
-  const int64_t chunk_rows = std::max<int64_t>(1, (int64_t{8} << 20) / (cols * static_cast<int64_t>(esize)));
+  const int64_t chunk_rows =
+      std::max<int64_t>(1, (int64_t{8} << 20) / (cols * static_cast<int64_t>(esize)));
   std::vector<uint8_t> buf(static_cast<size_t>(std::min(rows, chunk_rows) * cols) * esize);
   const uint64_t tseed = mix_seed(seed, index);
   for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
@@ -129,10 +134,18 @@ Status write_tensor(const Tensor& t, uint64_t seed, size_t index, AtomicFile& ou
           const double z = rng.normal();
           float v = 0;
           switch (t.init) {
-            case Init::kLinear: v = static_cast<float>(z / std::sqrt(static_cast<double>(cols))); break;
-            case Init::kEmbedding: v = static_cast<float>(0.02 * z); break;
-            case Init::kNorm: v = static_cast<float>(1.0 + 0.05 * z); break;
-            case Init::kBias: v = static_cast<float>(0.02 * z); break;
+            case Init::kLinear:
+              v = static_cast<float>(z / std::sqrt(static_cast<double>(cols)));
+              break;
+            case Init::kEmbedding:
+              v = static_cast<float>(0.02 * z);
+              break;
+            case Init::kNorm:
+              v = static_cast<float>(1.0 + 0.05 * z);
+              break;
+            case Init::kBias:
+              v = static_cast<float>(0.02 * z);
+              break;
           }
           if (t.entry.type == TypeId::f32) {
             std::memcpy(dst + 4 * c, &v, 4);
@@ -160,10 +173,14 @@ Result<int64_t> synth_hf_folder(const SynthOptions& o) {
   const Preset* p = nullptr;
   for (const auto& c : kPresets)
     if (o.preset == c.name) p = &c;
-  if (!p) return invalid_argument("unknown preset '{}' (known: {})", o.preset, fmt::join(synth_preset_names(), ", "));
+  if (!p)
+    return invalid_argument("unknown preset '{}' (known: {})", o.preset,
+                            fmt::join(synth_preset_names(), ", "));
   if (o.type != TypeId::f32 && o.type != TypeId::f16 && o.type != TypeId::bf16)
-    return invalid_argument("tq synth writes f32, f16 or bf16 weights (quantize afterwards with tq quantize)");
-  if (o.n_layers < 0 || o.n_layers > 1000) return invalid_argument("--layers {} is out of range", o.n_layers);
+    return invalid_argument(
+        "tq synth writes f32, f16 or bf16 weights (quantize afterwards with tq quantize)");
+  if (o.n_layers < 0 || o.n_layers > 1000)
+    return invalid_argument("--layers {} is out of range", o.n_layers);
   const int64_t layers = o.n_layers > 0 ? o.n_layers : p->layers;
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
@@ -187,7 +204,8 @@ Result<int64_t> synth_hf_folder(const SynthOptions& o) {
   ordered_json weight_map;
   for (size_t s = 0; s < shards.size(); ++s) {
     const std::string file = shards.size() == 1 ? "model.safetensors"
-                                                : fmt::format("model-{:05d}-of-{:05d}.safetensors", s + 1, shards.size());
+                                                : fmt::format("model-{:05d}-of-{:05d}.safetensors",
+                                                              s + 1, shards.size());
     std::vector<SafetensorsEntry> entries;
     for (size_t i : shards[s]) {
       entries.push_back(tensors[i].entry);

@@ -1,6 +1,8 @@
 // StoreKvCache: per layer a key KvStore and a value KvStore of independently chosen formats, with
-// the generic attention (scores from the key store, scale + causal mask + softmax here, weighted sum
-// from the value store).
+// the generic attention (scores from the key store, scale + causal mask + softmax here, weighted
+// sum from the value store).
+#include "runtime/kv_cache.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,7 +12,6 @@
 #include "core/check.h"
 #include "core/parallel.h"
 #include "kernels/ops.h"
-#include "runtime/kv_cache.h"
 
 namespace tq {
 namespace {
@@ -22,12 +23,17 @@ class StoreKvCache final : public KvCache {
   StoreKvCache(const KvCacheShape& shape, std::vector<std::unique_ptr<KvStore>> k,
                std::vector<std::unique_ptr<KvStore>> v, std::vector<const KvFormat*> kf,
                std::vector<const KvFormat*> vf)
-      : KvCache(shape), k_(std::move(k)), v_(std::move(v)), kf_(std::move(kf)), vf_(std::move(vf)) {}
+      : KvCache(shape),
+        k_(std::move(k)),
+        v_(std::move(v)),
+        kf_(std::move(kf)),
+        vf_(std::move(vf)) {}
 
-  void append(int64_t layer, int64_t pos0, int64_t n_tokens, const float* k, const float* v) override {
+  void append(int64_t layer, int64_t pos0, int64_t n_tokens, const float* k,
+              const float* v) override {
     TQ_CHECK(layer >= 0 && layer < shape_.n_layers, "layer {} out of range", layer);
-    TQ_CHECK(pos0 >= 0 && pos0 + n_tokens <= shape_.n_ctx, "positions [{}, {}) exceed capacity {}", pos0,
-             pos0 + n_tokens, shape_.n_ctx);
+    TQ_CHECK(pos0 >= 0 && pos0 + n_tokens <= shape_.n_ctx, "positions [{}, {}) exceed capacity {}",
+             pos0, pos0 + n_tokens, shape_.n_ctx);
     k_[layer]->write(pos0, n_tokens, k);
     v_[layer]->write(pos0, n_tokens, v);
   }
@@ -53,7 +59,8 @@ class StoreKvCache final : public KvCache {
         // Gather the queries of this KV head: row (t, g) = q[t, h * G + g].
         for (int64_t t = t0; t < t1; ++t)
           for (int64_t g = 0; g < G; ++g)
-            std::copy_n(q + t * q_stride + (h * G + g) * d, d, qbuf.data() + ((t - t0) * G + g) * d);
+            std::copy_n(q + t * q_stride + (h * G + g) * d, d,
+                        qbuf.data() + ((t - t0) * G + g) * d);
         ks.scores(h, qbuf.data(), m, n_pos, sbuf.data(), n_pos);
         for (int64_t t = t0; t < t1; ++t) {
           const int64_t n_valid = pos0 + t + 1;  // causal: positions [0, pos0 + t]
@@ -67,7 +74,8 @@ class StoreKvCache final : public KvCache {
         vs.mix(h, sbuf.data(), n_pos, m, n_pos, obuf.data());
         for (int64_t t = t0; t < t1; ++t)
           for (int64_t g = 0; g < G; ++g)
-            std::copy_n(obuf.data() + ((t - t0) * G + g) * d, d, out + t * q_stride + (h * G + g) * d);
+            std::copy_n(obuf.data() + ((t - t0) * G + g) * d, d,
+                        out + t * q_stride + (h * G + g) * d);
       }
     });
   }
@@ -85,7 +93,9 @@ class StoreKvCache final : public KvCache {
     return total;
   }
 
-  std::string describe() const override { return "k " + describe_types(kf_) + ", v " + describe_types(vf_); }
+  std::string describe() const override {
+    return "k " + describe_types(kf_) + ", v " + describe_types(vf_);
+  }
 
  private:
   // "f16", or "tq4 (layers 0, 31: f16)" when some layers differ from the most common type.
@@ -99,7 +109,8 @@ class StoreKvCache final : public KvCache {
     std::string s = common ? common->name : "?";
     std::string extra;
     for (size_t l = 0; l < f.size(); ++l)
-      if (f[l] != common) extra += fmt::format("{}{}: {}", extra.empty() ? "" : ", ", l, f[l]->name);
+      if (f[l] != common)
+        extra += fmt::format("{}{}: {}", extra.empty() ? "" : ", ", l, f[l]->name);
     if (!extra.empty()) s += " (layers " + extra + ")";
     return s;
   }
@@ -116,17 +127,21 @@ std::string known_kv_formats() {
 
 Result<const KvFormat*> lookup(const std::string& name, const char* role) {
   const KvFormat* f = find_kv_format(name);
-  if (!f) return invalid_argument("unknown KV cache {} type '{}' (known: {})", role, name, known_kv_formats());
+  if (!f)
+    return invalid_argument("unknown KV cache {} type '{}' (known: {})", role, name,
+                            known_kv_formats());
   return f;
 }
 
 }  // namespace
 
-Result<std::unique_ptr<KvCache>> make_kv_cache(const KvCacheShape& shape, const KvCacheConfig& cfg) {
+Result<std::unique_ptr<KvCache>> make_kv_cache(const KvCacheShape& shape,
+                                               const KvCacheConfig& cfg) {
   if (shape.n_layers <= 0 || shape.n_ctx <= 0 || shape.n_heads <= 0 || shape.n_kv_heads <= 0 ||
       shape.head_dim <= 0 || shape.n_heads % shape.n_kv_heads != 0)
-    return invalid_argument("bad KV cache shape: {} layers, ctx {}, heads {}/{}, head_dim {}", shape.n_layers,
-                            shape.n_ctx, shape.n_heads, shape.n_kv_heads, shape.head_dim);
+    return invalid_argument("bad KV cache shape: {} layers, ctx {}, heads {}/{}, head_dim {}",
+                            shape.n_layers, shape.n_ctx, shape.n_heads, shape.n_kv_heads,
+                            shape.head_dim);
   TQ_ASSIGN_OR_RETURN(const KvFormat* kdef, lookup(cfg.k_type, "key"));
   TQ_ASSIGN_OR_RETURN(const KvFormat* vdef, lookup(cfg.v_type, "value"));
   std::vector<const KvFormat*> kf(shape.n_layers, kdef), vf(shape.n_layers, vdef);
@@ -151,8 +166,8 @@ Result<std::unique_ptr<KvCache>> make_kv_cache(const KvCacheShape& shape, const 
     k.push_back(std::move(ks));
     v.push_back(std::move(vs));
   }
-  return std::unique_ptr<KvCache>(
-      std::make_unique<StoreKvCache>(shape, std::move(k), std::move(v), std::move(kf), std::move(vf)));
+  return std::unique_ptr<KvCache>(std::make_unique<StoreKvCache>(shape, std::move(k), std::move(v),
+                                                                 std::move(kf), std::move(vf)));
 }
 
 }  // namespace tq

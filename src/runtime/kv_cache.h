@@ -42,13 +42,15 @@ class KvCache {
   // Stores keys and values of positions [pos0, pos0 + n_tokens) of `layer` (overwriting what was
   // there). k, v: [n_tokens, n_kv_heads * head_dim] f32; keys already rotated (RoPE).
   // Requires 0 <= pos0 and pos0 + n_tokens <= capacity() (the Session checks; TQ_CHECK here).
-  virtual void append(int64_t layer, int64_t pos0, int64_t n_tokens, const float* k, const float* v) = 0;
+  virtual void append(int64_t layer, int64_t pos0, int64_t n_tokens, const float* k,
+                      const float* v) = 0;
 
   // Causal attention of n_tokens queries at positions pos0 .. pos0 + n_tokens - 1: query i attends
   // to positions [0, pos0 + i], all of which must have been appended.
   //   out[i, h] = sum_j softmax_j(q[i, h] · K[j, h / n_gqa] / sqrt(head_dim)) V[j, h / n_gqa]
   // q, out: [n_tokens, n_heads * head_dim] f32 (q rotated). Multithreaded inside.
-  virtual void attend(int64_t layer, const float* q, int64_t n_tokens, int64_t pos0, float* out) = 0;
+  virtual void attend(int64_t layer, const float* q, int64_t n_tokens, int64_t pos0,
+                      float* out) = 0;
 
   // Forgets every position (a new sequence). Storage stays allocated.
   virtual void clear() = 0;
@@ -71,8 +73,8 @@ struct KvStoreShape {
   int64_t n_ctx = 0;
   int64_t n_kv_heads = 0;
   int64_t head_dim = 0;
-  int64_t layer = 0;   // for seeding per-layer randomness (rotations)
-  uint64_t seed = 0;   // KvCacheConfig::seed
+  int64_t layer = 0;  // for seeding per-layer randomness (rotations)
+  uint64_t seed = 0;  // KvCacheConfig::seed
 };
 
 // One layer's keys or values, all KV heads, positions [0, n_ctx).
@@ -96,7 +98,7 @@ class KvStore {
 };
 
 struct KvFormat {
-  const char* name;         // "f16", "f32", ...; what --kv-k / --kv-v accept
+  const char* name;  // "f16", "f32", ...; what --kv-k / --kv-v accept
   const char* description;
   // Bytes per token of one layer (all KV heads), including scales / norms.
   double (*bytes_per_token)(int64_t n_kv_heads, int64_t head_dim);
@@ -114,8 +116,9 @@ struct KvCacheConfig {
     int64_t layer = 0;
     std::string k_type, v_type;  // empty = keep the default
   };
-  std::vector<LayerTypes> overrides;  // per-layer types (e.g. first/last layers at higher precision)
-  uint64_t seed = 0x7142'5eed;        // passed to every store (rotations of quantized formats)
+  std::vector<LayerTypes>
+      overrides;                // per-layer types (e.g. first/last layers at higher precision)
+  uint64_t seed = 0x7142'5eed;  // passed to every store (rotations of quantized formats)
 };
 
 // A StoreKvCache for `shape` with the types of `cfg`. Errors: unknown type names (listing the known

@@ -29,7 +29,8 @@ class FloatKvStore final : public KvStore {
       }
   }
 
-  void scores(int64_t head, const float* q, int64_t n_q, int64_t n_pos, float* s, int64_t lds) const override {
+  void scores(int64_t head, const float* q, int64_t n_q, int64_t n_pos, float* s,
+              int64_t lds) const override {
     TQ_CHECK(s_.role == KvRole::kKey, "scores() on a value store");
     if constexpr (std::is_same_v<T, float>)
       attn_scores_kt_f32(q, n_q, head_base(head), n_pos, s_.head_dim, s, lds);
@@ -37,7 +38,8 @@ class FloatKvStore final : public KvStore {
       attn_scores_kt_f16(q, n_q, head_base(head), n_pos, s_.head_dim, s, lds);
   }
 
-  void mix(int64_t head, const float* p, int64_t ldp, int64_t n_q, int64_t n_pos, float* out) const override {
+  void mix(int64_t head, const float* p, int64_t ldp, int64_t n_q, int64_t n_pos,
+           float* out) const override {
     TQ_CHECK(s_.role == KvRole::kValue, "mix() on a key store");
     if constexpr (std::is_same_v<T, float>)
       attn_mix_f32(p, ldp, n_q, head_base(head), n_pos, s_.head_dim, s_.head_dim, out);
@@ -53,12 +55,16 @@ class FloatKvStore final : public KvStore {
 
  private:
   static T encode(float x) {
-    if constexpr (std::is_same_v<T, float>) return x;
-    else return f32_to_f16(x);
+    if constexpr (std::is_same_v<T, float>)
+      return x;
+    else
+      return f32_to_f16(x);
   }
   static float decode(T x) {
-    if constexpr (std::is_same_v<T, float>) return x;
-    else return f16_to_f32(x);
+    if constexpr (std::is_same_v<T, float>)
+      return x;
+    else
+      return f16_to_f32(x);
   }
   const T* head_base(int64_t h) const { return data_.get() + h * ctx_ * s_.head_dim; }
   // Element (pos, c) of head h in this store's layout.
@@ -69,8 +75,9 @@ class FloatKvStore final : public KvStore {
   }
 
   KvStoreShape s_;
-  int64_t ctx_;                // positions allocated (keys: rounded up to whole blocks)
-  std::unique_ptr<T[]> data_;  // keys [n_kv_heads, ctx_ / 16, head_dim, 16]; values [n_kv_heads, ctx_, head_dim]
+  int64_t ctx_;  // positions allocated (keys: rounded up to whole blocks)
+  std::unique_ptr<T[]>
+      data_;  // keys [n_kv_heads, ctx_ / 16, head_dim, 16]; values [n_kv_heads, ctx_, head_dim]
 };
 
 template <class T>
@@ -84,12 +91,16 @@ Result<std::unique_ptr<KvStore>> create_float(const KvStoreShape& s) {
 }
 
 const KvFormat kFloatKvFormats[] = {
-    {"f16", "IEEE half per element (default)", float_bytes_per_token<uint16_t>, create_float<uint16_t>},
-    {"f32", "float32 per element (debugging; exact)", float_bytes_per_token<float>, create_float<float>},
+    {"f16", "IEEE half per element (default)", float_bytes_per_token<uint16_t>,
+     create_float<uint16_t>},
+    {"f32", "float32 per element (debugging; exact)", float_bytes_per_token<float>,
+     create_float<float>},
 };
 
 }  // namespace
 
-std::span<const KvFormat> float_kv_formats() { return kFloatKvFormats; }
+std::span<const KvFormat> float_kv_formats() {
+  return kFloatKvFormats;
+}
 
 }  // namespace tq

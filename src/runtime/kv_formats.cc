@@ -12,7 +12,8 @@ std::vector<KvFormat> build_table() {
   for (auto family : {float_kv_formats()}) t.insert(t.end(), family.begin(), family.end());
   for (size_t i = 0; i < t.size(); ++i)
     for (size_t j = 0; j < i; ++j)
-      TQ_CHECK(std::string_view(t[i].name) != t[j].name, "KV format '{}' registered twice", t[i].name);
+      TQ_CHECK(std::string_view(t[i].name) != t[j].name, "KV format '{}' registered twice",
+               t[i].name);
   return t;
 }
 
@@ -23,7 +24,9 @@ const std::vector<KvFormat>& table() {
 
 }  // namespace
 
-std::span<const KvFormat> kv_formats() { return table(); }
+std::span<const KvFormat> kv_formats() {
+  return table();
+}
 
 const KvFormat* find_kv_format(std::string_view name) {
   for (const auto& f : table())

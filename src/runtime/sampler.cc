@@ -17,7 +17,9 @@ int32_t Sampler::sample(std::span<const float> logits) {
   const int64_t n = static_cast<int64_t>(logits.size());
   cand_.resize(logits.size());
   for (int64_t i = 0; i < n; ++i) cand_[i] = {logits[i], static_cast<int32_t>(i)};
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  auto by_logit = [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
   int64_t k = opts_.top_k > 0 ? std::min<int64_t>(opts_.top_k, n) : n;
   std::partial_sort(cand_.begin(), cand_.begin() + k, cand_.end(), by_logit);
   // Probabilities of the k candidates at this temperature (double: exact enough for any k).

@@ -12,7 +12,7 @@ namespace tq {
 struct SamplerOptions {
   float temperature = 0.8f;  // <= 0: greedy (arg-max)
   int32_t top_k = 40;        // keep the k most likely tokens; <= 0: all
-  float top_p = 0.95f;       // then the smallest set with cumulative probability >= top_p; >= 1: all
+  float top_p = 0.95f;  // then the smallest set with cumulative probability >= top_p; >= 1: all
   uint64_t seed = 0;
 };
 

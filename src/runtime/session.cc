@@ -63,11 +63,13 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, std::unique
   const KvCacheShape& s = kv->shape();
   if (s.n_layers != hp.n_layer || s.n_heads != hp.n_head || s.n_kv_heads != hp.n_head_kv ||
       s.head_dim != hp.head_dim || s.n_ctx <= 0)
-    return invalid_argument("KV cache shape ({} layers, heads {}/{}, head_dim {}) does not match the model ({})",
-                            s.n_layers, s.n_heads, s.n_kv_heads, s.head_dim, hp.to_string());
+    return invalid_argument(
+        "KV cache shape ({} layers, heads {}/{}, head_dim {}) does not match the model ({})",
+        s.n_layers, s.n_heads, s.n_kv_heads, s.head_dim, hp.to_string());
   if (opts.n_batch <= 0 || opts.n_batch > (int64_t{1} << 16))
     return invalid_argument("batch size {} must be in [1, 65536]", opts.n_batch);
-  return std::unique_ptr<Session>(new Session(model, std::move(kv), std::min(opts.n_batch, s.n_ctx)));
+  return std::unique_ptr<Session>(
+      new Session(model, std::move(kv), std::min(opts.n_batch, s.n_ctx)));
 }
 
 std::span<const float> Session::last_logits() const {
@@ -85,11 +87,13 @@ Status Session::eval(std::span<const int32_t> tokens, LogitsMode mode) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0) return invalid_argument("eval: no tokens");
   if (n_past_ + n > n_ctx())
-    return out_of_range("{} tokens do not fit the context: {} of {} positions are used (a larger --ctx?)", n,
-                        n_past_, n_ctx());
+    return out_of_range(
+        "{} tokens do not fit the context: {} of {} positions are used (a larger --ctx?)", n,
+        n_past_, n_ctx());
   for (int64_t i = 0; i < n; ++i)
     if (tokens[i] < 0 || tokens[i] >= n_vocab())
-      return invalid_argument("token id {} at index {} is outside the vocabulary [0, {})", tokens[i], i, n_vocab());
+      return invalid_argument("token id {} at index {} is outside the vocabulary [0, {})",
+                              tokens[i], i, n_vocab());
   n_logit_rows_ = mode == LogitsMode::kAll ? n : mode == LogitsMode::kLast ? 1 : 0;
   logits_.resize(static_cast<size_t>(n_logit_rows_ * n_vocab()));
   for (int64_t c0 = 0; c0 < n; c0 += n_batch_) {
@@ -121,7 +125,8 @@ void Session::rope_table(int64_t pos0, int64_t n) {
     }
 }
 
-void Session::forward(const int32_t* tokens, int64_t n, int64_t pos0, int64_t out_first, float* logits) {
+void Session::forward(const int32_t* tokens, int64_t n, int64_t pos0, int64_t out_first,
+                      float* logits) {
   const HParams& hp = model_.hp;
   const int64_t E = hp.n_embd, QD = hp.q_dim(), KD = hp.kv_dim(), F = hp.n_ff, D = hp.head_dim;
   const int64_t half = hp.rope.n_rot / 2;

@@ -29,7 +29,8 @@ enum class LogitsMode {
 class Session {
  public:
   // Creates the KV cache from opts.kv. Errors: bad n_ctx / n_batch, unknown KV types.
-  static Result<std::unique_ptr<Session>> create(const Model& model, const SessionOptions& opts = {});
+  static Result<std::unique_ptr<Session>> create(const Model& model,
+                                                 const SessionOptions& opts = {});
   // Uses a caller-made cache, whose shape must match the model (n_ctx = cache capacity).
   static Result<std::unique_ptr<Session>> create(const Model& model, std::unique_ptr<KvCache> kv,
                                                  const SessionOptions& opts = {});
@@ -40,7 +41,9 @@ class Session {
   Status eval(std::span<const int32_t> tokens, LogitsMode mode = LogitsMode::kLast);
 
   // Logits of the last eval: kAll → [n, n_vocab] (row i = token i), kLast → [1, n_vocab].
-  std::span<const float> logits() const { return {logits_.data(), static_cast<size_t>(n_logit_rows_ * n_vocab())}; }
+  std::span<const float> logits() const {
+    return {logits_.data(), static_cast<size_t>(n_logit_rows_ * n_vocab())};
+  }
   int64_t n_logit_rows() const { return n_logit_rows_; }
   // The last row of logits(); empty when the last eval used kNone.
   std::span<const float> last_logits() const;
@@ -68,11 +71,11 @@ class Session {
   std::vector<float> logits_;  // [n_logit_rows, n_vocab]
   int64_t n_logit_rows_ = 0;
   // Activations for one chunk of up to n_batch tokens.
-  std::vector<float> x_;      // [n_batch, n_embd] residual stream
-  std::vector<float> xn_;     // [n_batch, max(n_embd, q_dim)] normed input / attention output
-  std::vector<float> q_;      // [n_batch, q_dim]
-  std::vector<float> k_, v_;  // [n_batch, kv_dim]
-  std::vector<float> tmp_;    // [n_batch, max(n_embd, q_dim, kv_dim)]
+  std::vector<float> x_;          // [n_batch, n_embd] residual stream
+  std::vector<float> xn_;         // [n_batch, max(n_embd, q_dim)] normed input / attention output
+  std::vector<float> q_;          // [n_batch, q_dim]
+  std::vector<float> k_, v_;      // [n_batch, kv_dim]
+  std::vector<float> tmp_;        // [n_batch, max(n_embd, q_dim, kv_dim)]
   std::vector<float> gate_, up_;  // [n_batch, n_ff]
   std::vector<float> cos_sin_;    // [n_batch, n_rot] interleaved cos, sin per position
 };

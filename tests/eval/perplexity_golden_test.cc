@@ -30,15 +30,16 @@ TEST_P(Ppl, First20WindowsMatchFloat64Reference) {
   auto r = perplexity(*s, l.ids, o);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   const double want = ref["ppl"].get<double>();
-  std::printf("%s: %s (float64 reference %.6f, rel diff %.2g)\n", name.c_str(), format_perplexity(*r, o).c_str(),
-              want, r->ppl / want - 1);
+  std::printf("%s: %s (float64 reference %.6f, rel diff %.2g)\n", name.c_str(),
+              format_perplexity(*r, o).c_str(), want, r->ppl / want - 1);
   EXPECT_EQ(r->n_scored, ref["n_scored"].get<int64_t>());
   EXPECT_NEAR(r->ppl / want, 1.0, 1e-4);  // measured ~1e-5 with the f16 KV cache
 }
 
-INSTANTIATE_TEST_SUITE_P(RefModels, Ppl, testing::Values("tq-ref-s", "tq-ref-m"), [](const auto& info) {
-  return info.param == "tq-ref-s" ? std::string("s") : std::string("m");
-});
+INSTANTIATE_TEST_SUITE_P(RefModels, Ppl, testing::Values("tq-ref-s", "tq-ref-m"),
+                         [](const auto& info) {
+                           return info.param == "tq-ref-s" ? std::string("s") : std::string("m");
+                         });
 
 TEST(Kld, SavedLogitsRoundTripAndKvTypeComparison) {
   Loaded l = load("tq-ref-s");
@@ -83,7 +84,8 @@ TEST(Kld, SavedLogitsRoundTripAndKvTypeComparison) {
   std::vector<int32_t> shifted(l.ids.begin() + 1, l.ids.end());
   auto bad2 = perplexity(*fp, shifted, o);
   ASSERT_FALSE(bad2.ok());
-  EXPECT_NE(bad2.status().message().find("different token sequence"), std::string::npos) << bad2.status().message();
+  EXPECT_NE(bad2.status().message().find("different token sequence"), std::string::npos)
+      << bad2.status().message();
   fs::remove_all(dir);
 }
 

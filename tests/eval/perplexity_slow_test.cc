@@ -19,15 +19,16 @@ TEST_P(Ppl400, First400WindowsMatchReferenceJson) {
   auto r = perplexity(*s, l.ids, o);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   const double want = ref["valid_ppl_ctx512"].get<double>();
-  std::printf("%s: %s (reference %.6f, rel diff %.2g)\n", name.c_str(), format_perplexity(*r, o).c_str(), want,
-              r->ppl / want - 1);
+  std::printf("%s: %s (reference %.6f, rel diff %.2g)\n", name.c_str(),
+              format_perplexity(*r, o).c_str(), want, r->ppl / want - 1);
   EXPECT_EQ(r->n_scored, 400 * 511);
   EXPECT_NEAR(r->ppl / want, 1.0, 5e-4);
 }
 
-INSTANTIATE_TEST_SUITE_P(RefModels, Ppl400, testing::Values("tq-ref-s", "tq-ref-m"), [](const auto& info) {
-  return info.param == "tq-ref-s" ? std::string("s") : std::string("m");
-});
+INSTANTIATE_TEST_SUITE_P(RefModels, Ppl400, testing::Values("tq-ref-s", "tq-ref-m"),
+                         [](const auto& info) {
+                           return info.param == "tq-ref-s" ? std::string("s") : std::string("m");
+                         });
 
 }  // namespace
 }  // namespace tq

@@ -31,7 +31,9 @@ inline Loaded load(const std::string& name) {
   return l;
 }
 
-inline nlohmann::json json_file(const std::string& path) { return nlohmann::json::parse(*read_file(path)); }
+inline nlohmann::json json_file(const std::string& path) {
+  return nlohmann::json::parse(*read_file(path));
+}
 
 inline std::unique_ptr<Session> session(const Model& m, const std::string& kv = "f16") {
   SessionOptions so;

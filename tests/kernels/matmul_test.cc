@@ -1,3 +1,5 @@
+#include "kernels/matmul.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -6,19 +8,20 @@
 #include "core/parallel.h"
 #include "formats/format.h"
 #include "kernel_test_util.h"
-#include "kernels/matmul.h"
 
 namespace tq {
 namespace {
 
-// Weights of `type` for an [n_rows, n_cols] matrix (row stride padded by pad_bytes) from f32 values.
+// Weights of `type` for an [n_rows, n_cols] matrix (row stride padded by pad_bytes) from f32
+// values.
 struct TestMatrix {
   std::vector<uint8_t> bytes;
   std::vector<float> values;  // the exactly representable f32 values, [n_rows, n_cols]
   WeightView view;
 };
 
-TestMatrix make_matrix(TypeId type, int64_t n_rows, int64_t n_cols, Rng& rng, size_t pad_bytes = 0) {
+TestMatrix make_matrix(TypeId type, int64_t n_rows, int64_t n_cols, Rng& rng,
+                       size_t pad_bytes = 0) {
   const FormatTraits* f = find_format(type);
   TestMatrix m;
   const size_t rb = *row_bytes(type, n_cols) + pad_bytes;
@@ -46,8 +49,8 @@ void expect_close_to_ref(const TestMatrix& m, const std::vector<float>& x, int64
         mag += std::fabs(static_cast<double>(m.values[r * C + c]) * x[t * C + c]);
       }
       ASSERT_NEAR(y[t * R + r], ref, 2e-6 * mag + 1e-30)
-          << "type " << type_name(m.view.type) << " rows " << R << " cols " << C << " tokens " << n_tokens
-          << " t " << t << " r " << r;
+          << "type " << type_name(m.view.type) << " rows " << R << " cols " << C << " tokens "
+          << n_tokens << " t " << t << " r " << r;
     }
 }
 
@@ -103,8 +106,10 @@ TEST(Matmul, RowPermutationAndThreadsDoNotChangeBits) {
       set_num_threads(saved);
       for (int64_t t = 0; t < tokens; ++t)
         for (int64_t r = 0; r < rows; ++r) {
-          ASSERT_EQ(y[t * rows + r], yp[t * rows + perm[r]]) << type_name(type) << " t " << t << " r " << r;
-          ASSERT_EQ(y[t * rows + r], y1[t * rows + r]) << type_name(type) << " t " << t << " r " << r;
+          ASSERT_EQ(y[t * rows + r], yp[t * rows + perm[r]])
+              << type_name(type) << " t " << t << " r " << r;
+          ASSERT_EQ(y[t * rows + r], y1[t * rows + r])
+              << type_name(type) << " t " << t << " r " << r;
         }
     }
 }
@@ -119,7 +124,8 @@ TEST(Matmul, EveryFormatMatchesReference) {
   int n_tested = 0;
   for (const FormatTraits& f : all_formats()) {
     if (!f.from_float || f.id == TypeId::f64 || f.block_elems <= 0) continue;
-    if (f.id == TypeId::i8 || f.id == TypeId::i16 || f.id == TypeId::i32 || f.id == TypeId::i64) continue;
+    if (f.id == TypeId::i8 || f.id == TypeId::i16 || f.id == TypeId::i32 || f.id == TypeId::i64)
+      continue;
     SCOPED_TRACE(f.name);
     for (int64_t rows : {1, 7, 33})
       for (int64_t blocks : {1, 3})

@@ -1,10 +1,11 @@
+#include "kernels/ops.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "kernel_test_util.h"
 #include "kernels/attention.h"
-#include "kernels/ops.h"
 
 namespace tq {
 namespace {
@@ -22,7 +23,8 @@ TEST(Ops, RmsNormSoftmaxSiluMatchReference) {
       std::vector<float> a(3 * n), b(3 * n);
       rmsnorm(x.data(), w.data(), 3, n, 1e-5f, a.data());
       ref::rmsnorm(x.data(), w.data(), 3, n, 1e-5f, b.data());
-      for (int64_t i = 0; i < 3 * n; ++i) ASSERT_NEAR(a[i], b[i], 2e-6 * (std::fabs(b[i]) + 1e-3)) << i;
+      for (int64_t i = 0; i < 3 * n; ++i)
+        ASSERT_NEAR(a[i], b[i], 2e-6 * (std::fabs(b[i]) + 1e-3)) << i;
 
       std::vector<float> s = test::normal_vec(rng, n, 5.0), sr = s;
       softmax(s.data(), n);
@@ -116,7 +118,8 @@ TEST(Attention, ScoresAndMixMatchReference) {
           attn_scores_kt_f32(q.data(), n_q, ktf.data(), n_pos, d, s.data(), lds);
           ref::attn_scores_f32(q.data(), n_q, kf.data(), n_pos, d, stride, sr.data(), lds);
           check(1e-5 * d);
-          for (int64_t i = 0; i < n_q; ++i) ASSERT_EQ(s[i * lds + n_pos], -7.0f);  // nothing past n_pos
+          for (int64_t i = 0; i < n_q; ++i)
+            ASSERT_EQ(s[i * lds + n_pos], -7.0f);  // nothing past n_pos
           attn_scores_kt_f16(q.data(), n_q, kth.data(), n_pos, d, s.data(), lds);
           ref::attn_scores_f16(q.data(), n_q, kh.data(), n_pos, d, stride, sr.data(), lds);
           check(1e-5 * d);

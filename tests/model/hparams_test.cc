@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "model/hparams.h"
+
+#include <gtest/gtest.h>
 
 namespace tq {
 namespace {
@@ -29,8 +29,8 @@ ModelFile fake_model(const std::string& arch) {
 TEST(HParams, DefaultsFromGgufStyleKeys) {
   auto hp = read_hparams(fake_model("llama"));
   ASSERT_TRUE(hp.ok()) << hp.status().to_string();
-  EXPECT_EQ(hp->head_dim, 64);       // embedding_length / head_count
-  EXPECT_EQ(hp->n_vocab, 128256);    // from token_embd rows
+  EXPECT_EQ(hp->head_dim, 64);     // embedding_length / head_count
+  EXPECT_EQ(hp->n_vocab, 128256);  // from token_embd rows
   EXPECT_EQ(hp->rope.n_rot, 64);
   EXPECT_EQ(hp->n_gqa(), 4);
   EXPECT_EQ(hp->rope.scaling, RopeScaling::kNone);
@@ -42,7 +42,8 @@ TEST(HParams, RejectsBadValues) {
   auto hp = read_hparams(mf);
   ASSERT_FALSE(hp.ok());
   EXPECT_NE(hp.status().message().find("fake.gguf"), std::string::npos);
-  EXPECT_NE(hp.status().message().find("head_count_kv"), std::string::npos) << hp.status().message();
+  EXPECT_NE(hp.status().message().find("head_count_kv"), std::string::npos)
+      << hp.status().message();
 
   auto unknown = read_hparams(fake_model("gpt2"));
   ASSERT_FALSE(unknown.ok());
@@ -72,8 +73,8 @@ TEST(HParams, Llama3RopeScalingMatchesTransformersFormula) {
   ASSERT_EQ(f.size(), 32u);
   // Values from transformers' _compute_llama3_parameters (float64).
   EXPECT_DOUBLE_EQ(f[0], 1.0);
-  EXPECT_NEAR(f[10], 0.016560440080994446, 1e-15);   // high frequency: unchanged
-  EXPECT_NEAR(f[15], 0.001290547928209264, 1e-15);   // smooth band
+  EXPECT_NEAR(f[10], 0.016560440080994446, 1e-15);  // high frequency: unchanged
+  EXPECT_NEAR(f[15], 0.001290547928209264, 1e-15);  // smooth band
   EXPECT_NEAR(f[16], 0.00042955679655936815, 1e-15);
   EXPECT_NEAR(f[20], 8.570255489881478e-06, 1e-18);  // low frequency: divided by 32
   EXPECT_NEAR(f[31], 9.418306725434911e-08, 1e-20);

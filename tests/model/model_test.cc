@@ -19,7 +19,8 @@ const std::string kRefS = std::string(TQ_SHARED_DATA) + "/models/tq-ref-s";
 
 // A copy of tq-ref-s whose config.json is edited by `edit` (weights symlinked).
 std::string edited_copy(const std::string& name, const std::function<void(nlohmann::json&)>& edit) {
-  const fs::path d = fs::temp_directory_path() / ("tq_model_test_" + std::to_string(::getpid())) / name;
+  const fs::path d =
+      fs::temp_directory_path() / ("tq_model_test_" + std::to_string(::getpid())) / name;
   fs::remove_all(d);
   fs::create_directories(d);
   fs::create_symlink(fs::path(kRefS) / "model.safetensors", d / "model.safetensors");
@@ -48,22 +49,27 @@ TEST(Model, ShapeDisagreeingWithConfigNamesFileAndTensor) {
   ASSERT_FALSE(ff.ok());
   const std::string& msg = ff.status().message();
   EXPECT_NE(msg.find("model.safetensors"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("'blk.0.ffn_gate.weight' has shape [768, 256], expected [700, 256]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'blk.0.ffn_gate.weight' has shape [768, 256], expected [700, 256]"),
+            std::string::npos)
+      << msg;
 
   auto kv = load_model(edited_copy("kv", [](auto& j) { j["num_key_value_heads"] = 4; }));
   ASSERT_FALSE(kv.ok());
-  EXPECT_NE(kv.status().message().find("blk.0.attn_k.weight"), std::string::npos) << kv.status().message();
+  EXPECT_NE(kv.status().message().find("blk.0.attn_k.weight"), std::string::npos)
+      << kv.status().message();
 
   auto vocab = load_model(edited_copy("vocab", [](auto& j) { j["vocab_size"] = 8000; }));
   ASSERT_FALSE(vocab.ok());
-  EXPECT_NE(vocab.status().message().find("token_embd.weight"), std::string::npos) << vocab.status().message();
+  EXPECT_NE(vocab.status().message().find("token_embd.weight"), std::string::npos)
+      << vocab.status().message();
 
   auto arch = load_model(edited_copy("arch", [](auto& j) {
     j["architectures"] = {"GPT2LMHeadModel"};
     j["model_type"] = "gpt2";
   }));
   ASSERT_FALSE(arch.ok());
-  EXPECT_NE(arch.status().message().find("unknown architecture"), std::string::npos) << arch.status().message();
+  EXPECT_NE(arch.status().message().find("unknown architecture"), std::string::npos)
+      << arch.status().message();
 }
 
 // The GGUF convention for arch llama (convert_hf_to_gguf's permute): within each head, row 2i + s
@@ -77,7 +83,8 @@ TEST(Model, PermutedQkRowsGiveIdenticalLogits) {
   std::vector<std::vector<uint8_t>> owned;
   const int64_t d = (*hf)->hp.head_dim;
   for (auto& t : mf->tensors) {
-    if (t.name.find("attn_q.weight") == std::string::npos && t.name.find("attn_k.weight") == std::string::npos)
+    if (t.name.find("attn_q.weight") == std::string::npos &&
+        t.name.find("attn_k.weight") == std::string::npos)
       continue;
     const size_t rb = t.n_bytes / t.shape[0];
     std::vector<uint8_t> p(t.n_bytes);
@@ -117,7 +124,8 @@ TEST(Session, PromptLongerThanContextIsAClearError) {
   Status st = (*s)->eval(ids);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code(), StatusCode::kOutOfRange);
-  EXPECT_NE(st.message().find("9 tokens do not fit the context: 0 of 8 positions are used"), std::string::npos)
+  EXPECT_NE(st.message().find("9 tokens do not fit the context: 0 of 8 positions are used"),
+            std::string::npos)
       << st.message();
   ASSERT_TRUE((*s)->eval({ids.data(), 5}).ok());
   EXPECT_FALSE((*s)->eval({ids.data(), 4}).ok());  // 5 + 4 > 8
@@ -137,7 +145,8 @@ TEST(Session, PromptLongerThanContextIsAClearError) {
 TEST(Session, ChunkedPrefillAndDecodeAgreeWithBatched) {
   auto m = load_model(kRefS);
   ASSERT_TRUE(m.ok());
-  const std::vector<int32_t> ids = {47, 1405, 700, 259, 622, 12, 515, 327, 259, 655, 1260, 12, 284, 297};
+  const std::vector<int32_t> ids = {47,  1405, 700, 259,  622, 12,  515,
+                                    327, 259,  655, 1260, 12,  284, 297};
   const int64_t V = (*m)->hp.n_vocab, n = static_cast<int64_t>(ids.size());
   auto whole = Session::create(**m, {64, 256, {"f32", "f32", {}, 0}});
   ASSERT_TRUE((*whole)->eval(ids, LogitsMode::kAll).ok());

@@ -53,8 +53,8 @@ TEST_P(Golden, PromptLogitsMatchReference) {
   double max_diff = 0.0;
   for (size_t i = 0; i < ref.logits.size(); ++i)
     max_diff = std::max(max_diff, std::fabs(static_cast<double>(logits[i]) - ref.logits[i]));
-  std::printf("%s kv %s: max |logit - reference| over %zu logits = %.3g\n", name.c_str(), kv_type.c_str(),
-              ref.logits.size(), max_diff);
+  std::printf("%s kv %s: max |logit - reference| over %zu logits = %.3g\n", name.c_str(),
+              kv_type.c_str(), ref.logits.size(), max_diff);
   // f32 KV: the whole forward pass in f32 over exact bf16 weights lands at ~4e-6 (gate 2e-3, pinned
   // at 5e-5). The f16 cache rounds every K/V element to 11 bits: measured 2.3e-3 (s) / 1.8e-3 (m).
   const bool exact = kv_type == "f32";
@@ -71,7 +71,8 @@ TEST_P(Golden, PromptLogitsMatchReference) {
     for (size_t t = 0; t < cid.size(); ++t) {
       double s = 0;
       for (int64_t v = 0; v < V; ++v) s += static_cast<double>(lg[t * V + v]) * lg[t * V + v];
-      EXPECT_NEAR(std::sqrt(s), l2[t], (exact ? 1e-6 : 1e-4) * l2[t]) << "case " << c << " pos " << t;
+      EXPECT_NEAR(std::sqrt(s), l2[t], (exact ? 1e-6 : 1e-4) * l2[t])
+          << "case " << c << " pos " << t;
     }
     auto top_ids = cs["last_logits_top10_ids"].get<std::vector<int32_t>>();
     auto top_vals = cs["last_logits_top10_vals"].get<std::vector<double>>();
@@ -107,7 +108,8 @@ TEST_P(Golden, GreedyContinuationMatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(RefModels, Golden,
-                         testing::Combine(testing::Values("tq-ref-s", "tq-ref-m"), testing::Values("f32", "f16")),
+                         testing::Combine(testing::Values("tq-ref-s", "tq-ref-m"),
+                                          testing::Values("f32", "f16")),
                          [](const auto& info) {
                            std::string s = std::get<0>(info.param) + "_" + std::get<1>(info.param);
                            for (char& c : s)

@@ -1,3 +1,5 @@
+#include "runtime/kv_cache.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -5,7 +7,6 @@
 
 #include "core/half.h"
 #include "core/rng.h"
-#include "runtime/kv_cache.h"
 
 namespace tq {
 namespace {
@@ -22,8 +23,9 @@ std::vector<float> randn(Rng& rng, size_t n) {
 }
 
 // Naive causal GQA attention in double over (optionally f16-rounded) K/V.
-std::vector<float> attend_ref(const KvCacheShape& s, const std::vector<float>& K, const std::vector<float>& V,
-                              const std::vector<float>& q, int64_t n_tokens, int64_t pos0, bool f16) {
+std::vector<float> attend_ref(const KvCacheShape& s, const std::vector<float>& K,
+                              const std::vector<float>& V, const std::vector<float>& q,
+                              int64_t n_tokens, int64_t pos0, bool f16) {
   const int64_t d = s.head_dim, G = s.n_heads / s.n_kv_heads, kvd = s.n_kv_heads * d;
   auto round = [&](float x) { return f16 ? f16_to_f32(f32_to_f16(x)) : x; };
   std::vector<float> out(n_tokens * s.n_heads * d);
@@ -34,7 +36,9 @@ std::vector<float> attend_ref(const KvCacheShape& s, const std::vector<float>& K
       double mx = -1e300, sum = 0;
       for (int64_t j = 0; j < n; ++j) {
         double dot = 0;
-        for (int64_t c = 0; c < d; ++c) dot += q[(t * s.n_heads + h) * d + c] * static_cast<double>(round(K[j * kvd + kh * d + c]));
+        for (int64_t c = 0; c < d; ++c)
+          dot +=
+              q[(t * s.n_heads + h) * d + c] * static_cast<double>(round(K[j * kvd + kh * d + c]));
         p[j] = dot / std::sqrt(static_cast<double>(d));
         mx = std::max(mx, p[j]);
       }
@@ -72,7 +76,8 @@ TEST(KvCache, AttendMatchesNaiveCausalGqa) {
         std::vector<float> q1 = randn(rng, s.n_heads * d), o1(q1.size());
         (*kv)->attend(1, q1.data(), 1, pos, o1.data());
         std::vector<float> w1 = attend_ref(s, K, V, q1, 1, pos, std::string(type) == "f16");
-        for (size_t i = 0; i < o1.size(); ++i) ASSERT_NEAR(o1[i], w1[i], 2e-5) << "pos " << pos << " i " << i;
+        for (size_t i = 0; i < o1.size(); ++i)
+          ASSERT_NEAR(o1[i], w1[i], 2e-5) << "pos " << pos << " i " << i;
       }
     }
 }
@@ -92,7 +97,8 @@ TEST(KvCache, BadConfigsGiveClearErrors) {
   const KvCacheShape s{4, 16, 4, 2, 64};
   auto bad = make_kv_cache(s, {"q9", "f16", {}, 0});
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("unknown KV cache key type 'q9'"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("unknown KV cache key type 'q9'"), std::string::npos)
+      << bad.status().message();
   EXPECT_NE(bad.status().message().find("f16"), std::string::npos);
   KvCacheConfig cfg;
   cfg.overrides = {{4, "f32", ""}};

@@ -1,8 +1,8 @@
+#include "runtime/sampler.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
-
-#include "runtime/sampler.h"
 
 namespace tq {
 namespace {
@@ -33,7 +33,8 @@ TEST(Sampler, FrequenciesFollowTheTemperedDistribution) {
     for (int i = 0; i < 3; ++i) {
       p[i] /= z;
       const double sd = std::sqrt(p[i] * (1 - p[i]) / n);
-      EXPECT_NEAR(count[i] / static_cast<double>(n), p[i], 4 * sd) << "temp " << temp << " token " << i;
+      EXPECT_NEAR(count[i] / static_cast<double>(n), p[i], 4 * sd)
+          << "temp " << temp << " token " << i;
     }
   }
 }

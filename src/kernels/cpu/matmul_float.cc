@@ -7,8 +7,8 @@
 // tokens reuse each converted weight vector.
 //
 // Per output element the arithmetic order depends only on (row, token): tile position, thread split
-// and row permutation never change a result (the runtime relies on this: the same model read from an
-// HF folder and from a GGUF with permuted Q/K rows gives identical logits).
+// and row permutation never change a result (the runtime relies on this: the same model read from
+// an HF folder and from a GGUF with permuted Q/K rows gives identical logits).
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -17,8 +17,10 @@
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/matmul_float.cc"
+// clang-format off
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+// clang-format on
 
 #include "core/check.h"
 #include "kernels/matmul.h"
@@ -148,8 +150,7 @@ constexpr auto MicroTable(std::integer_sequence<int, Rs...>) {
 template <class W>
 void GemmRows(const WeightView& w, const float* x, int64_t n_tokens, float* y, int64_t ldy,
               int64_t r0, int64_t r1) {
-  static constexpr auto kMicro =
-      MicroTable<W>(std::make_integer_sequence<int, kMaxR>());
+  static constexpr auto kMicro = MicroTable<W>(std::make_integer_sequence<int, kMaxR>());
   const int64_t n = w.n_cols;
   for (int64_t t = 0; t < n_tokens; ++t)
     for (int64_t r = r0; r < r1; ++r) y[t * ldy + r] = 0.0f;
@@ -185,10 +186,15 @@ void RowsTyped(const WeightView& w, const float* x, int64_t n_tokens, float* y, 
 void MatmulRowsFloat(const WeightView& w, const float* x, int64_t n_tokens, float* y, int64_t ldy,
                      int64_t r0, int64_t r1) {
   switch (w.type) {
-    case TypeId::f32: return RowsTyped<float>(w, x, n_tokens, y, ldy, r0, r1);
-    case TypeId::bf16: return RowsTyped<hwy::bfloat16_t>(w, x, n_tokens, y, ldy, r0, r1);
-    case TypeId::f16: return RowsTyped<hwy::float16_t>(w, x, n_tokens, y, ldy, r0, r1);
-    default: TQ_CHECK(false, "matmul_rows_float: type {} is not f32/bf16/f16", static_cast<uint32_t>(w.type));
+    case TypeId::f32:
+      return RowsTyped<float>(w, x, n_tokens, y, ldy, r0, r1);
+    case TypeId::bf16:
+      return RowsTyped<hwy::bfloat16_t>(w, x, n_tokens, y, ldy, r0, r1);
+    case TypeId::f16:
+      return RowsTyped<hwy::float16_t>(w, x, n_tokens, y, ldy, r0, r1);
+    default:
+      TQ_CHECK(false, "matmul_rows_float: type {} is not f32/bf16/f16",
+               static_cast<uint32_t>(w.type));
   }
 }
 

@@ -6,9 +6,11 @@
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/ops.cc"
+// clang-format off
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 #include <hwy/contrib/math/math-inl.h>
+// clang-format on
 
 #include "kernels/attention.h"
 #include "kernels/ops.h"
@@ -143,12 +145,16 @@ void SiluMul(float* gate, const float* up, int64_t n) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const VF one = hn::Set(df, 1.0f);
-  auto f = [&](VF g, VF u) { return hn::Mul(hn::Div(g, hn::Add(one, hn::Exp(df, hn::Neg(g)))), u); };
+  auto f = [&](VF g, VF u) {
+    return hn::Mul(hn::Div(g, hn::Add(one, hn::Exp(df, hn::Neg(g)))), u);
+  };
   int64_t i = 0;
-  for (; i + N <= n; i += N) hn::StoreU(f(hn::LoadU(df, gate + i), hn::LoadU(df, up + i)), df, gate + i);
+  for (; i + N <= n; i += N)
+    hn::StoreU(f(hn::LoadU(df, gate + i), hn::LoadU(df, up + i)), df, gate + i);
   if (i < n) {
     const size_t rem = static_cast<size_t>(n - i);
-    StoreTail(df, f(LoadTailAsF32(df, gate + i, rem), LoadTailAsF32(df, up + i, rem)), gate + i, rem);
+    StoreTail(df, f(LoadTailAsF32(df, gate + i, rem), LoadTailAsF32(df, up + i, rem)), gate + i,
+              rem);
   }
 }
 
@@ -156,14 +162,15 @@ void AddInplace(float* y, const float* x, int64_t n) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   int64_t i = 0;
-  for (; i + N <= n; i += N) hn::StoreU(hn::Add(hn::LoadU(df, y + i), hn::LoadU(df, x + i)), df, y + i);
+  for (; i + N <= n; i += N)
+    hn::StoreU(hn::Add(hn::LoadU(df, y + i), hn::LoadU(df, x + i)), df, y + i);
   for (; i < n; ++i) y[i] += x[i];
 }
 
 // ---- attention over f32 / f16 rows -------------------------------------------------------------
 template <class T>
-void Scores(const float* q, int64_t n_q, const T* k, int64_t n_pos, int64_t d, int64_t stride, float* s,
-            int64_t lds) {
+void Scores(const float* q, int64_t n_q, const T* k, int64_t n_pos, int64_t d, int64_t stride,
+            float* s, int64_t lds) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   constexpr int64_t kQ = 4;  // queries sharing one pass over a key row
@@ -175,7 +182,8 @@ void Scores(const float* q, int64_t n_q, const T* k, int64_t n_pos, int64_t d, i
       int64_t c = 0;
       for (; c + N <= d; c += N) {
         const VF kv = LoadAsF32(df, kj + c);
-        for (int64_t i = 0; i < nq; ++i) acc[i] = hn::MulAdd(kv, hn::LoadU(df, q + (i0 + i) * d + c), acc[i]);
+        for (int64_t i = 0; i < nq; ++i)
+          acc[i] = hn::MulAdd(kv, hn::LoadU(df, q + (i0 + i) * d + c), acc[i]);
       }
       if (c < d) {
         const size_t rem = static_cast<size_t>(d - c);
@@ -183,7 +191,8 @@ void Scores(const float* q, int64_t n_q, const T* k, int64_t n_pos, int64_t d, i
         for (int64_t i = 0; i < nq; ++i)
           acc[i] = hn::MulAdd(kv, LoadTailAsF32(df, q + (i0 + i) * d + c, rem), acc[i]);
       }
-      for (int64_t i = 0; i < nq; ++i) s[(i0 + i) * lds + j] = hn::GetLane(hn::SumOfLanes(df, acc[i]));
+      for (int64_t i = 0; i < nq; ++i)
+        s[(i0 + i) * lds + j] = hn::GetLane(hn::SumOfLanes(df, acc[i]));
     }
   }
 }
@@ -192,7 +201,8 @@ void Scores(const float* q, int64_t n_q, const T* k, int64_t n_pos, int64_t d, i
 // vector of N positions times the broadcast q[i][c]; two accumulator sets (even / odd c) per query
 // keep 2 * NQ FMA chains in flight.
 template <class T, int NQ>
-HWY_INLINE void ScoresKtBlock(const float* q, int64_t d, const T* kb, int64_t rem, float* s, int64_t lds) {
+HWY_INLINE void ScoresKtBlock(const float* q, int64_t d, const T* kb, int64_t rem, float* s,
+                              int64_t lds) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   for (int64_t v0 = 0; v0 < kKeyBlock && v0 < rem; v0 += N) {
@@ -214,32 +224,42 @@ HWY_INLINE void ScoresKtBlock(const float* q, int64_t d, const T* kb, int64_t re
     const int64_t n = std::min(N, rem - v0);
     for (int i = 0; i < NQ; ++i) {
       const VF r = hn::Add(a[i], b[i]);
-      if (n == N) hn::StoreU(r, df, s + i * lds + v0);
-      else StoreTail(df, r, s + i * lds + v0, static_cast<size_t>(n));
+      if (n == N)
+        hn::StoreU(r, df, s + i * lds + v0);
+      else
+        StoreTail(df, r, s + i * lds + v0, static_cast<size_t>(n));
     }
   }
 }
 
 template <class T>
-void ScoresKt(const float* q, int64_t n_q, const T* kt, int64_t n_pos, int64_t d, float* s, int64_t lds) {
+void ScoresKt(const float* q, int64_t n_q, const T* kt, int64_t n_pos, int64_t d, float* s,
+              int64_t lds) {
   for (int64_t j0 = 0; j0 < n_pos; j0 += kKeyBlock) {
     const T* kb = kt + j0 * d;  // block j0 / kKeyBlock starts at (j0 / kKeyBlock) * d * kKeyBlock
     const int64_t rem = std::min(kKeyBlock, n_pos - j0);
     int64_t i = 0;
     for (; i + 4 <= n_q; i += 4) ScoresKtBlock<T, 4>(q + i * d, d, kb, rem, s + i * lds + j0, lds);
     switch (n_q - i) {
-      case 3: ScoresKtBlock<T, 3>(q + i * d, d, kb, rem, s + i * lds + j0, lds); break;
-      case 2: ScoresKtBlock<T, 2>(q + i * d, d, kb, rem, s + i * lds + j0, lds); break;
-      case 1: ScoresKtBlock<T, 1>(q + i * d, d, kb, rem, s + i * lds + j0, lds); break;
-      default: break;
+      case 3:
+        ScoresKtBlock<T, 3>(q + i * d, d, kb, rem, s + i * lds + j0, lds);
+        break;
+      case 2:
+        ScoresKtBlock<T, 2>(q + i * d, d, kb, rem, s + i * lds + j0, lds);
+        break;
+      case 1:
+        ScoresKtBlock<T, 1>(q + i * d, d, kb, rem, s + i * lds + j0, lds);
+        break;
+      default:
+        break;
     }
   }
 }
 
 // out[i, c0 : c0 + NV*N] for NQ queries: accumulators stay in registers over all positions.
 template <class T, int NQ, int NV>
-HWY_INLINE void MixSlice(const float* p, int64_t ldp, const T* v, int64_t n_pos, int64_t d, int64_t stride,
-                         int64_t c0, float* out) {
+HWY_INLINE void MixSlice(const float* p, int64_t ldp, const T* v, int64_t n_pos, int64_t d,
+                         int64_t stride, int64_t c0, float* out) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   VF acc[NQ][NV];
@@ -258,7 +278,8 @@ HWY_INLINE void MixSlice(const float* p, int64_t ldp, const T* v, int64_t n_pos,
 }
 
 template <class T, int NQ>
-void MixGroup(const float* p, int64_t ldp, const T* v, int64_t n_pos, int64_t d, int64_t stride, float* out) {
+void MixGroup(const float* p, int64_t ldp, const T* v, int64_t n_pos, int64_t d, int64_t stride,
+              float* out) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   int64_t c = 0;
@@ -277,32 +298,40 @@ void MixGroup(const float* p, int64_t ldp, const T* v, int64_t n_pos, int64_t d,
 }
 
 template <class T>
-void Mix(const float* p, int64_t ldp, int64_t n_q, const T* v, int64_t n_pos, int64_t d, int64_t stride,
-         float* out) {
+void Mix(const float* p, int64_t ldp, int64_t n_q, const T* v, int64_t n_pos, int64_t d,
+         int64_t stride, float* out) {
   int64_t i = 0;
   for (; i + 4 <= n_q; i += 4) MixGroup<T, 4>(p + i * ldp, ldp, v, n_pos, d, stride, out + i * d);
   switch (n_q - i) {
-    case 3: MixGroup<T, 3>(p + i * ldp, ldp, v, n_pos, d, stride, out + i * d); break;
-    case 2: MixGroup<T, 2>(p + i * ldp, ldp, v, n_pos, d, stride, out + i * d); break;
-    case 1: MixGroup<T, 1>(p + i * ldp, ldp, v, n_pos, d, stride, out + i * d); break;
-    default: break;
+    case 3:
+      MixGroup<T, 3>(p + i * ldp, ldp, v, n_pos, d, stride, out + i * d);
+      break;
+    case 2:
+      MixGroup<T, 2>(p + i * ldp, ldp, v, n_pos, d, stride, out + i * d);
+      break;
+    case 1:
+      MixGroup<T, 1>(p + i * ldp, ldp, v, n_pos, d, stride, out + i * d);
+      break;
+    default:
+      break;
   }
 }
 
-void ScoresKtF32(const float* q, int64_t n_q, const float* kt, int64_t n_pos, int64_t d, float* s, int64_t lds) {
+void ScoresKtF32(const float* q, int64_t n_q, const float* kt, int64_t n_pos, int64_t d, float* s,
+                 int64_t lds) {
   ScoresKt(q, n_q, kt, n_pos, d, s, lds);
 }
-void ScoresKtF16(const float* q, int64_t n_q, const uint16_t* kt, int64_t n_pos, int64_t d, float* s,
-                 int64_t lds) {
+void ScoresKtF16(const float* q, int64_t n_q, const uint16_t* kt, int64_t n_pos, int64_t d,
+                 float* s, int64_t lds) {
   ScoresKt(q, n_q, reinterpret_cast<const hwy::float16_t*>(kt), n_pos, d, s, lds);
 }
 
-void ScoresF32(const float* q, int64_t n_q, const float* k, int64_t n_pos, int64_t d, int64_t stride,
-               float* s, int64_t lds) {
+void ScoresF32(const float* q, int64_t n_q, const float* k, int64_t n_pos, int64_t d,
+               int64_t stride, float* s, int64_t lds) {
   Scores(q, n_q, k, n_pos, d, stride, s, lds);
 }
-void ScoresF16(const float* q, int64_t n_q, const uint16_t* k, int64_t n_pos, int64_t d, int64_t stride,
-               float* s, int64_t lds) {
+void ScoresF16(const float* q, int64_t n_q, const uint16_t* k, int64_t n_pos, int64_t d,
+               int64_t stride, float* s, int64_t lds) {
   Scores(q, n_q, reinterpret_cast<const hwy::float16_t*>(k), n_pos, d, stride, s, lds);
 }
 void MixF32(const float* p, int64_t ldp, int64_t n_q, const float* v, int64_t n_pos, int64_t d,
@@ -335,25 +364,33 @@ HWY_EXPORT(MixF16);
 void rmsnorm(const float* x, const float* w, int64_t n_rows, int64_t n, float eps, float* out) {
   HWY_DYNAMIC_DISPATCH(RmsNorm)(x, w, n_rows, n, eps, out);
 }
-void softmax(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(Softmax)(x, n); }
-void silu_mul(float* gate, const float* up, int64_t n) { HWY_DYNAMIC_DISPATCH(SiluMul)(gate, up, n); }
-double logsumexp(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(LogSumExp)(x, n); }
-void add_inplace(float* y, const float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(AddInplace)(y, x, n); }
+void softmax(float* x, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(Softmax)(x, n);
+}
+void silu_mul(float* gate, const float* up, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(SiluMul)(gate, up, n);
+}
+double logsumexp(const float* x, int64_t n) {
+  return HWY_DYNAMIC_DISPATCH(LogSumExp)(x, n);
+}
+void add_inplace(float* y, const float* x, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(AddInplace)(y, x, n);
+}
 
 void attn_scores_f32(const float* q, int64_t n_q, const float* k, int64_t n_pos, int64_t head_dim,
                      int64_t row_stride, float* s, int64_t lds) {
   HWY_DYNAMIC_DISPATCH(ScoresF32)(q, n_q, k, n_pos, head_dim, row_stride, s, lds);
 }
-void attn_scores_f16(const float* q, int64_t n_q, const uint16_t* k, int64_t n_pos, int64_t head_dim,
-                     int64_t row_stride, float* s, int64_t lds) {
+void attn_scores_f16(const float* q, int64_t n_q, const uint16_t* k, int64_t n_pos,
+                     int64_t head_dim, int64_t row_stride, float* s, int64_t lds) {
   HWY_DYNAMIC_DISPATCH(ScoresF16)(q, n_q, k, n_pos, head_dim, row_stride, s, lds);
 }
-void attn_scores_kt_f32(const float* q, int64_t n_q, const float* kt, int64_t n_pos, int64_t head_dim,
-                        float* s, int64_t lds) {
+void attn_scores_kt_f32(const float* q, int64_t n_q, const float* kt, int64_t n_pos,
+                        int64_t head_dim, float* s, int64_t lds) {
   HWY_DYNAMIC_DISPATCH(ScoresKtF32)(q, n_q, kt, n_pos, head_dim, s, lds);
 }
-void attn_scores_kt_f16(const float* q, int64_t n_q, const uint16_t* kt, int64_t n_pos, int64_t head_dim,
-                        float* s, int64_t lds) {
+void attn_scores_kt_f16(const float* q, int64_t n_q, const uint16_t* kt, int64_t n_pos,
+                        int64_t head_dim, float* s, int64_t lds) {
   HWY_DYNAMIC_DISPATCH(ScoresKtF16)(q, n_q, kt, n_pos, head_dim, s, lds);
 }
 void attn_mix_f32(const float* p, int64_t ldp, int64_t n_q, const float* v, int64_t n_pos,

@@ -1,9 +1,11 @@
+#include "kernels/stream.h"
+
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/stream.cc"
+// clang-format off
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
-
-#include "kernels/stream.h"
+// clang-format on
 
 HWY_BEFORE_NAMESPACE();
 namespace tq {
@@ -33,6 +35,8 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace tq {
 HWY_EXPORT(StreamReadSum);
-float stream_read_sum(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(StreamReadSum)(x, n); }
+float stream_read_sum(const float* x, int64_t n) {
+  return HWY_DYNAMIC_DISPATCH(StreamReadSum)(x, n);
+}
 }  // namespace tq
 #endif
