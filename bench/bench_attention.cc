@@ -36,10 +36,16 @@ void BM_DecodeAttention(benchmark::State& state, const char* type) {
     benchmark::DoNotOptimize(out.data());
   }
   state.counters["GB/s"] = benchmark::Counter((*kv)->bytes_per_token() * static_cast<double>(n_ctx),
-                                              benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+                                              benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
 }
 
-BENCHMARK_CAPTURE(BM_DecodeAttention, f16, "f16")->Arg(1024)->Arg(4096)->Arg(16384)->Arg(32768)->UseRealTime();
+BENCHMARK_CAPTURE(BM_DecodeAttention, f16, "f16")
+    ->Arg(1024)
+    ->Arg(4096)
+    ->Arg(16384)
+    ->Arg(32768)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_DecodeAttention, f32, "f32")->Arg(4096)->UseRealTime();
 
 }  // namespace

@@ -28,7 +28,8 @@ void BM_Matmul(benchmark::State& state, TypeId type, int64_t rows, int64_t cols)
     matmul(view, x.data(), tokens, y.data());
     benchmark::DoNotOptimize(y.data());
   }
-  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(rb * rows), benchmark::Counter::kIsIterationInvariantRate,
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(rb * rows),
+                                              benchmark::Counter::kIsIterationInvariantRate,
                                               benchmark::Counter::kIs1000);
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * rows * cols * tokens * 1e-9,
                                                  benchmark::Counter::kIsIterationInvariantRate);
@@ -36,7 +37,10 @@ void BM_Matmul(benchmark::State& state, TypeId type, int64_t rows, int64_t cols)
 
 // Llama-3.2-1B shapes: ffn_up [8192, 2048], ffn_down [2048, 8192], output [128256, 2048].
 BENCHMARK_CAPTURE(BM_Matmul, bf16_ffn_up, TypeId::bf16, 8192, 2048)->Arg(1)->Arg(64)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Matmul, bf16_ffn_down, TypeId::bf16, 2048, 8192)->Arg(1)->Arg(64)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Matmul, bf16_ffn_down, TypeId::bf16, 2048, 8192)
+    ->Arg(1)
+    ->Arg(64)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Matmul, f16_ffn_up, TypeId::f16, 8192, 2048)->Arg(1)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Matmul, f32_ffn_up, TypeId::f32, 8192, 2048)->Arg(1)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Matmul, bf16_output, TypeId::bf16, 128256, 2048)->Arg(1)->UseRealTime();
