@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "formats/format.h"
+#include "io/gguf_convert.h"
 
 namespace tq {
 namespace {
@@ -137,6 +138,11 @@ Result<std::unique_ptr<Model>> bind_model(ModelFile mf) {
   }
   TQ_ASSIGN_OR_RETURN(std::vector<float> freq_factors, b.vec("rope_freqs.weight", hp.rope.n_rot / 2,
                                                              "rope.dimension_count / 2", false));
+  if (freq_factors.empty() && hp.rope.scaling == RopeScaling::kLlama3) {
+    // The factors convert_hf_to_gguf stores as rope_freqs.weight, computed from the same keys in
+    // float32: an HF folder and its GGUF then rotate by bit-identical angles.
+    TQ_ASSIGN_OR_RETURN(freq_factors, llama3_rope_freq_factors(f.meta));
+  }
   for (float x : freq_factors)
     if (!(x > 0) || !std::isfinite(x))
       return corrupt_file("{}: rope_freqs.weight holds a non-positive or non-finite factor",

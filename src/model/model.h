@@ -37,7 +37,9 @@ struct Model {
   bool tied_output = false;
   std::vector<float> output_norm;     // [n_embd]
   std::vector<LayerWeights> layers;   // [n_layer]
-  std::vector<double> rope_inv_freq;  // [n_rot / 2], scaling applied
+  // [n_rot / 2], scaling applied (llama3: through the float32 rope_freqs factors of
+  // convert_hf_to_gguf, for either source, so HF and GGUF give identical angles)
+  std::vector<double> rope_inv_freq;
   // True for GGUF files of arch llama: Q/K rows are permuted for interleaved-pair RoPE
   // (convert_hf_to_gguf's permute). The runtime undoes the permutation on the projected q/k
   // vectors, so both sources run the same arithmetic and give identical logits.
