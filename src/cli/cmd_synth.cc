@@ -27,7 +27,7 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("--layers", a->layers, "Number of layers (default: the real model's)");
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
   cmd->add_option("-o,--output", a->out,
-                  "Output folder (Hugging Face layout: config.json + safetensors)")
+                  "Output: a folder (Hugging Face layout) or a .gguf file")
       ->required();
   add_threads_option(cmd, &a->threads);
   cmd->callback([a] {
@@ -41,9 +41,9 @@ void add_synth_command(CLI::App& app) {
     o.seed = a->seed;
     o.out_dir = a->out;
     Timer t;
-    auto bytes = synth_hf_folder(o);
+    auto bytes = synth_model(o);
     exit_on_error(bytes.status());
-    std::printf("wrote %s: %s %s%s, %.2f GB of tensors in %.1f s (random weights; no tokenizer)\n",
+    std::printf("wrote %s: %s %s%s, %.3f GB of tensors in %.1f s (random weights)\n",
                 a->out.c_str(), a->preset.c_str(), a->type.c_str(),
                 a->layers ? fmt::format(", {} layers", a->layers).c_str() : "", *bytes / 1e9,
                 t.seconds());

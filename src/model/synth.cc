@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +14,8 @@
 #include "core/parallel.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "io/gguf_convert.h"
+#include "io/model_file.h"
 #include "io/safetensors_writer.h"
 
 namespace tq {
@@ -40,6 +43,13 @@ constexpr Preset kPresets[] = {
      1000000.0, 1e-6, true, true, false, false, 151643, 151643},
     {"qwen3-0.6b", "Qwen3ForCausalLM", "qwen3", 1024, 28, 16, 8, 128, 3072, 151936, 40960,
      1000000.0, 1e-6, true, false, true, false, 151643, 151645},
+    // Tiny test models of each architecture variant (tests compare them with transformers).
+    {"tiny-llama3", "LlamaForCausalLM", "llama", 64, 2, 4, 2, 16, 128, 320, 256, 500000.0, 1e-5,
+     false, false, false, true, 256, 257},
+    {"tiny-qwen2", "Qwen2ForCausalLM", "qwen2", 64, 2, 4, 2, 16, 128, 320, 256, 1000000.0, 1e-6,
+     true, true, false, false, 256, 257},
+    {"tiny-qwen3", "Qwen3ForCausalLM", "qwen3", 64, 2, 4, 2, 32, 128, 320, 256, 1000000.0, 1e-6,
+     true, false, true, false, 256, 257},
 };
 
 enum class Init { kLinear, kEmbedding, kNorm, kBias };
@@ -65,10 +75,10 @@ ordered_json make_config(const Preset& p, int64_t layers, TypeId type) {
   c["rope_theta"] = p.rope_theta;
   if (p.llama3_rope)
     c["rope_scaling"] = {{"rope_type", "llama3"},
-                         {"factor", 32.0},
+                         {"factor", p.max_pos < 8192 ? 8.0 : 32.0},
                          {"low_freq_factor", 1.0},
                          {"high_freq_factor", 4.0},
-                         {"original_max_position_embeddings", 8192}};
+                         {"original_max_position_embeddings", p.max_pos < 8192 ? 64 : 8192}};
   c["tie_word_embeddings"] = p.tied;
   c["attention_bias"] = p.qkv_bias;
   c["hidden_act"] = "silu";
@@ -112,6 +122,71 @@ std::vector<Tensor> make_tensors(const Preset& p, int64_t layers, TypeId type) {
   add("model.norm.weight", {p.hidden}, Init::kNorm);
   if (!p.tied) add("lm_head.weight", {p.vocab, p.hidden}, Init::kLinear);
   return t;
+}
+
+// GPT-2's byte -> printable code point map (bytes_to_unicode), as UTF-8 strings.
+std::vector<std::string> byte_level_alphabet() {
+  std::vector<int> bs, cs;
+  for (int b = '!'; b <= '~'; ++b) bs.push_back(b);
+  for (int b = 0xA1; b <= 0xAC; ++b) bs.push_back(b);
+  for (int b = 0xAE; b <= 0xFF; ++b) bs.push_back(b);
+  cs = bs;
+  int n = 0;
+  for (int b = 0; b < 256; ++b)
+    if (std::find(bs.begin(), bs.end(), b) == bs.end()) {
+      bs.push_back(b);
+      cs.push_back(256 + n++);
+    }
+  std::vector<std::string> out(256);
+  for (size_t i = 0; i < bs.size(); ++i) {
+    const int c = cs[i];
+    std::string u;
+    if (c < 0x80) {
+      u += static_cast<char>(c);
+    } else {
+      u += static_cast<char>(0xC0 | (c >> 6));
+      u += static_cast<char>(0x80 | (c & 0x3F));
+    }
+    out[bs[i]] = u;
+  }
+  return out;
+}
+
+// A byte-level BPE tokenizer.json with the preset's vocabulary size: the 256 byte tokens, no merges
+// (text encodes byte by byte), fillers "<|synth_N|>" and the preset's BOS/EOS as special tokens.
+// Enough for `tq run` (meaningless text) and for `tq convert` to write tokenizer.ggml.* keys.
+std::string synth_tokenizer_json(const Preset& p) {
+  ordered_json vocab = ordered_json::object();
+  const auto bytes = byte_level_alphabet();
+  auto special_name = [&](int64_t id) -> std::string {
+    if (id == p.bos) return p.hf_arch[0] == 'L' ? "<|begin_of_text|>" : "<|endoftext|>";
+    if (id == p.eos) return p.hf_arch[0] == 'L' ? "<|end_of_text|>" : "<|im_end|>";
+    return {};
+  };
+  ordered_json added = ordered_json::array();
+  for (int64_t id = 0; id < p.vocab; ++id) {
+    std::string name = id < 256 ? bytes[id] : special_name(id);
+    const bool special = id >= 256 && !name.empty();
+    if (name.empty()) name = fmt::format("<|synth_{}|>", id);
+    vocab[name] = id;
+    if (special)
+      added.push_back({{"id", id}, {"content", name}, {"single_word", false}, {"lstrip", false},
+                       {"rstrip", false}, {"normalized", false}, {"special", true}});
+  }
+  ordered_json t;
+  t["version"] = "1.0";
+  t["truncation"] = nullptr;
+  t["padding"] = nullptr;
+  t["added_tokens"] = added;
+  t["normalizer"] = nullptr;
+  t["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+  t["post_processor"] = nullptr;
+  t["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
+  t["model"] = {{"type", "BPE"},         {"dropout", nullptr},    {"unk_token", nullptr},
+                {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr}, {"fuse_unk", false},
+                {"byte_fallback", false}, {"ignore_merges", false}, {"vocab", vocab},
+                {"merges", ordered_json::array()}};
+  return t.dump() + "\n";
 }
 
 // Writes one tensor in chunks of rows; row r of tensor `index` draws from its own seeded stream.
@@ -163,13 +238,15 @@ Status write_tensor(const Tensor& t, uint64_t seed, size_t index, AtomicFile& ou
 
 }  // namespace
 
+Result<int64_t> synth_hf_folder_impl(const SynthOptions& o);
+
 std::vector<std::string> synth_preset_names() {
   std::vector<std::string> v;
   for (const auto& p : kPresets) v.emplace_back(p.name);
   return v;
 }
 
-Result<int64_t> synth_hf_folder(const SynthOptions& o) {
+Result<int64_t> synth_hf_folder_impl(const SynthOptions& o) {
   const Preset* p = nullptr;
   for (const auto& c : kPresets)
     if (o.preset == c.name) p = &c;
@@ -233,7 +310,33 @@ Result<int64_t> synth_hf_folder(const SynthOptions& o) {
   }
   TQ_RETURN_IF_ERROR(write_file_atomic((fs::path(o.out_dir) / "config.json").string(),
                                        make_config(*p, layers, o.type).dump(2) + "\n"));
+  TQ_RETURN_IF_ERROR(write_file_atomic((fs::path(o.out_dir) / "tokenizer.json").string(), synth_tokenizer_json(*p)));
   return total;
+}
+
+}  // namespace tq
+
+namespace tq {
+
+Result<int64_t> synth_model(const SynthOptions& o) {
+  if (!o.out_dir.ends_with(".gguf")) return synth_hf_folder_impl(o);
+  // GGUF: an HF folder beside the output first, then tq convert's writer (Q/K permutation,
+  // rope_freqs, f32 norms, tokenizer keys), then the folder is removed.
+  SynthOptions hf = o;
+  hf.out_dir = o.out_dir + ".hf.tmp";
+  TQ_ASSIGN_OR_RETURN(int64_t bytes, synth_hf_folder_impl(hf));
+  Status st = [&]() -> Status {
+    TQ_ASSIGN_OR_RETURN(ModelFile mf, open_hf_folder(hf.out_dir));
+    ConvertOptions co;
+    co.type = o.type;
+    co.progress = o.progress;
+    TQ_ASSIGN_OR_RETURN(ConvertSummary sum, convert_to_gguf(mf, o.out_dir, co));
+    return ok_status();
+  }();
+  std::error_code ec;
+  fs::remove_all(hf.out_dir, ec);
+  TQ_RETURN_IF_ERROR(st);
+  return bytes;
 }
 
 }  // namespace tq

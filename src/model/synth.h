@@ -1,7 +1,9 @@
 // Synthetic models: the exact tensor shapes and config of a real architecture (Llama-3.2-1B,
-// Llama-3-8B, Qwen2.5-0.5B, Qwen3-0.6B) with seeded random weights, written as a Hugging Face
-// folder (config.json + safetensors). For speed and memory measurements at real sizes (DESIGN.md
-// §5); the text they produce is meaningless and they carry no tokenizer.
+// Llama-3-8B, Qwen2.5-0.5B, Qwen3-0.6B) with seeded random weights, written as a Hugging Face folder
+// (config.json + safetensors + a byte-level tokenizer.json of the right vocabulary size) or, for an
+// output path ending in .gguf, as GGUF (through tq convert's writer). For speed and memory
+// measurements at real sizes (DESIGN.md §5); the text they produce is meaningless. The presets
+// tiny-llama3 / tiny-qwen2 / tiny-qwen3 are few-KB models of each architecture variant for tests.
 //
 // Weights: linear layers N(0, 1/fan_in) (activations keep unit scale through the layers), token
 // embedding N(0, 0.02²), norm weights 1 + N(0, 0.05²), biases N(0, 0.02²). Each row comes from its
@@ -22,15 +24,15 @@ struct SynthOptions {
   int64_t n_layers = 0;        // 0 = the preset's layer count
   TypeId type = TypeId::bf16;  // f32, f16 or bf16 for the matrices (norms and biases too)
   uint64_t seed = 1;
-  std::string out_dir;  // created if absent; files inside are replaced atomically
+  std::string out_dir;  // a folder (created if absent; files replaced atomically) or a *.gguf path
   int64_t max_shard_bytes = int64_t{5} << 30;  // sharded (with an index) above this size
   bool progress = true;
 };
 
 std::vector<std::string> synth_preset_names();
 
-// Writes the folder. Errors: unknown preset (lists the known ones), unsupported type, I/O.
-// Returns the total bytes of tensor data written.
-Result<int64_t> synth_hf_folder(const SynthOptions& opts);
+// Writes the folder (or GGUF file). Errors: unknown preset (lists the known ones), unsupported
+// type, I/O. Returns the total bytes of tensor data written.
+Result<int64_t> synth_model(const SynthOptions& opts);
 
 }  // namespace tq
