@@ -25,6 +25,10 @@ struct WeightView {
   int64_t n_cols = 0;             // input features (a multiple of the format's block_elems)
   const uint8_t* data = nullptr;  // [n_rows, row_bytes]
   size_t row_bytes = 0;
+  // Per-tensor side data for formats that need more than their blocks (e.g. a rotation seed or
+  // precomputed signs), set when the model is bound and owned by the Model; float formats ignore it.
+  uint64_t seed = 0;
+  const void* aux = nullptr;
 
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
 };
