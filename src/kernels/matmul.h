@@ -56,6 +56,12 @@ const MatmulKernel* find_matmul_kernel(TypeId type);
 // a type known to the format table (TQ_CHECK). x and y must not overlap.
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y);
 
+// Several products of the same x (e.g. q, k, v): y_i = x · W_iᵀ. When every weight has a float
+// kernel, one parallel region covers all rows (fewer thread wake-ups per decoded token); otherwise
+// one matmul() per weight. Results are identical to separate matmul() calls.
+void matmul_multi(std::span<const WeightView* const> ws, const float* x, int64_t n_tokens,
+                  std::span<float* const> ys);
+
 // Generic kernel (any format with to_float): dequantizes blocks of rows into per-thread scratch.
 void matmul_generic(const WeightView& w, const float* x, int64_t n_tokens, float* y);
 

@@ -1,6 +1,7 @@
 // Table entries for the float weight formats: threads split the rows, matmul_rows_float (Highway)
 // does the arithmetic.
 #include <algorithm>
+#include <vector>
 
 #include "core/parallel.h"
 #include "kernels/matmul_families.h"
@@ -23,6 +24,44 @@ void matmul_float(const WeightView& w, const float* x, int64_t n_tokens, float* 
       },
       min_units);
 }
+
+}  // namespace
+
+bool is_float_weight(TypeId t) { return t == TypeId::f32 || t == TypeId::bf16 || t == TypeId::f16; }
+
+void matmul_multi(std::span<const WeightView* const> ws, const float* x, int64_t n_tokens,
+                  std::span<float* const> ys) {
+  bool all_float = !force_reference_kernels();
+  for (const WeightView* w : ws) all_float = all_float && is_float_weight(w->type);
+  if (!all_float || ws.size() == 1) {
+    for (size_t i = 0; i < ws.size(); ++i) matmul(*ws[i], x, n_tokens, ys[i]);
+    return;
+  }
+  // Units of kRowGrain rows, numbered across the matrices in order.
+  std::vector<int64_t> first_unit(ws.size() + 1, 0);
+  int64_t macs = 0;
+  for (size_t i = 0; i < ws.size(); ++i) {
+    first_unit[i + 1] = first_unit[i] + (ws[i]->n_rows + kRowGrain - 1) / kRowGrain;
+    macs += ws[i]->n_rows * ws[i]->n_cols * n_tokens;
+  }
+  const int64_t n_units = first_unit.back();
+  const int64_t min_units =
+      std::max<int64_t>(1, (int64_t{1} << 16) * n_units / std::max<int64_t>(1, macs));
+  parallel_for(
+      n_units,
+      [&](int64_t u0, int64_t u1) {
+        for (size_t i = 0; i < ws.size(); ++i) {
+          const int64_t a = std::max(u0, first_unit[i]), b = std::min(u1, first_unit[i + 1]);
+          if (a >= b) continue;
+          const WeightView& w = *ws[i];
+          matmul_rows_float(w, x, n_tokens, ys[i], w.n_rows, (a - first_unit[i]) * kRowGrain,
+                            std::min(w.n_rows, (b - first_unit[i]) * kRowGrain));
+        }
+      },
+      min_units);
+}
+
+namespace {
 
 const MatmulKernel kFloatKernels[] = {
     {TypeId::f32, "f32 (highway)", matmul_float},

@@ -138,9 +138,11 @@ void Session::forward(const int32_t* tokens, int64_t n, int64_t pos0, int64_t ou
     const LayerWeights& L = model_.layers[il];
     // ---- attention ----
     rmsnorm(x, L.attn_norm.data(), n, E, hp.rms_eps, xn_.data());
-    matmul(L.wq, xn_.data(), n, q_.data());
-    matmul(L.wk, xn_.data(), n, k_.data());
-    matmul(L.wv, xn_.data(), n, v_.data());
+    {
+      const WeightView* w[] = {&L.wq, &L.wk, &L.wv};
+      float* y[] = {q_.data(), k_.data(), v_.data()};
+      matmul_multi(w, xn_.data(), n, y);
+    }
     add_bias(q_.data(), L.bq, n);
     add_bias(k_.data(), L.bk, n);
     add_bias(v_.data(), L.bv, n);
@@ -164,8 +166,11 @@ void Session::forward(const int32_t* tokens, int64_t n, int64_t pos0, int64_t ou
     add_inplace(x, tmp_.data(), n * E);
     // ---- feed-forward (SwiGLU) ----
     rmsnorm(x, L.ffn_norm.data(), n, E, hp.rms_eps, xn_.data());
-    matmul(L.w_gate, xn_.data(), n, gate_.data());
-    matmul(L.w_up, xn_.data(), n, up_.data());
+    {
+      const WeightView* w[] = {&L.w_gate, &L.w_up};
+      float* y[] = {gate_.data(), up_.data()};
+      matmul_multi(w, xn_.data(), n, y);
+    }
     silu_mul(gate_.data(), up_.data(), n * F);
     matmul(L.w_down, gate_.data(), n, tmp_.data());
     add_inplace(x, tmp_.data(), n * E);

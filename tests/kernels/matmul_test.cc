@@ -145,6 +145,33 @@ TEST(Matmul, EveryFormatMatchesReference) {
   std::printf("%d formats tested\n", n_tested);
 }
 
+TEST(Matmul, MultiEqualsSeparateCalls) {
+  Rng rng(11);
+  for (int64_t tokens : {1, 6}) {
+    TestMatrix a = make_matrix(TypeId::bf16, 37, 90, rng), b = make_matrix(TypeId::f16, 9, 90, rng),
+               c = make_matrix(TypeId::q8_0, 5, 96, rng);
+    std::vector<float> x = test::normal_vec(rng, tokens * 96);
+    for (bool with_q8 : {false, true}) {
+      std::vector<const WeightView*> ws = {&a.view, &b.view};
+      if (with_q8) {  // q8_0 has no float kernel: one matmul per weight (x needs 96 columns)
+        a = make_matrix(TypeId::bf16, 37, 96, rng);
+        b = make_matrix(TypeId::f16, 9, 96, rng);
+        ws = {&a.view, &b.view, &c.view};
+      }
+      std::vector<std::vector<float>> y(ws.size()), want(ws.size());
+      std::vector<float*> yp;
+      for (size_t i = 0; i < ws.size(); ++i) {
+        y[i].assign(tokens * ws[i]->n_rows, NAN);
+        want[i].assign(tokens * ws[i]->n_rows, NAN);
+        yp.push_back(y[i].data());
+        matmul(*ws[i], x.data(), tokens, want[i].data());
+      }
+      matmul_multi(ws, x.data(), tokens, yp);
+      for (size_t i = 0; i < ws.size(); ++i) EXPECT_EQ(y[i], want[i]) << "weight " << i;
+    }
+  }
+}
+
 TEST(Matmul, TableHasFloatKernelsAndGenericFallback) {
   for (TypeId t : {TypeId::f32, TypeId::bf16, TypeId::f16}) {
     const MatmulKernel* k = find_matmul_kernel(t);
