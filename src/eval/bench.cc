@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "core/timer.h"
 #include "formats/format.h"
+#include "kernels/matmul.h"
 #include "kernels/stream.h"
 #include "runtime/session.h"
 
@@ -36,7 +37,10 @@ std::string describe_weight_types(const Model& m) {
   double total = 0;
   auto add = [&](const WeightView& w) {
     const double b = static_cast<double>(w.row_bytes) * static_cast<double>(w.n_rows);
-    bytes[type_name(w.type)] += b;
+    // "(generic)": no fast kernel registered, rows are dequantized with the reference to_float.
+    const MatmulKernel* k = find_matmul_kernel(w.type);
+    const bool generic = k && k->fn == matmul_generic;
+    bytes[std::string(type_name(w.type)) + (generic ? " (generic)" : "")] += b;
     total += b;
   };
   for (const auto& l : m.layers)
