@@ -9,7 +9,7 @@
 #include "core/parallel.h"
 #include "core/progress.h"
 #include "core/timer.h"
-#include "eval/saved_logits.h"
+#include "io/saved_logits.h"
 #include "kernels/ops.h"
 
 namespace tq {
@@ -61,6 +61,7 @@ Result<PerplexityResult> perplexity(Session& session, std::span<const int32_t> t
   if (o.max_chunks > 0) n_chunks = std::min(n_chunks, o.max_chunks);
   const int64_t first = o.llamacpp ? n_ctx / 2 : 0;  // first scored position (predicting first + 1)
   const int64_t per_chunk = n_ctx - 1 - first;
+  if (per_chunk < 1) return invalid_argument("perplexity: window length {} scores no token", n_ctx);
 
   // The windows exactly as evaluated (llamacpp mode may put BOS first).
   std::vector<int32_t> windows(tokens.begin(), tokens.begin() + n_chunks * n_ctx);

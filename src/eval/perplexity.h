@@ -22,7 +22,7 @@ struct PerplexityOptions {
   int32_t bos_id =
       -1;  // llamacpp mode: >= 0 replaces each window's first token (llama-perplexity with add_bos)
   int64_t n_batch = 512;         // tokens per Session::eval call
-  std::string save_logits_path;  // write this run's logits (eval/saved_logits.h)
+  std::string save_logits_path;  // write this run's logits (io/saved_logits.h)
   std::string kld_base_path;     // compare this run with saved logits: same windows required
   bool progress = true;          // progress bar on stderr
 };

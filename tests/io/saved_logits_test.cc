@@ -1,4 +1,4 @@
-#include "eval/saved_logits.h"
+#include "io/saved_logits.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -65,9 +65,13 @@ class SavedLogitsReader {
  public:
   // Maps and validates the file (magic, version, sizes). Errors name the file.
   static Result<std::unique_ptr<SavedLogitsReader>> open(const std::string& path);
+  // Validates bytes [data, data + size) (kept by pointer: they must outlive the reader); `path`
+  // only names them in errors. open() = map + parse.
+  static Result<std::unique_ptr<SavedLogitsReader>> parse(const uint8_t* data, size_t size,
+                                                          const std::string& path);
   const SavedLogitsHeader& header() const { return h_; }
   std::span<const int32_t> tokens() const { return tokens_; }
-  const std::string& path() const { return map_->path(); }
+  const std::string& path() const { return path_; }
 
   struct Record {
     float lo, scale;
@@ -79,7 +83,8 @@ class SavedLogitsReader {
 
  private:
   SavedLogitsHeader h_;
-  std::shared_ptr<MappedFile> map_;
+  std::string path_;
+  std::shared_ptr<MappedFile> map_;  // set by open()
   std::span<const int32_t> tokens_;
   const uint8_t* records_ = nullptr;
   size_t record_bytes_ = 0;

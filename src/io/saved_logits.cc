@@ -1,4 +1,4 @@
-#include "eval/saved_logits.h"
+#include "io/saved_logits.h"
 
 #include <algorithm>
 #include <cmath>
@@ -91,37 +91,45 @@ Status SavedLogitsWriter::finish() {
 
 Result<std::unique_ptr<SavedLogitsReader>> SavedLogitsReader::open(const std::string& path) {
   TQ_ASSIGN_OR_RETURN(auto map, MappedFile::open(path));
-  const uint8_t* p = map->data();
-  if (map->size() < kHeaderBytes || std::memcmp(p, kMagic, 8) != 0)
+  TQ_ASSIGN_OR_RETURN(auto r, parse(map->data(), map->size(), path));
+  r->map_ = std::move(map);
+  return r;
+}
+
+Result<std::unique_ptr<SavedLogitsReader>> SavedLogitsReader::parse(const uint8_t* p, size_t size,
+                                                                    const std::string& path) {
+  if (size < kHeaderBytes || std::memcmp(p, kMagic, 8) != 0)
     return corrupt_file("{}: not a saved-logits file (written by tq perplexity --save-logits)",
                         path);
   if (get<uint32_t>(p + 8) != kVersion)
     return unsupported("{}: saved-logits version {} (this build reads {})", path,
                        get<uint32_t>(p + 8), kVersion);
   auto r = std::unique_ptr<SavedLogitsReader>(new SavedLogitsReader());
+  r->path_ = path;
   SavedLogitsHeader& h = r->h_;
   h.n_vocab = get<uint32_t>(p + 12);
   h.n_ctx = get<uint32_t>(p + 16);
   h.n_chunks = get<uint32_t>(p + 20);
   h.first_scored = get<uint32_t>(p + 24);
   h.llamacpp = get<uint32_t>(p + 28) & 1u;
-  h.n_records = static_cast<int64_t>(get<uint64_t>(p + 32));
-  if (h.n_vocab <= 0 || h.n_ctx <= 1 || h.n_chunks <= 0 || h.first_scored >= h.n_ctx ||
-      h.n_records != h.n_chunks * (h.n_ctx - 1 - h.first_scored))
-    return corrupt_file(
-        "{}: inconsistent header (vocab {}, ctx {}, chunks {}, first {}, records {})", path,
-        h.n_vocab, h.n_ctx, h.n_chunks, h.first_scored, h.n_records);
-  const size_t tok_bytes = 4 * static_cast<size_t>(h.n_chunks * h.n_ctx);
+  const uint64_t n_records = get<uint64_t>(p + 32);
+  // Every count is u32 (n_records u64): the products below fit in 64 bits, then the file size
+  // bounds them.
+  if (h.n_vocab <= 0 || h.n_ctx <= 1 || h.n_chunks <= 0 || h.first_scored >= h.n_ctx - 1 ||
+      n_records != static_cast<uint64_t>(h.n_chunks) * static_cast<uint64_t>(h.n_ctx - 1 - h.first_scored))
+    return corrupt_file("{}: inconsistent header (vocab {}, ctx {}, chunks {}, first {}, records {})",
+                        path, h.n_vocab, h.n_ctx, h.n_chunks, h.first_scored, n_records);
+  h.n_records = static_cast<int64_t>(n_records);
+  const uint64_t tok_bytes = 4 * static_cast<uint64_t>(h.n_chunks) * static_cast<uint64_t>(h.n_ctx);
   r->record_bytes_ = record_bytes(h.n_vocab);
-  const size_t want =
-      kHeaderBytes + tok_bytes + r->record_bytes_ * static_cast<size_t>(h.n_records);
-  if (map->size() != want)
-    return corrupt_file("{}: {} bytes, expected {} from its header (truncated?)", path, map->size(),
-                        want);
+  const unsigned __int128 want = static_cast<unsigned __int128>(kHeaderBytes) + tok_bytes +
+                                 static_cast<unsigned __int128>(r->record_bytes_) * n_records;
+  if (want != size)
+    return corrupt_file("{}: {} bytes, expected {} from its header (truncated?)", path, size,
+                        static_cast<uint64_t>(want));
   r->tokens_ = {reinterpret_cast<const int32_t*>(p + kHeaderBytes),
                 static_cast<size_t>(h.n_chunks * h.n_ctx)};
   r->records_ = p + kHeaderBytes + tok_bytes;
-  r->map_ = std::move(map);
   return r;
 }
 
