@@ -8,6 +8,7 @@
 #include "core/rng.h"
 #include "formats/format.h"
 #include "kernels/matmul.h"
+#include "kernels/stream.h"
 
 namespace tq {
 namespace {
@@ -34,6 +35,16 @@ void BM_Matmul(benchmark::State& state, TypeId type, int64_t rows, int64_t cols)
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * rows * cols * tokens * 1e-9,
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
+
+// The memory-read yardstick: GB/s of a plain vector sum over 512 MiB (single thread).
+void BM_StreamRead(benchmark::State& state) {
+  const int64_t n = int64_t{128} << 20;
+  std::vector<float> buf(n, 1.0f);
+  for (auto _ : state) benchmark::DoNotOptimize(stream_read_sum(buf.data(), n));
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(n * 4), benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_StreamRead)->UseRealTime();
 
 // Llama-3.2-1B shapes: ffn_up [8192, 2048], ffn_down [2048, 8192], output [128256, 2048].
 BENCHMARK_CAPTURE(BM_Matmul, bf16_ffn_up, TypeId::bf16, 8192, 2048)->Arg(1)->Arg(64)->UseRealTime();
