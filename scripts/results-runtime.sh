@@ -18,6 +18,7 @@ OUT=build/results-runtime
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(accuracy speed)
 mkdir -p "$OUT"
+cmake --preset release >/dev/null  # re-configure: the commit id `tq bench` prints is taken here
 cmake --build --preset release --target tq >/dev/null
 RESULTS=docs/RESULTS.md
 [ -f "$RESULTS" ] || printf '# Results\n\nEvery number here is produced by a command in this repository.\n\n' >"$RESULTS"
