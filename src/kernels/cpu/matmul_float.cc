@@ -28,6 +28,7 @@
 HWY_BEFORE_NAMESPACE();
 namespace tq {
 namespace HWY_NAMESPACE {
+namespace {  // internal linkage: per-target code of other files may use the same names
 namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
@@ -198,6 +199,7 @@ void MatmulRowsFloat(const WeightView& w, const float* x, int64_t n_tokens, floa
   }
 }
 
+}  // namespace
 }  // namespace HWY_NAMESPACE
 }  // namespace tq
 HWY_AFTER_NAMESPACE();

@@ -18,6 +18,7 @@
 HWY_BEFORE_NAMESPACE();
 namespace tq {
 namespace HWY_NAMESPACE {
+namespace {  // internal linkage: per-target code of other files may use the same names
 namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
@@ -343,6 +344,7 @@ void MixF16(const float* p, int64_t ldp, int64_t n_q, const uint16_t* v, int64_t
   Mix(p, ldp, n_q, reinterpret_cast<const hwy::float16_t*>(v), n_pos, d, stride, out);
 }
 
+}  // namespace
 }  // namespace HWY_NAMESPACE
 }  // namespace tq
 HWY_AFTER_NAMESPACE();

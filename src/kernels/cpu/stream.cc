@@ -10,6 +10,7 @@
 HWY_BEFORE_NAMESPACE();
 namespace tq {
 namespace HWY_NAMESPACE {
+namespace {  // internal linkage: per-target code of other files may use the same names
 namespace hn = hwy::HWY_NAMESPACE;
 
 float StreamReadSum(const float* x, int64_t n) {
@@ -28,6 +29,7 @@ float StreamReadSum(const float* x, int64_t n) {
   return s;
 }
 
+}  // namespace
 }  // namespace HWY_NAMESPACE
 }  // namespace tq
 HWY_AFTER_NAMESPACE();
