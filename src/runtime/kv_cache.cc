@@ -47,6 +47,10 @@ class StoreKvCache final : public KvCache {
     const int64_t n_blocks = (n_tokens + kQueryBlock - 1) / kQueryBlock;
     const KvStore& ks = *k_[layer];
     const KvStore& vs = *v_[layer];
+    // Split over threads only when each gets >= ~512K multiply-adds (scores + mix): waking a
+    // sleeping worker costs more than a short-context decode step's attention.
+    const int64_t macs_per_task = 2 * std::min(kQueryBlock, n_tokens) * G * (pos0 + n_tokens) * d;
+    const int64_t min_tasks = std::max<int64_t>(1, (int64_t{512} << 10) / std::max<int64_t>(1, macs_per_task));
     parallel_for(shape_.n_kv_heads * n_blocks, [&](int64_t task0, int64_t task1) {
       thread_local std::vector<float> qbuf, sbuf, obuf;
       for (int64_t task = task0; task < task1; ++task) {
@@ -77,7 +81,7 @@ class StoreKvCache final : public KvCache {
             std::copy_n(obuf.data() + ((t - t0) * G + g) * d, d,
                         out + t * q_stride + (h * G + g) * d);
       }
-    });
+    }, min_tasks);
   }
 
   void clear() override {
