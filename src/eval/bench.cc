@@ -63,8 +63,11 @@ std::string simd_target_name() {
 Bandwidth measure_read_bandwidth(int64_t bytes, int reps) {
   const int64_t n = bytes / static_cast<int64_t>(sizeof(float));
   std::unique_ptr<float[]> buf(new float[static_cast<size_t>(n)]);
-  parallel_for(n, [&](int64_t a, int64_t b) {  // first touch by the threads that will read
-    for (int64_t i = a; i < b; ++i) buf[i] = 1.0f;
+  // First touch by the threads that will read. Distinct values on every page: pages of identical
+  // content can be merged by the host (KSM), and reading one shared page runs at cache speed
+  // (measured: 74 GB/s with a constant fill against 50 GB/s).
+  parallel_for(n, [&](int64_t a, int64_t b) {
+    for (int64_t i = a; i < b; ++i) buf[i] = static_cast<float>(static_cast<uint32_t>(i * 2654435761u) >> 8);
   });
   Bandwidth r;
   r.bytes = n * static_cast<int64_t>(sizeof(float));
