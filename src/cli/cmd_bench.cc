@@ -67,27 +67,27 @@ void add_bench_command(CLI::App& app) {
     apply_threads(a->threads);
     const char* wait = std::getenv("OMP_WAIT_POLICY");
     const std::string load_before = load_average();
-    Bandwidth bw;
-    if (a->bw_mib > 0) bw = measure_read_bandwidth(a->bw_mib << 20);
     BenchOptions o;
     o.n_prompt = a->n_prompt;
     o.n_gen = a->n_gen;
     o.reps = a->reps;
     o.kv.k_type = a->kv_k;
     o.kv.v_type = a->kv_v;
+    // The host's DRAM bandwidth drifts (45-75 GB/s measured within minutes on this shared VM), so
+    // it is measured right before and right after each model; the higher of the two gives that
+    // model's (conservative) bound.
+    auto bandwidth = [&] {
+      return a->bw_mib > 0 ? measure_read_bandwidth(a->bw_mib << 20).gb_per_s : 0.0;
+    };
     std::vector<BenchResult> results;
+    std::vector<std::pair<double, double>> bw;  // [model] (before, after)
     for (const auto& m : a->models) {
       std::fprintf(stderr, "bench %s ...\n", m.c_str());
+      const double before = bandwidth();
       auto r = bench_model(m, o);
       exit_on_error(r.status());
       results.push_back(std::move(*r));
-    }
-    // Measured again after the models: DRAM bandwidth on a shared VM drifts by ~10% within
-    // minutes; the higher of the two keeps the bound conservative.
-    double bw_before = bw.gb_per_s, bw_after = 0;
-    if (a->bw_mib > 0) {
-      bw_after = measure_read_bandwidth(a->bw_mib << 20).gb_per_s;
-      bw.gb_per_s = std::max(bw_before, bw_after);
+      bw.emplace_back(before, bandwidth());
     }
     const std::string load_after = load_average();
 
@@ -96,38 +96,40 @@ void add_bench_command(CLI::App& app) {
         "{}\n\n",
         TQ_GIT_DESCRIBE, cpu_summary(), simd_target_name(), num_threads(), wait ? wait : "(unset)",
         load_before, load_after);
-    if (a->bw_mib > 0)
-      md += fmt::format(
-          "Memory read bandwidth (STREAM-like sum, {} threads, {} MiB buffer, best of 7; before / "
-          "after the models {:.1f} / {:.1f} GB/s, the higher used): {:.1f} GB/s\n\n",
-          bw.threads, a->bw_mib, bw_before, bw_after, bw.gb_per_s);
     md += fmt::format(
         "| model | weights | params | tensor bytes | KV | prefill t/s (p{}) | decode t/s (n{}) | "
-        "bytes/token | "
-        "bound t/s | % of bound | GB/s | decode vs first |\n",
+        "bytes/token | read GB/s before / after | bound t/s | % of bound | decode GB/s | decode vs "
+        "first |\n",
         a->n_prompt, a->n_gen);
-    md += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
-    for (const auto& r : results) {
-      const double bound = bw.gb_per_s > 0 ? bw.gb_per_s * 1e9 / r.decode_bytes_per_token : 0;
+    md += "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    for (size_t i = 0; i < results.size(); ++i) {
+      const BenchResult& r = results[i];
+      const double gbps = std::max(bw[i].first, bw[i].second);
+      const double bound = gbps > 0 ? gbps * 1e9 / r.decode_bytes_per_token : 0;
       md += fmt::format(
-          "| {} | {} | {:.1f} M | {} | {} | {:.1f} ± {:.1f} | {:.2f} ± {:.2f} | {} | {} | {} | "
+          "| {} | {} | {:.1f} M | {} | {} | {:.1f} ± {:.1f} | {:.2f} ± {:.2f} | {} | {} | {} | {} "
+          "| "
           "{:.1f} | {:.2f}x |\n",
           short_name(r.path), r.weight_types, r.n_params / 1e6, human_bytes(r.file_bytes), r.kv,
           r.prefill_tps.mean, r.prefill_tps.sd, r.decode_tps.mean, r.decode_tps.sd,
-          human_bytes(r.decode_bytes_per_token), bound > 0 ? fmt::format("{:.1f}", bound) : "-",
+          human_bytes(r.decode_bytes_per_token),
+          gbps > 0 ? fmt::format("{:.1f} / {:.1f}", bw[i].first, bw[i].second) : "-",
+          bound > 0 ? fmt::format("{:.1f}", bound) : "-",
           bound > 0 ? fmt::format("{:.0f}%", 100 * r.decode_tps.mean / bound) : "-",
           r.decode_tps.mean * r.decode_bytes_per_token * 1e-9,
           r.decode_tps.mean / results.front().decode_tps.mean);
     }
     md += fmt::format(
         "\nEach test: {} timed repetitions after one warm-up; prefill = one batch of {} tokens "
-        "from an empty cache, "
-        "decode = {} single-token steps from an empty cache (random token ids). bytes/token = "
-        "every weight matrix "
-        "once + one embedding row + the mean KV cache read; bound = bandwidth / bytes per token (a "
-        "model whose "
-        "weights fit the last-level cache can exceed it).\n",
-        a->reps, a->n_prompt, a->n_gen);
+        "from "
+        "an empty cache, decode = {} single-token steps from an empty cache (random token ids). "
+        "bytes/token = every weight matrix once + one embedding row + the mean KV cache read. Read "
+        "bandwidth: a STREAM-like sum over {} MiB with {} threads, best of 7, right before and "
+        "after "
+        "each model; bound = the higher / bytes per token (a model whose weights fit the "
+        "last-level "
+        "cache can exceed it).\n",
+        a->reps, a->n_prompt, a->n_gen, a->bw_mib, num_threads());
     std::printf("%s", md.c_str());
     if (!a->md_path.empty()) exit_on_error(write_file_atomic(a->md_path, md));
     if (!a->json_path.empty()) {
@@ -139,15 +141,14 @@ void add_bench_command(CLI::App& app) {
       j["omp_wait_policy"] = wait ? wait : "";
       j["load_avg_before"] = load_before;
       j["load_avg_after"] = load_after;
-      j["bandwidth_gb_per_s"] = bw.gb_per_s;
-      j["bandwidth_before_gb_per_s"] = bw_before;
-      j["bandwidth_after_gb_per_s"] = bw_after;
-      j["bandwidth_buffer_bytes"] = bw.bytes;
+      j["bandwidth_buffer_bytes"] = a->bw_mib << 20;
       j["n_prompt"] = a->n_prompt;
       j["n_gen"] = a->n_gen;
       j["reps"] = a->reps;
-      for (const auto& r : results) {
-        const double bound = bw.gb_per_s > 0 ? bw.gb_per_s * 1e9 / r.decode_bytes_per_token : 0;
+      for (size_t i = 0; i < results.size(); ++i) {
+        const BenchResult& r = results[i];
+        const double gbps = std::max(bw[i].first, bw[i].second);
+        const double bound = gbps > 0 ? gbps * 1e9 / r.decode_bytes_per_token : 0;
         j["models"].push_back(
             {{"path", r.path},
              {"arch", r.arch},
@@ -165,6 +166,8 @@ void add_bench_command(CLI::App& app) {
              {"decode_tps_mean", r.decode_tps.mean},
              {"decode_tps_sd", r.decode_tps.sd},
              {"decode_tps", r.decode_tps.samples},
+             {"bandwidth_before_gb_per_s", bw[i].first},
+             {"bandwidth_after_gb_per_s", bw[i].second},
              {"decode_bound_tps", bound},
              {"decode_fraction_of_bound", bound > 0 ? r.decode_tps.mean / bound : 0.0},
              {"decode_vs_first", r.decode_tps.mean / results.front().decode_tps.mean}});
