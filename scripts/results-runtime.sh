@@ -72,10 +72,11 @@ for part in "${PARTS[@]}"; do
       echo "\`scripts/results-runtime.sh speed\` ($(date -u +%Y-%m-%d)): \`tq bench\` of tq-ref-m and a synthetic"
       echo "Llama-3.2-1B (\`tq synth --preset llama-3.2-1b --type bf16\`, 1.24 B parameters, tied embedding), $THREADS"
       echo "threads, OMP_WAIT_POLICY=PASSIVE, $REPS repetitions. Taken when no other process was running (\`uptime\`"
-      echo "load below 1 before the run; the load averages printed below include this run itself). The host's"
-      echo "available DRAM bandwidth drifts (45-75 GB/s seen within minutes), so it is measured right before and"
-      echo "after each model. tq-ref-m's 46 MB of weights largely fit the 32 MB L3 cache; its decode is bound by"
-      echo "per-step overheads, not DRAM. The 1B model (2.47 GB per token) is DRAM-bound."
+      echo "load below 1 before the run; the load averages printed below include this run itself). The bound is"
+      echo "the read bandwidth of each model's own weight pages; a STREAM-like sum over a fresh buffer is shown"
+      echo "beside it (it varies with page placement on this host, 45-75 GB/s seen). tq-ref-m's 46 MB of weights"
+      echo "largely fit the 32 MB L3 cache, so its decode is bound by per-step overheads; the 1B model (2.47 GB"
+      echo "per token) is DRAM-bound."
       echo
       "$TQ" bench -m "$DATA/models/tq-ref-m" -m "$SYNTH" -r "$REPS" -p 128 -n 64 -t "$THREADS" \
         --json "$OUT/bench.json" 2>/dev/null

@@ -4,6 +4,7 @@
 #include <hwy/targets.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -51,6 +52,33 @@ std::string describe_weight_types(const Model& m) {
   for (const auto& [name, b] : bytes)
     s += fmt::format("{}{} {:.0f}%", s.empty() ? "" : ", ", name, 100 * b / total);
   return s;
+}
+
+// Best-of-`reps` GB/s of reading every byte of `ranges` once, split evenly over the threads.
+double read_ranges_gb_per_s(const std::vector<std::pair<const uint8_t*, int64_t>>& ranges,
+                            int reps) {
+  std::vector<int64_t> start(ranges.size() + 1, 0);  // prefix sums of the range sizes
+  for (size_t i = 0; i < ranges.size(); ++i) start[i + 1] = start[i] + ranges[i].second;
+  const int64_t total = start.back();
+  if (total == 0) return 0;
+  double best = 0;
+  std::atomic<uint64_t> sink{0};
+  for (int rep = 0; rep < reps; ++rep) {
+    Timer t;
+    parallel_for(
+        total,
+        [&](int64_t a, int64_t b) {
+          uint64_t s = 0;
+          for (size_t i = 0; i < ranges.size(); ++i) {
+            const int64_t lo = std::max(a, start[i]), hi = std::min(b, start[i + 1]);
+            if (lo < hi) s += stream_read_sum_bytes(ranges[i].first + (lo - start[i]), hi - lo);
+          }
+          sink += s;
+        },
+        int64_t{1} << 20);
+    best = std::max(best, static_cast<double>(total) / t.seconds() * 1e-9);
+  }
+  return best;
 }
 
 }  // namespace
@@ -137,6 +165,14 @@ Result<BenchResult> bench_model(const std::string& path, const BenchOptions& o) 
       decode.push_back(static_cast<double>(o.n_gen) / td);
     }
   }
+  std::vector<std::pair<const uint8_t*, int64_t>> ranges;
+  auto add = [&](const WeightView& w) {
+    ranges.emplace_back(w.data, static_cast<int64_t>(w.row_bytes) * w.n_rows);
+  };
+  for (const auto& l : model->layers)
+    for (const WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(*w);
+  add(model->output);
+  r.weights_read_gb_per_s = read_ranges_gb_per_s(ranges, 5);
   r.prefill_tps = make_stat(std::move(prefill));
   r.decode_tps = make_stat(std::move(decode));
   return r;

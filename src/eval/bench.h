@@ -36,6 +36,9 @@ struct BenchResult {
   double kv_bytes_per_token = 0;       // stored per position, all layers
   double decode_bytes_per_token = 0;   // weights + mean KV read during the decode test
   std::string kv;                      // KvCache::describe()
+  // Read bandwidth over this model's own weight bytes (the pages decode streams), best of 5
+  // passes right after the decode test: the bound that matches the placement of these pages.
+  double weights_read_gb_per_s = 0;
   double load_seconds = 0;
   Stat prefill_tps;  // tokens/s
   Stat decode_tps;   // tokens/s

@@ -1,8 +1,10 @@
 #include "kernels/ops.h"
+#include "kernels/stream.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "kernel_test_util.h"
 #include "kernels/attention.h"
@@ -47,6 +49,29 @@ TEST(Ops, RmsNormSoftmaxSiluMatchReference) {
       std::vector<float> y = test::normal_vec(rng, n), y0 = y;
       add_inplace(y.data(), x.data(), n);
       for (int64_t i = 0; i < n; ++i) ASSERT_EQ(y[i], y0[i] + x[i]);
+    }
+  });
+}
+
+TEST(Stream, ReadSumsAreExact) {
+  test::for_each_target([&](const char*) {
+    for (int64_t n : {0, 1, 7, 33, 1000, 4099}) {
+      std::vector<uint8_t> b(static_cast<size_t>(n) + 3);
+      uint64_t want = 0;
+      for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>(i * 37 + 11);
+      // Offset 3: unaligned start; 32-bit lanes sum as little-endian words, tail bytes singly.
+      const uint8_t* p = b.data() + 3;
+      int64_t i = 0;
+      for (; i + 4 <= n; i += 4) {
+        uint32_t w;
+        std::memcpy(&w, p + i, 4);
+        want += w;
+      }
+      for (; i < n; ++i) want += p[i];
+      // The SIMD sum wraps in 32-bit lanes; compare modulo 2^32.
+      EXPECT_EQ(static_cast<uint32_t>(stream_read_sum_bytes(p, n)), static_cast<uint32_t>(want)) << n;
+      std::vector<float> f(static_cast<size_t>(n), 0.5f);
+      EXPECT_FLOAT_EQ(stream_read_sum(f.data(), n), 0.5f * static_cast<float>(n));
     }
   });
 }
