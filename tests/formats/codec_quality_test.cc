@@ -169,12 +169,18 @@ IpErrors ip_errors(int64_t d, int bits, CodecKind kind, int64_t pairs, Rng& rng)
 }
 
 // The criterion: |mean error| < 3 standard errors over 10,000 pairs. A correct estimator
-// fails it by chance with probability 0.27% per bit width (the seed is printed to reproduce);
-// b = 1 (pure QJL) and larger d run in the slow test.
+// fails it by chance with probability 0.27% per bit width, so a miss is re-tested once on a fresh,
+// independent sample: a real bias fails both, chance fails both with probability ~7e-6 (the seed is
+// printed to reproduce). b = 1 (pure QJL) and larger d run in the slow test.
 TEST(TurboQuantProd, InnerProductIsUnbiasedWithVarianceWithinTheBound) {
   Rng rng(test_seed("prod unbiased"));
   for (int bits : {2, 3, 4}) {
-    const IpErrors e = ip_errors(128, bits, CodecKind::kProd, 10000, rng);
+    IpErrors e = ip_errors(128, bits, CodecKind::kProd, 10000, rng);
+    if (std::abs(e.err.mean()) >= 3 * e.err.std_error()) {
+      std::printf("  prod d=128 b=%d: |mean| %.2e >= 3 s.e. %.2e; second independent sample\n", bits,
+                  std::abs(e.err.mean()), 3 * e.err.std_error());
+      e = ip_errors(128, bits, CodecKind::kProd, 10000, rng);
+    }
     EXPECT_LT(std::abs(e.err.mean()), 3 * e.err.std_error()) << "b=" << bits << " mean=" << e.err.mean();
     // Variance of the error in units of its bound (π/2d)·‖r‖²‖q‖²: at most 1.1. With the
     // structured (orthogonal-row) sketch it is ≈ (1 − 2/π)·‖q⊥r‖²/‖q‖² ≈ 0.36 here (0.23 at b = 1,

@@ -84,10 +84,12 @@ TEST(LloydMax, IsAFixedPointAndDistortionMatchesMonteCarlo) {
   // codebook, and compare the empirical distortion and the per-cell means with the solver's.
   const uint64_t seed = test_seed("lloyd-max monte carlo");
   Rng rng(seed);
+  // One coordinate per vector: coordinates of the same unit vector are dependent (their squares
+  // sum to 1), which would make the iid standard errors below too small.
   const int64_t d = 16;
-  const int64_t n_vectors = 40000;
+  const int64_t n_vectors = 400000;
   std::vector<double> coords;
-  coords.reserve(n_vectors * d);
+  coords.reserve(n_vectors);
   std::vector<double> v(d);
   for (int64_t i = 0; i < n_vectors; ++i) {
     double norm = 0.0;
@@ -95,7 +97,7 @@ TEST(LloydMax, IsAFixedPointAndDistortionMatchesMonteCarlo) {
       x = rng.normal();
       norm += x * x;
     }
-    for (auto x : v) coords.push_back(x / std::sqrt(norm));
+    coords.push_back(v[i % d] / std::sqrt(norm));
   }
   for (int bits = 1; bits <= 4; ++bits) {
     auto cb = solve_sphere_codebook(d, bits);
