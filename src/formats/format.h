@@ -18,6 +18,9 @@ namespace tq {
 // followed by n / block_elems blocks.
 using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
 using FromFloatFn = void (*)(const float* src, void* dst, int64_t n);
+// Checks the scales/offsets of one row of n elements: true when all are finite; else false with
+// *bad_block = the first bad block (−1: the row header).
+using ValidateRowFn = bool (*)(const void* row, int64_t n, int64_t* bad_block);
 
 struct FormatTraits {
   TypeId id;
@@ -29,6 +32,7 @@ struct FormatTraits {
   FromFloatFn from_float;  // scalar reference quantization (data-free); null if not provided
   const char* description;
   int64_t row_header_bytes = 0;  // bytes before the first block of every row (e.g. q8's f32 scale)
+  ValidateRowFn validate_row = nullptr;  // set by formats whose scales are checked at load
 };
 
 // All registered formats, in table order.
@@ -45,5 +49,7 @@ double bits_per_element(TypeId id);
 // Bits per element of a row of n_cols elements, row header included.
 double bits_per_element(TypeId id, int64_t n_cols);
 const char* type_name(TypeId id);  // "type#<id>" for unknown ids (static storage per thread)
+// True for ids in the TurboQuant range (our own formats; llama.cpp cannot read them).
+inline bool is_turboquant_type(TypeId id) { return static_cast<uint32_t>(id) >= kTurboQuantTypeBase; }
 
 }  // namespace tq

@@ -70,11 +70,32 @@ void rtn4_from_float(const float* src, void* dst, int64_t n) {
   }
 }
 
+bool q8_validate(const void* src, int64_t n, int64_t* bad_block) {
+  float d;
+  std::memcpy(&d, src, 4);
+  *bad_block = -1;
+  return std::isfinite(d);
+}
+
+bool rtn4_validate(const void* src, int64_t n, int64_t* bad_block) {
+  const auto* p = static_cast<const uint8_t*>(src);
+  for (int64_t g = 0; g < n / kRtn4Group; ++g) {
+    uint16_t h[2];
+    std::memcpy(h, p + g * sizeof(Rtn4Block), 4);
+    if ((h[0] & 0x7c00u) == 0x7c00u || (h[1] & 0x7c00u) == 0x7c00u) {
+      *bad_block = g;
+      return false;
+    }
+  }
+  return true;
+}
+
 const FormatTraits kBaselineFormats[] = {
     {kTypeQ8, "q8", kQ8BlockElems, kQ8BlockElems, true, q8_to_float, q8_from_float,
-     "per-output-channel symmetric int8 (f32 scale per row)", 4},
+     "per-output-channel symmetric int8 (f32 scale per row)", 4, q8_validate},
     {kTypeRtn4, "rtn4", kRtn4Group, sizeof(Rtn4Block), true, rtn4_to_float, rtn4_from_float,
-     "asymmetric int4, groups of 128 (f16 scale + f16 offset); also holds gptq4"},
+     "asymmetric int4, groups of 128 (f16 scale + f16 offset); also holds gptq4", 0,
+     rtn4_validate},
 };
 
 }  // namespace

@@ -61,6 +61,12 @@ struct TqCodebook {
   std::vector<float> midpoints;  // [2^bits − 1] (values[i] + values[i+1]) / 2
   float unit = 0.0f;             // κ
   int zero_index = 0;            // index of the value nearest 0
+  // nearest(): cell c of kCells equal cells over [midpoints[0], midpoints.back()] starts its
+  // search at lut[c] = the number of midpoints below the start of cell c − 1 (one cell of slack
+  // for the rounding of the cell computation), then steps up while midpoints[i] < t.
+  static constexpr int kCells = 2048;
+  std::vector<uint16_t> lut;  // [kCells]
+  float lut_lo = 0.0f, lut_inv_width = 0.0f;
 };
 
 TqCodebook build_codebook(int bits, int group) {
@@ -93,6 +99,17 @@ TqCodebook build_codebook(int bits, int group) {
   for (int i = 1; i < levels; ++i)
     if (std::fabs(cb.values[i]) < std::fabs(cb.values[z])) z = i;
   cb.zero_index = z;
+  const double lo = cb.midpoints.front(), hi = cb.midpoints.back();
+  const double width = (hi - lo) / TqCodebook::kCells;
+  cb.lut_lo = static_cast<float>(lo);
+  cb.lut_inv_width = static_cast<float>(1.0 / width);
+  cb.lut.resize(TqCodebook::kCells);
+  for (int c = 0; c < TqCodebook::kCells; ++c) {
+    const double edge = lo + (c - 1) * width;
+    cb.lut[c] = static_cast<uint16_t>(
+        std::lower_bound(cb.midpoints.begin(), cb.midpoints.end(), static_cast<float>(edge)) -
+        cb.midpoints.begin());
+  }
   return cb;
 }
 
@@ -134,11 +151,16 @@ const Signs& signs(int group) {
   return all[gi];
 }
 
-int nearest(const TqCodebook& cb, float t) {
-  if (std::isnan(t)) return cb.zero_index;
-  // Number of midpoints strictly below t: ties go to the lower value.
-  return static_cast<int>(std::lower_bound(cb.midpoints.begin(), cb.midpoints.end(), t) -
-                          cb.midpoints.begin());
+// The number of midpoints strictly below t (ties go to the lower value); NaN → the value nearest 0.
+inline int nearest(const TqCodebook& cb, float t) {
+  const int last = static_cast<int>(cb.midpoints.size());
+  if (!(t > cb.midpoints[0])) return std::isnan(t) ? cb.zero_index : 0;
+  if (t > cb.midpoints[last - 1]) return last;
+  const float cf = (t - cb.lut_lo) * cb.lut_inv_width;
+  const int c = std::min(TqCodebook::kCells - 1, static_cast<int>(cf));
+  int i = cb.lut[c];
+  while (cb.midpoints[i] < t) ++i;  // stops at last − 1 at the latest (t <= midpoints[last − 1])
+  return i;
 }
 
 constexpr float kMaxF16 = 65504.0f;
@@ -199,12 +221,12 @@ void tq_unpack_group(const void* block, int bits, int group, uint8_t* idx, float
 
 double tq_group_error(const float* v, const uint8_t* idx, float scale, int bits, int group) {
   const auto& cb = codebook(bits, group);
-  double e = 0.0;
+  double e[4] = {0, 0, 0, 0};
   for (int i = 0; i < group; ++i) {
     const double d = static_cast<double>(v[i]) - static_cast<double>(scale * cb.values[idx[i]]);
-    e += d * d;
+    e[i % 4] += d * d;
   }
-  return e;
+  return (e[0] + e[1]) + (e[2] + e[3]);
 }
 
 float tq_quantize_rotated_group(const float* v, int bits, int group, uint8_t* idx) {
@@ -227,15 +249,18 @@ float tq_quantize_rotated_group(const float* v, int bits, int group, uint8_t* id
     double s = f * s0;
     for (int it = 0; it < 4; ++it) {
       const float inv = static_cast<float>(1.0 / s);
-      double vc = 0.0, cc = 0.0;
-      for (int i = 0; i < group; ++i) {
-        const int k = nearest(cb, v[i] * inv);
-        const double c = cb.values[k];
-        vc += static_cast<double>(v[i]) * c;
-        cc += c * c;
-      }
-      if (!(cc > 0.0) || !(vc > 0.0)) break;  // degenerate: keep the previous s
-      s = vc / cc;
+      for (int i = 0; i < group; ++i) trial[i] = static_cast<uint8_t>(nearest(cb, v[i] * inv));
+      // Four partial sums (group is a multiple of 4): independent chains of double adds.
+      double vc[4] = {0, 0, 0, 0}, cc[4] = {0, 0, 0, 0};
+      for (int i = 0; i < group; i += 4)
+        for (int k = 0; k < 4; ++k) {
+          const double c = cb.values[trial[i + k]];
+          vc[k] += static_cast<double>(v[i + k]) * c;
+          cc[k] += c * c;
+        }
+      const double vcs = (vc[0] + vc[1]) + (vc[2] + vc[3]), ccs = (cc[0] + cc[1]) + (cc[2] + cc[3]);
+      if (!(ccs > 0.0) || !(vcs > 0.0)) break;  // degenerate: keep the previous s
+      s = vcs / ccs;
     }
     // Round to f16 (a finite, non-negative value) and recompute the codes for it.
     const float s16 = f16_to_f32(f32_to_f16(static_cast<float>(std::min<double>(s, kMaxF16))));

@@ -3,6 +3,7 @@
 // quantizer).
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "formats/format_families.h"
@@ -34,6 +35,20 @@ void from_float(const float* src, void* dst, int64_t n) {
 }
 
 template <int B, int G>
+bool validate(const void* src, int64_t n, int64_t* bad_block) {
+  const auto* p = static_cast<const uint8_t*>(src);
+  for (int64_t g = 0; g < n / G; ++g) {
+    uint16_t h;
+    std::memcpy(&h, p + g * sizeof(TqBlock<B, G>), 2);
+    if ((h & 0x7c00u) == 0x7c00u) {  // f16 exponent all ones: Inf or NaN
+      *bad_block = g;
+      return false;
+    }
+  }
+  return true;
+}
+
+template <int B, int G>
 FormatTraits entry() {
   const TqWeightSpec* s = find_tq_weight(B, G);
   return {s->id,
@@ -44,7 +59,9 @@ FormatTraits entry() {
           to_float<B, G>,
           from_float<B, G>,
           "TurboQuant weights: per group of G inputs a seeded Hadamard rotation, Lloyd-Max codes, "
-          "f16 least-squares scale"};
+          "f16 least-squares scale",
+          0,
+          validate<B, G>};
 }
 
 template <int G>

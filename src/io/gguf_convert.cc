@@ -9,6 +9,7 @@
 #include "core/parallel.h"
 #include "core/progress.h"
 #include "formats/format.h"
+#include "formats/tq_weight.h"
 #include "io/tokenizer.h"
 
 namespace tq {
@@ -123,8 +124,15 @@ Result<Metadata> gguf_metadata_for(const ModelFile& src, TypeId target) {
     if (!st.ok())
       return st.with_context(fmt::format("{}: cannot export the tokenizer for GGUF", src.path));
   }
-  TQ_ASSIGN_OR_RETURN(uint32_t file_type, llama_file_type(target));
-  m.set("general.file_type", MetaValue::u32(file_type));
+  if (is_turboquant_type(target)) {
+    // Our own weight formats (tq<b>g<G>, q8, rtn4): no llama.cpp file type exists for them.
+    m.erase("general.file_type");
+    m.set("turboquant.weight.type", MetaValue::str(type_name(target)));
+    if (find_tq_weight(target)) m.set(kTqWeightSeedKey, MetaValue::u64(kTqWeightRotationSeed));
+  } else {
+    TQ_ASSIGN_OR_RETURN(uint32_t file_type, llama_file_type(target));
+    m.set("general.file_type", MetaValue::u32(file_type));
+  }
   m.set("general.quantization_version", MetaValue::u32(2));  // GGML_QNT_VERSION
   return m;
 }

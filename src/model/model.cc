@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "formats/format.h"
+#include "formats/tq_weight.h"
 #include "io/gguf_convert.h"
 
 namespace tq {
@@ -36,6 +37,48 @@ Status check_tensor(const ModelFile& mf, const TensorInfo& t, const std::vector<
   return ok_status();
 }
 
+// Quantized formats with a row validator (ours): every scale must be finite. Reads each row's
+// scales once (the whole tensor passes through the cache; decode reads it all anyway).
+Status check_scales(const ModelFile& mf, const TensorInfo& t) {
+  const FormatTraits* f = find_format(t.type);
+  if (!f->validate_row) return ok_status();
+  const size_t rb = *row_bytes(t.type, t.n_cols());
+  for (int64_t r = 0; r < t.n_rows(); ++r) {
+    int64_t bad = 0;
+    if (!f->validate_row(t.data + static_cast<size_t>(r) * rb, t.n_cols(), &bad)) {
+      if (bad < 0)
+        return corrupt_file("{}: tensor '{}' ({}): row {} has a non-finite scale", where(mf, t),
+                            t.name, f->name, r);
+      return corrupt_file("{}: tensor '{}' ({}): row {}, block {} has a non-finite scale or "
+                          "offset (NaN/Inf f16)",
+                          where(mf, t), t.name, f->name, r, bad);
+    }
+  }
+  return ok_status();
+}
+
+// Files with tq<b>g<G> weights record the rotation seed their codes were made with; it must be
+// this build's (the seed fixes the rotation signs, a format constant).
+Status check_tq_seed(const ModelFile& mf) {
+  const TensorInfo* tq_tensor = nullptr;
+  for (const auto& t : mf.tensors)
+    if (find_tq_weight(t.type)) {
+      tq_tensor = &t;
+      break;
+    }
+  if (!tq_tensor) return ok_status();
+  const MetaValue* v = mf.meta.find(kTqWeightSeedKey);
+  int64_t seed = 0;
+  if (!v || !v->get_int(&seed))
+    return corrupt_file("{}: tensor '{}' is {} but the file has no integer '{}' (tq convert and "
+                        "tq quantize write it)",
+                        mf.path, tq_tensor->name, type_name(tq_tensor->type), kTqWeightSeedKey);
+  if (static_cast<uint64_t>(seed) != kTqWeightRotationSeed)
+    return unsupported("{}: '{}' is {:#x}; this build's tq formats use {:#x}", mf.path,
+                       kTqWeightSeedKey, static_cast<uint64_t>(seed), kTqWeightRotationSeed);
+  return ok_status();
+}
+
 class Binder {
  public:
   explicit Binder(const ModelFile& mf) : mf_(mf) {}
@@ -44,6 +87,7 @@ class Binder {
     const TensorInfo* t = mf_.find(name);
     if (!t) return corrupt_file("{}: tensor '{}' is missing", mf_.path, name);
     TQ_RETURN_IF_ERROR(check_tensor(mf_, *t, {rows, cols}, what));
+    TQ_RETURN_IF_ERROR(check_scales(mf_, *t));
     return WeightView{t->type, rows, cols, t->data, *row_bytes(t->type, cols)};
   }
 
@@ -91,6 +135,7 @@ Result<std::unique_ptr<Model>> bind_model(ModelFile mf) {
   m->file = std::move(mf);
   const ModelFile& f = m->file;
   TQ_ASSIGN_OR_RETURN(m->hp, read_hparams(f));
+  TQ_RETURN_IF_ERROR(check_tq_seed(f));
   const HParams& hp = m->hp;
   Binder b(f);
   TQ_ASSIGN_OR_RETURN(m->tok_embd,

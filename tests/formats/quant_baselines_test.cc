@@ -100,8 +100,11 @@ TEST(QuantBaselines, EdgeCases) {
     w[5] = std::numeric_limits<float>::quiet_NaN();
     f->from_float(w.data(), q.data(), 128);
     f->to_float(q.data(), back.data(), 128);
-    for (int i = 0; i < 128; ++i)
-      if (i != 5) EXPECT_EQ(back[i], 0.75f) << f->name << " " << i;
+    for (int i = 0; i < 128; ++i) {
+      if (i != 5) {
+        EXPECT_EQ(back[i], 0.75f) << f->name << " " << i;
+      }
+    }
     EXPECT_TRUE(std::isfinite(back[5])) << f->name;
   }
 }
