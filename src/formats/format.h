@@ -18,6 +18,9 @@ namespace tq {
 // followed by n / block_elems blocks.
 using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
 using FromFloatFn = void (*)(const float* src, void* dst, int64_t n);
+// Conversions of formats with per-tensor side data (aux: format-defined, e.g. a TqGroupMap).
+using ToFloatAuxFn = void (*)(const void* src, float* dst, int64_t n, const void* aux);
+using FromFloatAuxFn = void (*)(const float* src, void* dst, int64_t n, const void* aux);
 // Checks the scales/offsets of one row of n elements: true when all are finite; else false with
 // *bad_block = the first bad block (−1: the row header).
 using ValidateRowFn = bool (*)(const void* row, int64_t n, int64_t* bad_block);
@@ -33,7 +36,23 @@ struct FormatTraits {
   const char* description;
   int64_t row_header_bytes = 0;  // bytes before the first block of every row (e.g. q8's f32 scale)
   ValidateRowFn validate_row = nullptr;  // set by formats whose scales are checked at load
+  // Formats with per-tensor side data (fractional tq: the group map) convert rows with it; their
+  // plain to_float / from_float then describe the tensor whose side data is the default (see
+  // the family file).
+  ToFloatAuxFn to_float_aux = nullptr;
+  FromFloatAuxFn from_float_aux = nullptr;
 };
+
+// Dequantizes one row with the tensor's side data when the format has any (aux may be null only
+// for formats without side data or to get their default reading).
+inline void row_to_float(const FormatTraits& f, const void* src, float* dst, int64_t n,
+                         const void* aux) {
+  if (f.to_float_aux && aux) {
+    f.to_float_aux(src, dst, n, aux);
+  } else {
+    f.to_float(src, dst, n);
+  }
+}
 
 // All registered formats, in table order.
 std::span<const FormatTraits> all_formats();

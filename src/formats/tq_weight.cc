@@ -31,6 +31,11 @@ const TqWeightSpec kSpecs[] = {
     TQ_SPEC(1, 64, 4),  TQ_SPEC(1, 64, 5),  TQ_SPEC(1, 64, 6),  TQ_SPEC(1, 64, 8),
     TQ_SPEC(2, 128, 2), TQ_SPEC(2, 128, 3), TQ_SPEC(2, 128, 4), TQ_SPEC(2, 128, 5),
     TQ_SPEC(2, 128, 6), TQ_SPEC(2, 128, 8),
+#define TQ_FSPEC(gi, G, b) {static_cast<TypeId>(tq_id(gi, b) + 0x40), "tq" #b ".5g" #G, b, b + 1, G}
+    TQ_FSPEC(0, 32, 2),  TQ_FSPEC(0, 32, 3),  TQ_FSPEC(0, 32, 4),  TQ_FSPEC(0, 32, 5),
+    TQ_FSPEC(1, 64, 2),  TQ_FSPEC(1, 64, 3),  TQ_FSPEC(1, 64, 4),  TQ_FSPEC(1, 64, 5),
+    TQ_FSPEC(2, 128, 2), TQ_FSPEC(2, 128, 3), TQ_FSPEC(2, 128, 4), TQ_FSPEC(2, 128, 5),
+#undef TQ_FSPEC
 };
 #undef TQ_SPEC
 
@@ -181,6 +186,12 @@ const TqWeightSpec* find_tq_weight(int bits, int group) {
   return nullptr;
 }
 
+const TqWeightSpec* find_tq_weight_fractional(int bits, int group) {
+  for (const auto& s : kSpecs)
+    if (s.bits == bits && s.group == group && s.fractional()) return &s;
+  return nullptr;
+}
+
 const TqWeightSpec* find_tq_weight(std::string_view name) {
   for (const auto& s : kSpecs)
     if (name == s.name) return &s;
@@ -285,30 +296,34 @@ void tq_quantize_row(const float* src, int64_t n, int bits, int group, void* dst
   check_pair(bits, group);
   TQ_CHECK(n % group == 0, "tq_quantize_row: {} is not a multiple of the group {}", n, group);
   const int64_t gb = tq_group_bytes(bits, group);
-  std::vector<float> v(group);
-  std::vector<uint8_t> idx(group);
   auto* out = static_cast<uint8_t*>(dst);
-  for (int64_t g = 0; g < n / group; ++g) {
-    std::copy(src + g * group, src + (g + 1) * group, v.begin());
-    tq_rotate_group(v.data(), group);
-    const float s = tq_quantize_rotated_group(v.data(), bits, group, idx.data());
-    tq_pack_group(idx.data(), s, bits, group, out + g * gb);
-  }
+  for (int64_t g = 0; g < n / group; ++g) tq_quantize_group(src + g * group, bits, group, out + g * gb);
+}
+
+void tq_quantize_group(const float* x, int bits, int group, void* block) {
+  std::array<float, 128> v;
+  std::array<uint8_t, 128> idx;
+  std::copy(x, x + group, v.begin());
+  tq_rotate_group(v.data(), group);
+  const float s = tq_quantize_rotated_group(v.data(), bits, group, idx.data());
+  tq_pack_group(idx.data(), s, bits, group, block);
+}
+
+void tq_dequantize_group(const void* block, int bits, int group, float* w) {
+  const auto& cb = codebook(bits, group);
+  std::array<uint8_t, 128> idx;
+  float s;
+  tq_unpack_group(block, bits, group, idx.data(), &s);
+  for (int i = 0; i < group; ++i) w[i] = s * cb.values[idx[i]];
+  tq_unrotate_group(w, group);
 }
 
 void tq_dequantize_row(const void* src, int64_t n, int bits, int group, float* dst) {
-  const auto& cb = codebook(bits, group);
+  check_pair(bits, group);
   TQ_CHECK(n % group == 0, "tq_dequantize_row: {} is not a multiple of the group {}", n, group);
   const int64_t gb = tq_group_bytes(bits, group);
-  std::vector<uint8_t> idx(group);
   const auto* in = static_cast<const uint8_t*>(src);
-  for (int64_t g = 0; g < n / group; ++g) {
-    float s;
-    tq_unpack_group(in + g * gb, bits, group, idx.data(), &s);
-    float* w = dst + g * group;
-    for (int i = 0; i < group; ++i) w[i] = s * cb.values[idx[i]];
-    tq_unrotate_group(w, group);
-  }
+  for (int64_t g = 0; g < n / group; ++g) tq_dequantize_group(in + g * gb, bits, group, dst + g * group);
 }
 
 }  // namespace tq

@@ -1,4 +1,4 @@
-// TurboQuant weight formats tq<b>g<G>: the format definition shared
+// TurboQuant weight formats tq<b>g<G> and tq<b>.5g<G>: the format definition shared
 // by the reference conversions (format table), the quantization pipeline (src/quantize) and the
 // fast matmul kernels (src/kernels). Contract: /work/wt/WEIGHT_FORMAT.md; layouts: docs/FORMATS.md.
 //
@@ -27,12 +27,23 @@
 //          directly as the unsigned VNNI operand (c_int + 128 = i).
 //   Either way the kernels compute Σ c_int[idx]·x_q in int32 and multiply by κ once.
 //
+// Fractional formats tq<b>.5g<G> (b ∈ {2, 3, 4, 5}): half of a tensor's groups — the same input
+// positions in every row — at b+1 bits, the rest at b bits (channel split at group granularity;
+// b + 0.5 + 16/G bits per weight). Which positions are wide is the tensor's group map, side data
+// stored in a GGUF file as a 1-D i8 tensor "<name>.tq_map" ([n_groups], 1 = b+1 bits) next to
+// "<name>.weight" and attached to the WeightView (aux) by the model binder. A row stores its b+1-bit
+// blocks first (in increasing group position), then its b-bit blocks. Rows need an even number of
+// groups. The data-free default map puts the half of the groups with the largest weight energy
+// Σ_rows ‖W[r, group]‖² at b+1 bits; the pipeline may pass a calibrated map.
 #pragma once
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
+#include "tq/status.h"
 #include "tq/types.h"
 
 namespace tq {
@@ -48,7 +59,7 @@ inline constexpr int kTqDefaultGroup = 128;  // measured best at equal bits (res
 
 struct TqWeightSpec {
   TypeId id;
-  const char* name;  // "tq4g128"
+  const char* name;  // "tq4g128", "tq3.5g128"
   int bits;          // b: the width of every group (of the low half for fractional formats)
   int bits_hi;       // == bits for uniform formats; bits + 1 for fractional ones
   int group;         // G: input features per group (32, 64 or 128)
@@ -60,13 +71,16 @@ struct TqWeightSpec {
   double bits_per_weight() const { return 0.5 * (bits + bits_hi) + 16.0 / group; }
 };
 
-// Every tq weight format (ids kTurboQuantTypeBase + 16·gi + b with gi = 0, 1, 2 for G = 32, 64, 128).
+// Every tq weight format: ids kTurboQuantTypeBase + 16·gi + b with gi = 0, 1, 2 for G = 32, 64, 128;
+// fractional ones at + 0x40.
 std::span<const TqWeightSpec> tq_weight_specs();
 // nullptr when `id` is not a tq weight format.
 const TqWeightSpec* find_tq_weight(TypeId id);
 // The uniform format tq<bits>g<group>; nullptr for other (bits, group).
 const TqWeightSpec* find_tq_weight(int bits, int group);
-// By name ("tq4g128"); nullptr when unknown.
+// The fractional format tq<bits>.5g<group> (bits in {2, 3, 4, 5}); nullptr otherwise.
+const TqWeightSpec* find_tq_weight_fractional(int bits, int group);
+// By name ("tq4g128", "tq3.5g128"); nullptr when unknown.
 const TqWeightSpec* find_tq_weight(std::string_view name);
 
 // Bytes of one block of G codes at b bits: 2 + G·b/8. (bits, group) must be a valid pair (TQ_CHECK).
@@ -108,10 +122,40 @@ float tq_quantize_rotated_group(const float* v, int bits, int group, uint8_t* id
 // ‖v − s·c[idx]‖² for a rotated group v (double accumulation).
 double tq_group_error(const float* v, const uint8_t* idx, float scale, int bits, int group);
 
+// One group x[0..G) of an input row → one block: rotate with R, tq_quantize_rotated_group, pack.
+void tq_quantize_group(const float* x, int bits, int group, void* block);
+// One block → the dequantized group w[0..G) = Rᵀ(s·c[idx]).
+void tq_dequantize_group(const void* block, int bits, int group, float* w);
+
 // Whole rows (the format table's from_float / to_float for the uniform formats): n a multiple of G.
 // dst: n/G blocks. Each group is rotated with R, then tq_quantize_rotated_group.
 void tq_quantize_row(const float* src, int64_t n, int bits, int group, void* dst);
 // dst[0..n) = the dequantized row: per group Rᵀ(s·c[idx]).
 void tq_dequantize_row(const void* src, int64_t n, int bits, int group, float* dst);
+
+// ---- fractional formats ------------------------------------------------------------------------
+// A tensor's group map. slot_group lists the input group stored in each slot of a row: the wide
+// (b+1-bit) groups in increasing position, then the narrow ones.
+struct TqGroupMap {
+  std::vector<uint8_t> wide;        // [n_groups] 1 = b+1 bits, 0 = b bits
+  std::vector<int32_t> slot_group;  // [n_groups]
+  int64_t n_wide() const { return static_cast<int64_t>(slot_group.size() / 2); }
+};
+// Builds a map from per-group flags: exactly half of them 1, the rest 0, an even count (>= 2).
+Result<TqGroupMap> tq_group_map(std::span<const uint8_t> wide);
+// The data-free default: the n_groups/2 groups with the largest Σ_rows ‖W[r, group]‖² are wide
+// (ties to the lower position). w: [n_rows, n_cols] row-major; n_cols a multiple of 2·group.
+TqGroupMap tq_default_group_map(const float* w, int64_t n_rows, int64_t n_cols, int group);
+// The same from per-group energies ([n_groups], even count): the larger half is wide.
+TqGroupMap tq_group_map_from_energy(std::span<const double> group_energy);
+// The GGUF side tensor's name for a weight: "blk.0.attn_q.weight" → "blk.0.attn_q.tq_map".
+std::string tq_group_map_tensor_name(std::string_view weight_name);
+
+// One row of a fractional format with its tensor's map (n = 2·group·k): quantize (data-free
+// least-squares scales per group, as tq_quantize_row) / dequantize.
+void tq_quantize_row_fractional(const float* src, int64_t n, const TqWeightSpec& spec,
+                                const TqGroupMap& map, void* dst);
+void tq_dequantize_row_fractional(const void* src, int64_t n, const TqWeightSpec& spec,
+                                  const TqGroupMap& map, float* dst);
 
 }  // namespace tq

@@ -25,13 +25,30 @@ bool is_quant_matmul_type(TypeId type) {
 QuantLayout quant_layout(const WeightView& w) {
   QuantLayout L;
   if (const TqWeightSpec* s = find_tq_weight(w.type)) {
-    TQ_CHECK(!s->fractional(), "quant_layout: {} needs its group map", s->name);
     L.kind = QuantKind::kTq;
     L.group = s->group;
     L.rotate = true;
-    L.n_segments = 1;
-    L.seg[0] = {s->bits, w.n_cols / s->group, 0, tq_group_bytes(s->bits, s->group),
-                tq_codebook_unit(s->bits, s->group), tq_codebook_int(s->bits, s->group).data()};
+    const int G = s->group;
+    const int64_t n_groups = w.n_cols / G;
+    if (s->fractional()) {
+      TQ_CHECK(w.aux != nullptr, "{} weight without its group map (WeightView::aux)", s->name);
+      const auto* map = static_cast<const TqGroupMap*>(w.aux);
+      TQ_CHECK(static_cast<int64_t>(map->slot_group.size()) == n_groups,
+               "{}: group map of {} groups for {} columns", s->name, map->slot_group.size(),
+               w.n_cols);
+      const int64_t n_wide = map->n_wide();
+      L.n_segments = 2;
+      L.seg[0] = {s->bits_hi, n_wide, 0, tq_group_bytes(s->bits_hi, G),
+                  tq_codebook_unit(s->bits_hi, G), tq_codebook_int(s->bits_hi, G).data()};
+      L.seg[1] = {s->bits, n_groups - n_wide, n_wide * tq_group_bytes(s->bits_hi, G),
+                  tq_group_bytes(s->bits, G), tq_codebook_unit(s->bits, G),
+                  tq_codebook_int(s->bits, G).data()};
+      L.slot_group = map->slot_group.data();
+    } else {
+      L.n_segments = 1;
+      L.seg[0] = {s->bits, n_groups, 0, tq_group_bytes(s->bits, G), tq_codebook_unit(s->bits, G),
+                  tq_codebook_int(s->bits, G).data()};
+    }
   } else if (w.type == kTypeRtn4) {
     L.kind = QuantKind::kRtn4;
     L.group = kRtn4Group;
@@ -84,7 +101,7 @@ namespace {
 std::vector<MatmulKernel> build() {
   std::vector<MatmulKernel> k;
   for (const auto& s : tq_weight_specs())
-    if (!s.fractional()) k.push_back({s.id, "tq (avx512-vnni / highway)", matmul_quant});
+    k.push_back({s.id, "tq (avx512-vnni / highway)", matmul_quant});
   k.push_back({kTypeQ8, "q8 (avx512-vnni / highway)", matmul_quant});
   k.push_back({kTypeRtn4, "rtn4 (avx512-vnni / highway)", matmul_quant});
   return k;

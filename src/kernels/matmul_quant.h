@@ -1,5 +1,5 @@
-// Integer matmul kernels for the quantized weight formats of our own: TurboQuant tq<b>g<G>
-// (formats/tq_weight.h) and the baselines q8 / rtn4 (formats/quant_baselines.h). Internal to the
+// Integer matmul kernels for the quantized weight formats of our own: TurboQuant tq<b>g<G> and
+// tq<b>.5g<G> (formats/tq_weight.h; the fractional ones need their group map in WeightView::aux) and the baselines q8 / rtn4 (formats/quant_baselines.h). Internal to the
 // kernels layer and its tests/benchmarks; everything else calls matmul() (kernels/matmul.h).
 //
 // Arithmetic (the same in the fast kernels and in ref::matmul_quant):
@@ -48,7 +48,7 @@ struct QuantLayout {
   const int32_t* slot_group = nullptr;  // [n_groups] input group of storage slot j; null: identity
 };
 
-// True for the types these kernels handle (tq<b>g<G>, q8, rtn4).
+// True for the types these kernels handle (tq<b>g<G>, tq<b>.5g<G>, q8, rtn4).
 bool is_quant_matmul_type(TypeId type);
 // The layout of w (w.type must satisfy is_quant_matmul_type; shapes are TQ_CHECKed).
 QuantLayout quant_layout(const WeightView& w);

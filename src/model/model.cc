@@ -81,14 +81,40 @@ Status check_tq_seed(const ModelFile& mf) {
 
 class Binder {
  public:
-  explicit Binder(const ModelFile& mf) : mf_(mf) {}
+  Binder(const ModelFile& mf, std::vector<std::unique_ptr<TqGroupMap>>* maps)
+      : mf_(mf), maps_(maps) {}
 
   Result<WeightView> matrix(const std::string& name, int64_t rows, int64_t cols, const char* what) {
     const TensorInfo* t = mf_.find(name);
     if (!t) return corrupt_file("{}: tensor '{}' is missing", mf_.path, name);
     TQ_RETURN_IF_ERROR(check_tensor(mf_, *t, {rows, cols}, what));
     TQ_RETURN_IF_ERROR(check_scales(mf_, *t));
-    return WeightView{t->type, rows, cols, t->data, *row_bytes(t->type, cols)};
+    WeightView w{t->type, rows, cols, t->data, *row_bytes(t->type, cols)};
+    const TqWeightSpec* spec = find_tq_weight(t->type);
+    if (spec && spec->fractional()) {
+      TQ_ASSIGN_OR_RETURN(w.aux, group_map(*t, *spec));
+    }
+    return w;
+  }
+
+  // The group map of a fractional tq tensor: the i8 side tensor "<name>.tq_map" ([n_groups]).
+  Result<const TqGroupMap*> group_map(const TensorInfo& t, const TqWeightSpec& spec) {
+    const std::string name = tq_group_map_tensor_name(t.name);
+    const TensorInfo* m = mf_.find(name);
+    if (!m)
+      return corrupt_file("{}: tensor '{}' is {} but its group map '{}' is missing", where(mf_, t),
+                          t.name, spec.name, name);
+    const int64_t n_groups = t.n_cols() / spec.group;
+    TQ_RETURN_IF_ERROR(check_tensor(mf_, *m, {n_groups}, "the weight's groups"));
+    if (m->type != TypeId::i8)
+      return corrupt_file("{}: group map '{}' has type {}, expected i8", where(mf_, *m), name,
+                          type_name(m->type));
+    std::vector<uint8_t> wide(m->data, m->data + n_groups);
+    auto map = tq_group_map(wide);
+    if (!map.ok())
+      return corrupt_file("{}: group map '{}': {}", where(mf_, *m), name, map.status().message());
+    maps_->push_back(std::make_unique<TqGroupMap>(std::move(*map)));
+    return maps_->back().get();
   }
 
   // A 1-D tensor as f32; `required` false: absent gives an empty vector.
@@ -107,12 +133,13 @@ class Binder {
 
  private:
   const ModelFile& mf_;
+  std::vector<std::unique_ptr<TqGroupMap>>* maps_;
 };
 
 }  // namespace
 
 void weight_row_to_float(const WeightView& w, int64_t row, float* out) {
-  find_format(w.type)->to_float(w.row(row), out, w.n_cols);
+  row_to_float(*find_format(w.type), w.row(row), out, w.n_cols, w.aux);
 }
 
 size_t Model::weight_bytes_per_token() const {
@@ -137,7 +164,7 @@ Result<std::unique_ptr<Model>> bind_model(ModelFile mf) {
   TQ_ASSIGN_OR_RETURN(m->hp, read_hparams(f));
   TQ_RETURN_IF_ERROR(check_tq_seed(f));
   const HParams& hp = m->hp;
-  Binder b(f);
+  Binder b(f, &m->group_maps);
   TQ_ASSIGN_OR_RETURN(m->tok_embd,
                       b.matrix("token_embd.weight", hp.n_vocab, hp.n_embd, "n_vocab x n_embd"));
   if (f.find("output.weight")) {

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "../common/test_seed.h"
@@ -24,15 +26,28 @@ std::vector<float> gaussian(Rng& rng, size_t n) {
 }
 
 TEST(TqWeight, SpecTableAndFormatTableAgree) {
-  EXPECT_EQ(tq_weight_specs().size(), 18u);
+  EXPECT_EQ(tq_weight_specs().size(), 18u + 12u);
   for (const auto& s : tq_weight_specs()) {
     const FormatTraits* f = find_format(s.id);
     ASSERT_NE(f, nullptr) << s.name;
     EXPECT_STREQ(f->name, s.name);
-    EXPECT_EQ(f->block_elems, s.group);
-    EXPECT_EQ(f->block_bytes, tq_group_bytes(s.bits, s.group));
-    EXPECT_DOUBLE_EQ(bits_per_element(s.id), s.bits + 16.0 / s.group) << s.name;
-    EXPECT_EQ(find_tq_weight(s.bits, s.group), &s);
+    if (s.fractional()) {
+      EXPECT_EQ(s.bits_hi, s.bits + 1);
+      EXPECT_EQ(f->block_elems, 2 * s.group);
+      EXPECT_EQ(f->block_bytes, tq_group_bytes(s.bits, s.group) + tq_group_bytes(s.bits + 1, s.group));
+      EXPECT_DOUBLE_EQ(bits_per_element(s.id), s.bits + 0.5 + 16.0 / s.group) << s.name;
+      EXPECT_EQ(find_tq_weight_fractional(s.bits, s.group), &s);
+      EXPECT_NE(f->to_float_aux, nullptr);
+      EXPECT_NE(f->from_float_aux, nullptr);
+      EXPECT_EQ(std::string(s.name), "tq" + std::to_string(s.bits) + ".5g" + std::to_string(s.group));
+    } else {
+      EXPECT_EQ(f->block_elems, s.group);
+      EXPECT_EQ(f->block_bytes, tq_group_bytes(s.bits, s.group));
+      EXPECT_DOUBLE_EQ(bits_per_element(s.id), s.bits + 16.0 / s.group) << s.name;
+      EXPECT_EQ(find_tq_weight(s.bits, s.group), &s);
+      EXPECT_EQ(f->to_float_aux, nullptr);
+    }
+    EXPECT_DOUBLE_EQ(s.bits_per_weight(), bits_per_element(s.id));
     EXPECT_EQ(find_tq_weight(std::string_view(s.name)), &s);
     EXPECT_EQ(find_format(std::string_view(s.name)), f);
     EXPECT_GE(static_cast<uint32_t>(s.id), kTurboQuantTypeBase);
@@ -42,6 +57,9 @@ TEST(TqWeight, SpecTableAndFormatTableAgree) {
   EXPECT_EQ(find_tq_weight(7, 128), nullptr);
   EXPECT_EQ(find_tq_weight(4, 256), nullptr);
   EXPECT_EQ(find_tq_weight(TypeId::q4_K), nullptr);
+  EXPECT_EQ(find_tq_weight_fractional(6, 128), nullptr);
+  EXPECT_EQ(static_cast<uint32_t>(find_tq_weight_fractional(3, 128)->id),
+            kTurboQuantTypeBase + 0x40 + 32 + 3);
 }
 
 TEST(TqWeight, CodebooksAreTheInt8RoundedLloydMaxValues) {
@@ -251,12 +269,108 @@ TEST(TqWeight, QuantizerIsDeterministic) {
   Rng rng(7);
   const std::vector<float> w = gaussian(rng, 1024);
   for (const auto& s : tq_weight_specs()) {
+    if (s.fractional()) continue;
     const FormatTraits* f = find_format(s.id);
     std::vector<uint8_t> a(*row_bytes(s.id, 1024)), b(a.size());
     f->from_float(w.data(), a.data(), 1024);
     f->from_float(w.data(), b.data(), 1024);
     EXPECT_EQ(a, b) << s.name;
   }
+}
+
+// ---- fractional formats ------------------------------------------------------------------------
+
+TEST(TqWeightFractional, GroupMapValidation) {
+  EXPECT_TRUE(tq_group_map(std::vector<uint8_t>{1, 0}).ok());
+  EXPECT_FALSE(tq_group_map(std::vector<uint8_t>{1, 0, 1}).ok());     // odd
+  EXPECT_FALSE(tq_group_map(std::vector<uint8_t>{1, 1, 1, 0}).ok());  // not half
+  EXPECT_FALSE(tq_group_map(std::vector<uint8_t>{2, 0}).ok());        // not 0/1
+  EXPECT_FALSE(tq_group_map(std::vector<uint8_t>{}).ok());
+  auto m = tq_group_map(std::vector<uint8_t>{0, 1, 1, 0, 0, 1});
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->slot_group, (std::vector<int32_t>{1, 2, 5, 0, 3, 4}));  // wide first, then narrow
+  EXPECT_EQ(m->n_wide(), 3);
+  EXPECT_EQ(tq_group_map_tensor_name("blk.3.ffn_down.weight"), "blk.3.ffn_down.tq_map");
+  EXPECT_EQ(tq_group_map_tensor_name("token_embd.weight"), "token_embd.tq_map");
+}
+
+TEST(TqWeightFractional, DefaultMapTakesTheHighEnergyHalf) {
+  Rng rng(testing::test_seed("TqWeightFractional.DefaultMap"));
+  const int G = 64;
+  const int64_t rows = 5, cols = 8 * G;
+  std::vector<float> w = gaussian(rng, rows * cols);
+  const std::vector<int> loud = {1, 2, 6, 7};  // groups scaled up
+  for (int64_t r = 0; r < rows; ++r)
+    for (int g : loud)
+      for (int i = 0; i < G; ++i) w[r * cols + g * G + i] *= 3.0f;
+  const TqGroupMap m = tq_default_group_map(w.data(), rows, cols, G);
+  EXPECT_EQ(m.wide, (std::vector<uint8_t>{0, 1, 1, 0, 0, 0, 1, 1}));
+  // Ties (equal energy) go to the lower positions.
+  std::vector<double> e = {1, 1, 1, 1};
+  EXPECT_EQ(tq_group_map_from_energy(e).wide, (std::vector<uint8_t>{1, 1, 0, 0}));
+}
+
+// With a map, a fractional row's error lies between the uniform formats at b and b+1 bits, and
+// the wide groups get the b+1-bit error.
+TEST(TqWeightFractional, RoundTripWithItsMap) {
+  Rng rng(testing::test_seed("TqWeightFractional.RoundTrip"));
+  for (int G : kTqWeightGroups)
+    for (int b : {2, 3, 4, 5}) {
+      SCOPED_TRACE(::testing::Message() << "b=" << b << " G=" << G);
+      const TqWeightSpec* s = find_tq_weight_fractional(b, G);
+      const FormatTraits* f = find_format(s->id);
+      const int64_t n = 16 * G;
+      std::vector<uint8_t> wide(16, 0);
+      for (int g : {0, 3, 4, 5, 9, 10, 13, 15}) wide[g] = 1;
+      const TqGroupMap map = *tq_group_map(wide);
+      std::vector<uint8_t> q(*row_bytes(s->id, n));
+      std::vector<float> back(n);
+      double e_wide = 0, e_narrow = 0, r_wide = 0, r_narrow = 0;
+      for (int rep = 0; rep < 16; ++rep) {
+        const std::vector<float> x = gaussian(rng, n);
+        f->from_float_aux(x.data(), q.data(), n, &map);
+        row_to_float(*f, q.data(), back.data(), n, &map);
+        for (int64_t c = 0; c < n; ++c) {
+          const double d = double(x[c]) - back[c];
+          (wide[c / G] ? e_wide : e_narrow) += d * d;
+          (wide[c / G] ? r_wide : r_narrow) += double(x[c]) * x[c];
+        }
+        // Blocks: the wide groups' blocks first, each equal to the uniform b+1-bit block.
+        std::vector<uint8_t> blk(tq_group_bytes(b + 1, G));
+        tq_quantize_group(x.data() + 3 * G, b + 1, G, blk.data());  // group 3 = wide slot 1
+        EXPECT_EQ(0, std::memcmp(blk.data(), q.data() + tq_group_bytes(b + 1, G), blk.size()));
+      }
+      const Pinned* lo = nullptr;
+      const Pinned* hi = nullptr;
+      for (const Pinned& p : kPinnedRoundTrip) {
+        if (p.group == G && p.bits == b) lo = &p;
+        if (p.group == G && p.bits == b + 1) hi = &p;
+      }
+      EXPECT_GE(e_narrow / r_narrow, lo->lo);
+      EXPECT_LE(e_narrow / r_narrow, lo->hi);
+      EXPECT_GE(e_wide / r_wide, hi->lo);
+      EXPECT_LE(e_wide / r_wide, hi->hi);
+    }
+}
+
+TEST(TqWeightFractional, PlainToFloatReadsTheIdentityMap) {
+  Rng rng(3);
+  const TqWeightSpec* s = find_tq_weight_fractional(3, 32);
+  const FormatTraits* f = find_format(s->id);
+  const std::vector<float> x = gaussian(rng, 128);
+  std::vector<uint8_t> q(*row_bytes(s->id, 128)), q2(q.size());
+  std::vector<float> a(128), b(128);
+  const TqGroupMap id = *tq_group_map(std::vector<uint8_t>{1, 1, 0, 0});
+  f->from_float(x.data(), q.data(), 128);
+  f->from_float_aux(x.data(), q2.data(), 128, &id);
+  EXPECT_EQ(q, q2);
+  f->to_float(q.data(), a.data(), 128);
+  f->to_float_aux(q.data(), b.data(), 128, &id);
+  EXPECT_EQ(a, b);
+  // Another map reads the same bytes differently.
+  const TqGroupMap other = *tq_group_map(std::vector<uint8_t>{0, 1, 1, 0});
+  f->to_float_aux(q.data(), b.data(), 128, &other);
+  EXPECT_NE(a, b);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "core/half.h"
@@ -25,8 +26,7 @@ namespace {
 
 std::vector<TypeId> quant_types() {
   std::vector<TypeId> t;
-  for (const auto& s : tq_weight_specs())
-    if (!s.fractional()) t.push_back(s.id);
+  for (const auto& s : tq_weight_specs()) t.push_back(s.id);
   t.push_back(kTypeQ8);
   t.push_back(kTypeRtn4);
   return t;
@@ -37,16 +37,39 @@ int group_of(TypeId t) {
   return t == kTypeQ8 ? static_cast<int>(kQ8BlockElems) : static_cast<int>(kRtn4Group);
 }
 
+// Columns of the k-th awkward shape: group·k (fractional formats need an even number of groups).
+int64_t cols_of(TypeId t, int k) {
+  const TqWeightSpec* s = find_tq_weight(t);
+  return int64_t{group_of(t)} * k * (s && s->fractional() ? 2 : 1);
+}
+
 struct Matrix {
   std::vector<uint8_t> bytes;
+  std::unique_ptr<TqGroupMap> map;  // fractional formats: a random group map (view.aux)
   WeightView view;
 };
 
-// Random codes with every scale 1 (and rtn4 offsets 0): the products are exact integers.
-Matrix unit_scale_matrix(TypeId type, int64_t rows, int64_t cols, Rng& rng) {
+Matrix empty_matrix(TypeId type, int64_t rows, int64_t cols, Rng& rng) {
   Matrix m;
   const size_t rb = *row_bytes(type, cols);
   m.bytes.assign(rb * rows, 0);
+  m.view = {type, rows, cols, m.bytes.data(), rb};
+  const TqWeightSpec* s = find_tq_weight(type);
+  if (s && s->fractional()) {
+    const int64_t n_groups = cols / s->group;
+    std::vector<uint8_t> wide(n_groups, 0);
+    for (int64_t i = 0; i < n_groups / 2; ++i) wide[i] = 1;
+    for (int64_t i = n_groups - 1; i > 0; --i) std::swap(wide[i], wide[rng.below(i + 1)]);
+    m.map = std::make_unique<TqGroupMap>(*tq_group_map(wide));
+    m.view.aux = m.map.get();
+  }
+  return m;
+}
+
+// Random codes with every scale 1 (and rtn4 offsets 0): the products are exact integers.
+Matrix unit_scale_matrix(TypeId type, int64_t rows, int64_t cols, Rng& rng) {
+  Matrix m = empty_matrix(type, rows, cols, rng);
+  const size_t rb = m.view.row_bytes;
   const int G = group_of(type);
   std::vector<uint8_t> idx(G);
   for (int64_t r = 0; r < rows; ++r) {
@@ -58,34 +81,41 @@ Matrix unit_scale_matrix(TypeId type, int64_t rows, int64_t cols, Rng& rng) {
         row[4 + c] = static_cast<uint8_t>(static_cast<int8_t>(static_cast<int>(rng.below(255)) - 127));
       continue;
     }
-    for (int64_t g = 0; g < cols / G; ++g) {
-      if (type == kTypeRtn4) {
+    if (type == kTypeRtn4) {
+      for (int64_t g = 0; g < cols / G; ++g) {
         for (auto& i : idx) i = static_cast<uint8_t>(rng.below(16));
         rtn4_pack_group(idx.data(), 1.0f, 0.0f, row + g * sizeof(Rtn4Block));
-      } else {
-        const TqWeightSpec* s = find_tq_weight(type);
-        for (auto& i : idx) i = static_cast<uint8_t>(rng.below(1u << s->bits));
-        tq_pack_group(idx.data(), 1.0f, s->bits, G, row + g * tq_group_bytes(s->bits, G));
       }
+      continue;
+    }
+    const TqWeightSpec* s = find_tq_weight(type);
+    const int64_t n_wide = s->fractional() ? cols / G / 2 : 0;
+    size_t off = 0;
+    for (int64_t j = 0; j < cols / G; ++j) {  // storage slots: wide blocks first
+      const int bits = j < n_wide ? s->bits_hi : s->bits;
+      for (auto& i : idx) i = static_cast<uint8_t>(rng.below(1u << bits));
+      tq_pack_group(idx.data(), 1.0f, bits, G, row + off);
+      off += tq_group_bytes(bits, G);
     }
   }
-  m.view = {type, rows, cols, m.bytes.data(), rb};
   return m;
 }
 
 // Gaussian rows with per-row magnitudes spread over e^±2, quantized by the format's from_float.
 Matrix real_matrix(TypeId type, int64_t rows, int64_t cols, Rng& rng, std::vector<float>* deq) {
-  Matrix m;
+  Matrix m = empty_matrix(type, rows, cols, rng);
   const FormatTraits* f = find_format(type);
-  const size_t rb = *row_bytes(type, cols);
-  m.bytes.assign(rb * rows, 0);
+  const size_t rb = m.view.row_bytes;
   deq->resize(rows * cols);
   for (int64_t r = 0; r < rows; ++r) {
     std::vector<float> src = test::normal_vec(rng, cols, std::exp(rng.normal()));
-    f->from_float(src.data(), m.bytes.data() + r * rb, cols);
-    f->to_float(m.bytes.data() + r * rb, deq->data() + r * cols, cols);
+    if (m.map) {
+      f->from_float_aux(src.data(), m.bytes.data() + r * rb, cols, m.map.get());
+    } else {
+      f->from_float(src.data(), m.bytes.data() + r * rb, cols);
+    }
+    row_to_float(*f, m.bytes.data() + r * rb, deq->data() + r * cols, cols, m.view.aux);
   }
-  m.view = {type, rows, cols, m.bytes.data(), rb};
   return m;
 }
 
@@ -128,7 +158,7 @@ TEST(MatmulQuant, UnitScalesBitExactAgainstReference) {
       for (int k : {1, 3, 7})
         for (int64_t rows : {1, 7, 33})
           for (int64_t tokens = 1; tokens <= 9; ++tokens) {
-            const int64_t cols = int64_t{group_of(type)} * k;
+            const int64_t cols = cols_of(type, k);
             Matrix m = unit_scale_matrix(type, rows, cols, rng);
             const std::vector<float> x = activations(rng, tokens, cols);
             std::vector<float> y(tokens * rows, NAN), yr(tokens * rows, NAN);
@@ -154,7 +184,7 @@ TEST(MatmulQuant, RealScalesMatchReferenceAndFloatMatmul) {
       for (int k : {1, 3, 7})
         for (int64_t rows : {1, 7, 33})
           for (int64_t tokens : {1, 2, 4, 5, 9}) {
-            const int64_t cols = int64_t{group_of(type)} * k;
+            const int64_t cols = cols_of(type, k);
             std::vector<float> deq;
             Matrix m = real_matrix(type, rows, cols, rng, &deq);
             const std::vector<float> x = activations(rng, tokens, cols);
@@ -185,7 +215,8 @@ TEST(MatmulQuant, RealScalesMatchReferenceAndFloatMatmul) {
 // reference) / predicted sd is ≈ 1 (uniform rounding errors, independent across inputs).
 TEST(MatmulQuant, ActivationRoundingErrorHasThePredictedSize) {
   Rng rng(test::fresh_seed());
-  for (TypeId type : {find_tq_weight(4, 128)->id, kTypeQ8, kTypeRtn4}) {
+  for (TypeId type : {find_tq_weight(4, 128)->id, find_tq_weight_fractional(3, 64)->id, kTypeQ8,
+                      kTypeRtn4}) {
     const int64_t rows = 64, cols = 1024, tokens = 8;
     std::vector<float> deq;
     Matrix m = real_matrix(type, rows, cols, rng, &deq);
@@ -210,7 +241,7 @@ TEST(MatmulQuant, ActivationRoundingErrorHasThePredictedSize) {
 TEST(MatmulQuant, ThreadsAndRowOrderDoNotChangeBits) {
   Rng rng(test::fresh_seed());
   for (TypeId type : quant_types()) {
-    const int64_t rows = 70, cols = int64_t{group_of(type)} * 9;
+    const int64_t rows = 70, cols = cols_of(type, 5);
     for (int64_t tokens : {1, 6}) {
       std::vector<float> deq;
       Matrix m = real_matrix(type, rows, cols, rng, &deq);

@@ -75,7 +75,8 @@ std::vector<float> prompt_logits(const Model& m) {
 }
 
 TEST_F(QuantModel, RunsOnTheIntegerKernelsCloseToTheReference) {
-  for (const char* type : {"tq2g32", "tq3g64", "tq4g32", "tq4g64", "tq8g64", "q8", "rtn4"}) {
+  for (const char* type :
+       {"tq2g32", "tq3g64", "tq4g32", "tq4g64", "tq8g64", "tq3.5g32", "tq4.5g32", "q8", "rtn4"}) {
     SCOPED_TRACE(type);
     auto m = load_model(synth(type));
     ASSERT_TRUE(m.ok()) << m.status().to_string();
@@ -156,6 +157,48 @@ TEST_F(QuantModel, RotationSeedMustBePresentAndOurs) {
   EXPECT_NE(m.status().to_string().find("0x3039"), std::string::npos) << m.status().to_string();
   // q8 / rtn4 files do not need it.
   EXPECT_TRUE(load_model(rewrite(synth("q8"), "q8.gguf", [](Metadata& m) { m.erase(kTqWeightSeedKey); }, same)).ok());
+}
+
+TEST_F(QuantModel, FractionalWeightsNeedAValidGroupMap) {
+  const std::string src = synth("tq2.5g32");
+  auto ok = load_model(src);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_NE((*ok)->layers[1].w_down.aux, nullptr);
+  EXPECT_EQ(static_cast<const TqGroupMap*>((*ok)->layers[1].w_down.aux)->slot_group.size(), 4u);
+  // Missing: the file without blk.1.ffn_down.tq_map.
+  {
+    auto mf = open_model(src);
+    ASSERT_TRUE(mf.ok());
+    std::vector<GgufTensorDecl> decls;
+    for (const auto& t : mf->tensors)
+      if (t.name != "blk.1.ffn_down.tq_map") decls.push_back({t.name, t.type, t.shape});
+    const std::string out = (dir_ / "no-map.gguf").string();
+    auto w = GgufWriter::create(out, mf->meta, decls);
+    ASSERT_TRUE(w.ok());
+    for (const auto& t : mf->tensors) {
+      if (t.name != "blk.1.ffn_down.tq_map") {
+        ASSERT_TRUE((*w)->write(t.data, t.n_bytes).ok());
+      }
+    }
+    ASSERT_TRUE((*w)->finish().ok());
+    auto m = load_model(out);
+    ASSERT_FALSE(m.ok());
+    EXPECT_NE(m.status().to_string().find("group map 'blk.1.ffn_down.tq_map' is missing"),
+              std::string::npos)
+        << m.status().to_string();
+  }
+  // Not half of the groups wide.
+  const std::string bad = rewrite(
+      src, "bad-map.gguf", [](Metadata&) {},
+      [](const TensorInfo& t, std::vector<uint8_t>& b) {
+        if (t.name == "blk.0.ffn_down.tq_map") std::fill(b.begin(), b.end(), 1);
+      });
+  auto m = load_model(bad);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().to_string().find("blk.0.ffn_down.tq_map"), std::string::npos)
+      << m.status().to_string();
+  EXPECT_NE(m.status().to_string().find("exactly half"), std::string::npos)
+      << m.status().to_string();
 }
 
 TEST_F(QuantModel, TruncatedFileIsRefused) {

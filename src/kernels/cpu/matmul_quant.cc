@@ -535,10 +535,11 @@ TQ_VNNI inline float Finish(const QuantLayout& L, const uint8_t* row, const __m5
   return y;
 }
 
-template <class Dec, int R>
-TQ_VNNI void GemvTile(const QuantLayout& L, const Dec* dec, const WeightView& w,
+// D0 decodes segment 0, D1 segment 1 (fractional formats: the wide and the narrow blocks).
+template <class D0, class D1, int R>
+TQ_VNNI void GemvTile(const QuantLayout& L, const D0& d0, const D1& d1, const WeightView& w,
                       const FastActs& A, bool unit_scales, int64_t r0, float* y) {
-  const int ub = 64 * Dec::kOps;
+  const int ub = 64 * D0::kOps;
   __m512 facc[2][R];
   float off[2][R];
   for (int si = 0; si < 2; ++si)
@@ -550,8 +551,13 @@ TQ_VNNI void GemvTile(const QuantLayout& L, const Dec* dec, const WeightView& w,
     const QuantSegment& S = L.seg[si];
     const uint8_t* rows[R];
     for (int r = 0; r < R; ++r) rows[r] = w.row(r0 + r) + S.byte_offset;
-    GemvSegment<Dec, R>(dec[si], rows, S.block_bytes, S.n_groups, SegActsOf(A, 0, si, ub),
-                        facc[si], off[si]);
+    if (si == 0) {
+      GemvSegment<D0, R>(d0, rows, S.block_bytes, S.n_groups, SegActsOf(A, 0, si, ub), facc[si],
+                         off[si]);
+    } else {
+      GemvSegment<D1, R>(d1, rows, S.block_bytes, S.n_groups, SegActsOf(A, 0, si, ub), facc[si],
+                         off[si]);
+    }
   }
   for (int r = 0; r < R; ++r) {
     const __m512 f[2] = {facc[0][r], facc[1][r]};
@@ -560,12 +566,12 @@ TQ_VNNI void GemvTile(const QuantLayout& L, const Dec* dec, const WeightView& w,
   }
 }
 
-template <class Dec>
-TQ_VNNI void GemvRows(const QuantLayout& L, const Dec* dec, const WeightView& w, const FastActs& A,
-                      bool unit_scales, float* y, int64_t r0, int64_t r1) {
+template <class D0, class D1>
+TQ_VNNI void GemvRows(const QuantLayout& L, const D0& d0, const D1& d1, const WeightView& w,
+                      const FastActs& A, bool unit_scales, float* y, int64_t r0, int64_t r1) {
   int64_t r = r0;
-  for (; r + 4 <= r1; r += 4) GemvTile<Dec, 4>(L, dec, w, A, unit_scales, r, y);
-  for (; r < r1; ++r) GemvTile<Dec, 1>(L, dec, w, A, unit_scales, r, y);
+  for (; r + 4 <= r1; r += 4) GemvTile<D0, D1, 4>(L, d0, d1, w, A, unit_scales, r, y);
+  for (; r < r1; ++r) GemvTile<D0, D1, 1>(L, d0, d1, w, A, unit_scales, r, y);
 }
 
 // ---- prefill: decode rows into a buffer, then 2-row × 4-token tiles ---------------------------
@@ -576,26 +582,31 @@ struct DecodedRow {
 };
 
 template <class Dec>
-TQ_VNNI void DecodeRow(const QuantLayout& L, const Dec* dec, const uint8_t* row, int64_t n_units,
-                       DecodedRow& d) {
+TQ_VNNI inline void DecodeSegment(const Dec& dec, const QuantSegment& S, const uint8_t* row,
+                                  int64_t u, DecodedRow& d) {
   constexpr int kOps = Dec::kOps, kUG = Dec::kUG;
+  const uint8_t* base = row + S.byte_offset;
+  for (int64_t j = 0; j < S.n_groups; j += kUG, ++u) {
+    const uint8_t* a = base + j * S.block_bytes;
+    const uint8_t* b = (kUG == 2 && j + 1 < S.n_groups) ? a + S.block_bytes : nullptr;
+    __m512i op[kOps];
+    dec.Ops(a, b, op);
+    for (int k = 0; k < kOps; ++k) _mm512_storeu_si512(d.ops.data() + (u * kOps + k) * 64, op[k]);
+    _mm512_storeu_ps(d.ws.data() + u * 16, dec.Scale(a, b));
+    d.m[u] = dec.Offset(a);
+  }
+}
+
+template <class D0, class D1>
+TQ_VNNI void DecodeRow(const QuantLayout& L, const D0& d0, const D1& d1, const FastActs& A,
+                       const uint8_t* row, DecodedRow& d) {
+  constexpr int kOps = D0::kOps;
+  const int64_t n_units = A.n_units;
   d.ops.resize(static_cast<size_t>(n_units * kOps * 64));
   d.ws.resize(static_cast<size_t>(n_units * 16));
   d.m.resize(static_cast<size_t>(n_units));
-  int64_t u = 0;
-  for (int si = 0; si < L.n_segments; ++si) {
-    const QuantSegment& S = L.seg[si];
-    const uint8_t* base = row + S.byte_offset;
-    for (int64_t j = 0; j < S.n_groups; j += kUG, ++u) {
-      const uint8_t* a = base + j * S.block_bytes;
-      const uint8_t* b = (kUG == 2 && j + 1 < S.n_groups) ? a + S.block_bytes : nullptr;
-      __m512i op[kOps];
-      dec[si].Ops(a, b, op);
-      for (int k = 0; k < kOps; ++k) _mm512_storeu_si512(d.ops.data() + (u * kOps + k) * 64, op[k]);
-      _mm512_storeu_ps(d.ws.data() + u * 16, dec[si].Scale(a, b));
-      d.m[u] = dec[si].Offset(a);
-    }
-  }
+  DecodeSegment(d0, L.seg[0], row, A.seg_unit0[0], d);
+  if (L.n_segments > 1) DecodeSegment(d1, L.seg[1], row, A.seg_unit0[1], d);
 }
 
 template <int kOps, int R, int T>
@@ -657,31 +668,33 @@ TQ_VNNI void GemmRowTile(const QuantLayout& L, const DecodedRow* const* rows, co
   for (; t < n_tokens; ++t) GemmTile<kOps, R, 1>(L, rows, w, r0, A, t, has_offset, unit_scales, y);
 }
 
-template <class Dec>
-TQ_VNNI void GemmRows(const QuantLayout& L, const Dec* dec, const WeightView& w, const FastActs& A,
-                      int64_t n_tokens, bool unit_scales, float* y, int64_t r0, int64_t r1) {
-  thread_local DecodedRow d0, d1;
-  const DecodedRow* rows[2] = {&d0, &d1};
+template <class D0, class D1>
+TQ_VNNI void GemmRows(const QuantLayout& L, const D0& d0, const D1& d1, const WeightView& w,
+                      const FastActs& A, int64_t n_tokens, bool unit_scales, float* y, int64_t r0,
+                      int64_t r1) {
+  thread_local DecodedRow row0, row1;
+  const DecodedRow* rows[2] = {&row0, &row1};
   int64_t r = r0;
   for (; r + 2 <= r1; r += 2) {
-    DecodeRow(L, dec, w.row(r), A.n_units, d0);
-    DecodeRow(L, dec, w.row(r + 1), A.n_units, d1);
-    GemmRowTile<Dec::kOps, 2>(L, rows, w, r, A, n_tokens, Dec::kHasOffset, unit_scales, y);
+    DecodeRow(L, d0, d1, A, w.row(r), row0);
+    DecodeRow(L, d0, d1, A, w.row(r + 1), row1);
+    GemmRowTile<D0::kOps, 2>(L, rows, w, r, A, n_tokens, D0::kHasOffset, unit_scales, y);
   }
   for (; r < r1; ++r) {
-    DecodeRow(L, dec, w.row(r), A.n_units, d0);
-    GemmRowTile<Dec::kOps, 1>(L, rows, w, r, A, n_tokens, Dec::kHasOffset, unit_scales, y);
+    DecodeRow(L, d0, d1, A, w.row(r), row0);
+    GemmRowTile<D0::kOps, 1>(L, rows, w, r, A, n_tokens, D0::kHasOffset, unit_scales, y);
   }
 }
 
-template <class Dec>
+template <class D0, class D1 = D0>
 TQ_VNNI void RowsFast(const QuantLayout& L, const WeightView& w, const FastActs& A,
                       int64_t n_tokens, bool unit_scales, float* y, int64_t r0, int64_t r1) {
-  const Dec dec[2] = {Dec(L.seg[0].codebook), Dec(L.n_segments > 1 ? L.seg[1].codebook : L.seg[0].codebook)};
+  const D0 d0(L.seg[0].codebook);
+  const D1 d1(L.n_segments > 1 ? L.seg[1].codebook : L.seg[0].codebook);
   if (n_tokens == 1) {
-    GemvRows<Dec>(L, dec, w, A, unit_scales, y, r0, r1);
+    GemvRows<D0, D1>(L, d0, d1, w, A, unit_scales, y, r0, r1);
   } else {
-    GemmRows<Dec>(L, dec, w, A, n_tokens, unit_scales, y, r0, r1);
+    GemmRows<D0, D1>(L, d0, d1, w, A, n_tokens, unit_scales, y, r0, r1);
   }
 }
 
@@ -701,12 +714,30 @@ RowsFn TqRowsFn(int bits) {
   }
 }
 
+// Fractional: wide blocks (bits + 1) first, then narrow ones (bits).
+template <int G>
+RowsFn TqFractionalRowsFn(int bits) {
+  switch (bits) {
+    case 2: return RowsFast<TqDec<3, G>, TqDec<2, G>>;
+    case 3: return RowsFast<TqDec<4, G>, TqDec<3, G>>;
+    case 4: return RowsFast<TqDec<5, G>, TqDec<4, G>>;
+    case 5: return RowsFast<TqDec<6, G>, TqDec<5, G>>;
+    default: return nullptr;
+  }
+}
+
 RowsFn SelectRows(const QuantLayout& L) {
   switch (L.kind) {
     case QuantKind::kQ8: return RowsFast<Q8Dec>;
     case QuantKind::kRtn4: return RowsFast<Rtn4Dec>;
     case QuantKind::kTq:
-      TQ_CHECK(L.n_segments == 1, "fast path: one segment");
+      if (L.n_segments == 2) {
+        TQ_CHECK(L.seg[0].bits == L.seg[1].bits + 1, "fractional layout: {} + {} bits",
+                 L.seg[0].bits, L.seg[1].bits);
+        if (L.group == 32) return TqFractionalRowsFn<32>(L.seg[1].bits);
+        if (L.group == 64) return TqFractionalRowsFn<64>(L.seg[1].bits);
+        return TqFractionalRowsFn<128>(L.seg[1].bits);
+      }
       if (L.group == 32) return TqRowsFn<32>(L.seg[0].bits);
       if (L.group == 64) return TqRowsFn<64>(L.seg[0].bits);
       return TqRowsFn<128>(L.seg[0].bits);
