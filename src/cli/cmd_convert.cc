@@ -1,5 +1,6 @@
-// tq convert -m MODEL -o OUT.gguf --type f32|f16|bf16|q8_0: a Hugging Face folder (or GGUF file)
-// to a GGUF file llama.cpp loads (io/gguf_convert.h has the rules).
+// tq convert -m MODEL -o OUT.gguf --type f32|f16|bf16|q8_0|q8|rtn4|tq<b>g<G>: a Hugging Face folder
+// (or GGUF file) to a GGUF file (io/gguf_convert.h has the rules). llama.cpp loads the first four;
+// the others are our own formats, quantized data-free by their reference quantizers.
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -20,9 +21,14 @@ void add_convert_command(CLI::App& app) {
   cmd->add_option("-m,--model", args->model, "Hugging Face model folder (or GGUF file)")
       ->required();
   cmd->add_option("-o,--out", args->out, "Output .gguf file (written atomically)")->required();
+  std::vector<std::string> types = {"f32", "f16", "bf16", "q8_0"};
+  for (const FormatTraits& f : all_formats())
+    if (is_turboquant_type(f.id) && f.from_float) types.push_back(f.name);
   cmd->add_option("--type", args->type,
-                  "Type of the 2-D weights (norms, biases and 1-D tensors stay f32)")
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}))
+                  "Type of the 2-D weights (norms, biases and 1-D tensors stay f32): f32, f16, "
+                  "bf16, q8_0 (llama.cpp loads these), or data-free q8, rtn4, tq<b>g<G> "
+                  "(b 2-6, 8; G 32, 64, 128; e.g. tq4g128)")
+      ->check(CLI::IsMember(types))
       ->capture_default_str();
   cmd->add_flag("-q,--quiet", args->quiet, "No progress bar");
   add_threads_option(cmd, &args->threads);

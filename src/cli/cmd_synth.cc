@@ -23,7 +23,10 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("--preset", a->preset,
                   fmt::format("Architecture: {}", fmt::join(synth_preset_names(), ", ")))
       ->required();
-  cmd->add_option("--type", a->type, "Weight type: bf16, f16 or f32")->capture_default_str();
+  cmd->add_option("--type", a->type,
+                  "Weight type: bf16, f16 or f32; for a .gguf output also a type `tq convert` "
+                  "writes (q8_0, q8, rtn4, tq4g128, ...: quantized data-free)")
+      ->capture_default_str();
   cmd->add_option("--layers", a->layers, "Number of layers (default: the real model's)");
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
   cmd->add_option("-o,--output", a->out,
@@ -33,7 +36,7 @@ void add_synth_command(CLI::App& app) {
   cmd->callback([a] {
     apply_threads(a->threads);
     const FormatTraits* f = find_format(a->type);
-    if (!f) exit_on_error(invalid_argument("unknown --type '{}' (bf16, f16, f32)", a->type));
+    if (!f) exit_on_error(invalid_argument("unknown --type '{}'", a->type));
     SynthOptions o;
     o.preset = a->preset;
     o.n_layers = a->layers;

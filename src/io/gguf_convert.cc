@@ -5,10 +5,12 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <memory>
 
 #include "core/parallel.h"
 #include "core/progress.h"
 #include "formats/format.h"
+#include "formats/tq_weight.h"
 #include "io/tokenizer.h"
 
 namespace tq {
@@ -37,7 +39,40 @@ struct Job {
   const TensorInfo* src = nullptr;             // null for synthetic tensors
   const std::vector<float>* values = nullptr;  // synthetic f32 data (rope_freqs)
   int64_t permute_head_dim = 0;                // > 0: llama Q/K row permutation with this head size
+  bool group_map = false;  // the i8 group map of src's weight, for a fractional tq target
 };
+
+// A source tensor's group map when its format has side data (fractional tq), else null.
+Result<std::unique_ptr<TqGroupMap>> source_group_map(const ModelFile& src, const TensorInfo& t) {
+  const TqWeightSpec* spec = find_tq_weight(t.type);
+  if (!spec || !spec->fractional()) return std::unique_ptr<TqGroupMap>();
+  const std::string name = tq_group_map_tensor_name(t.name);
+  const TensorInfo* m = src.find(name);
+  const int64_t n_groups = t.n_cols() / spec->group;
+  if (!m || m->type != TypeId::i8 || m->n_elements() != n_groups)
+    return corrupt_file("{}: tensor '{}' is {} without a valid group map '{}'", t.file, t.name,
+                        spec->name, name);
+  auto map = tq_group_map(std::span<const uint8_t>(m->data, static_cast<size_t>(n_groups)));
+  if (!map.ok()) return corrupt_file("{}: '{}': {}", t.file, name, map.status().message());
+  return std::make_unique<TqGroupMap>(std::move(*map));
+}
+
+// The data-free default map of a weight for a fractional target: the half of its input groups with
+// the largest energy Σ_rows ‖W[r, group]‖² (over the source's dequantized rows).
+Result<TqGroupMap> default_group_map(const ModelFile& src, const TensorInfo& t, int group) {
+  TQ_ASSIGN_OR_RETURN(auto src_map, source_group_map(src, t));
+  const FormatTraits* sf = find_format(t.type);
+  const int64_t n_cols = t.n_cols();
+  TQ_ASSIGN_OR_RETURN(const size_t rb, row_bytes(t.type, n_cols));
+  std::vector<double> energy(static_cast<size_t>(n_cols / group), 0.0);
+  std::vector<float> row(static_cast<size_t>(n_cols));
+  for (int64_t r = 0; r < t.n_rows(); ++r) {
+    row_to_float(*sf, t.data + static_cast<size_t>(r) * rb, row.data(), n_cols, src_map.get());
+    for (int64_t c = 0; c < n_cols; ++c)
+      if (std::isfinite(row[c])) energy[c / group] += static_cast<double>(row[c]) * row[c];
+  }
+  return tq_group_map_from_energy(energy);
+}
 
 }  // namespace
 
@@ -123,8 +158,15 @@ Result<Metadata> gguf_metadata_for(const ModelFile& src, TypeId target) {
     if (!st.ok())
       return st.with_context(fmt::format("{}: cannot export the tokenizer for GGUF", src.path));
   }
-  TQ_ASSIGN_OR_RETURN(uint32_t file_type, llama_file_type(target));
-  m.set("general.file_type", MetaValue::u32(file_type));
+  if (is_turboquant_type(target)) {
+    // Our own weight formats (tq<b>g<G>, q8, rtn4): no llama.cpp file type exists for them.
+    m.erase("general.file_type");
+    m.set("turboquant.weight.type", MetaValue::str(type_name(target)));
+    if (find_tq_weight(target)) m.set(kTqWeightSeedKey, MetaValue::u64(kTqWeightRotationSeed));
+  } else {
+    TQ_ASSIGN_OR_RETURN(uint32_t file_type, llama_file_type(target));
+    m.set("general.file_type", MetaValue::u32(file_type));
+  }
   m.set("general.quantization_version", MetaValue::u32(2));  // GGML_QNT_VERSION
   return m;
 }
@@ -151,7 +193,10 @@ Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& 
     j.values = &rope_freqs;
     jobs.push_back(std::move(j));
   }
+  const TqWeightSpec* frac = find_tq_weight(opt.type);
+  if (frac && !frac->fractional()) frac = nullptr;
   for (const TensorInfo& t : src.tensors) {
+    if (ends_with(t.name, ".tq_map")) continue;  // side data of a source weight: rebuilt if needed
     const FormatTraits* sf = find_format(t.type);
     if (!sf)
       return unsupported("{}: tensor '{}' has type {} which has no conversion", t.file, t.name,
@@ -174,6 +219,21 @@ Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& 
   std::stable_sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
     return order_key(a.decl.name) < order_key(b.decl.name);
   });
+  if (frac) {  // each fractional weight is preceded by its i8 group map
+    std::vector<Job> with_maps;
+    for (Job& j : jobs) {
+      if (j.src && j.decl.type == opt.type) {
+        Job m;
+        m.src = j.src;
+        m.group_map = true;
+        m.decl = {tq_group_map_tensor_name(j.decl.name), TypeId::i8,
+                  {j.decl.shape.back() / frac->group}};
+        with_maps.push_back(std::move(m));
+      }
+      with_maps.push_back(std::move(j));
+    }
+    jobs = std::move(with_maps);
+  }
 
   std::vector<GgufTensorDecl> decls;
   for (const Job& j : jobs) decls.push_back(j.decl);
@@ -185,10 +245,22 @@ Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& 
   for (size_t b : writer->tensor_bytes()) total_bytes += b;
   Progress progress("convert", static_cast<int64_t>(total_bytes), opt.progress);
   std::vector<uint8_t> out;
+  TqGroupMap dst_map;  // the current fractional weight's map (its job follows the map's)
   for (size_t ji = 0; ji < jobs.size(); ++ji) {
     const Job& j = jobs[ji];
     const GgufTensorDecl& d = j.decl;
     const size_t n_bytes = writer->tensor_bytes()[ji];
+    if (j.group_map) {
+      if (j.src->type == d.type) {  // already in the target format: keep its map (rows are copied)
+        TQ_ASSIGN_OR_RETURN(auto m, source_group_map(src, *j.src));
+        dst_map = *m;
+      } else {
+        TQ_ASSIGN_OR_RETURN(dst_map, default_group_map(src, *j.src, frac->group));
+      }
+      TQ_RETURN_IF_ERROR(writer->write(dst_map.wide.data(), n_bytes));
+      progress.step(static_cast<int64_t>(n_bytes));
+      continue;
+    }
     int64_t n_elem = 1;
     for (int64_t x : d.shape) n_elem *= x;
     sum.n_params += n_elem;
@@ -206,11 +278,13 @@ Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& 
     const FormatTraits* df = find_format(d.type);
     if (j.src->type != d.type && !df->from_float)
       return unsupported("no reference quantizer for {} (tensor '{}')", df->name, d.name);
-    const size_t src_row = static_cast<size_t>(n_cols / sf->block_elems * sf->block_bytes);
-    const size_t dst_row = static_cast<size_t>(n_cols / df->block_elems * df->block_bytes);
+    TQ_ASSIGN_OR_RETURN(const size_t src_row, row_bytes(sf->id, n_cols));
+    TQ_ASSIGN_OR_RETURN(const size_t dst_row, row_bytes(df->id, n_cols));
     if (src_row * n_rows != j.src->n_bytes)
       return corrupt_file("{}: tensor '{}' holds {} bytes, shape {} needs {}", j.src->file, d.name,
                           j.src->n_bytes, j.src->shape_string(), src_row * n_rows);
+    TQ_ASSIGN_OR_RETURN(const std::unique_ptr<TqGroupMap> src_map, source_group_map(src, *j.src));
+    const TqGroupMap* out_map = df->from_float_aux ? &dst_map : nullptr;
     // Chunks of ~4 MiB of output (whole heads when permuting) keep memory flat for any model size.
     int64_t chunk = std::max<int64_t>(1, (int64_t{4} << 20) / static_cast<int64_t>(dst_row));
     if (j.permute_head_dim > 0)
@@ -232,8 +306,12 @@ Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& 
               if (j.src->type == d.type) {
                 std::memcpy(o, s, dst_row);
               } else {
-                sf->to_float(s, row.data(), n_cols);
-                df->from_float(row.data(), o, n_cols);
+                row_to_float(*sf, s, row.data(), n_cols, src_map.get());
+                if (out_map) {
+                  df->from_float_aux(row.data(), o, n_cols, out_map);
+                } else {
+                  df->from_float(row.data(), o, n_cols);
+                }
               }
             }
           },

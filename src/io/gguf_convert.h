@@ -17,7 +17,10 @@
 namespace tq {
 
 struct ConvertOptions {
-  TypeId type = TypeId::f16;  // target of the 2-D weights: f32, f16, bf16 or q8_0
+  // Target of the 2-D weights: f32, f16, bf16, q8_0 (llama.cpp's), or one of our own formats
+  // (tq<b>g<G>, q8, rtn4: their data-free reference quantizers; files only `tq` reads, with
+  // turboquant.weight.type and, for tq, the rotation seed in the metadata).
+  TypeId type = TypeId::f16;
   bool progress = true;       // progress bar on stderr
 };
 
@@ -56,7 +59,8 @@ Result<std::vector<float>> llama3_rope_freq_factors(const Metadata& meta);
 
 // The metadata convert writes: the source's llama.cpp keys, minus our non-llama.cpp ones
 // (general.file_type_source, <arch>.rope.scaling.* for llama3, which become rope_freqs.weight),
-// plus general.file_type and general.quantization_version (2), plus the tokenizer: an HF folder's
+// plus general.file_type (none for our own formats) and general.quantization_version (2), plus
+// the tokenizer: an HF folder's
 // via export_tokenizer_metadata (io/tokenizer.h; an error if the folder has no usable tokenizer), a
 // GGUF source's tokenizer.ggml.* keys as they are.
 Result<Metadata> gguf_metadata_for(const ModelFile& src, TypeId target);

@@ -27,7 +27,7 @@ void matmul_generic(const WeightView& w, const float* x, int64_t n_tokens, float
       const int64_t r0 = b * block_rows;
       const int64_t n = std::min(block_rows, w.n_rows - r0);
       for (int64_t i = 0; i < n; ++i)
-        f->to_float(w.row(r0 + i), scratch.data() + i * w.n_cols, w.n_cols);
+        row_to_float(*f, w.row(r0 + i), scratch.data() + i * w.n_cols, w.n_cols, w.aux);
       WeightView block{TypeId::f32, n, w.n_cols, reinterpret_cast<const uint8_t*>(scratch.data()),
                        static_cast<size_t>(w.n_cols) * sizeof(float)};
       matmul_rows_float(block, x, n_tokens, y + r0, w.n_rows, 0, n);

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "formats/format.h"
+#include "formats/tq_weight.h"
 #include "io/gguf_convert.h"
 
 namespace tq {
@@ -36,15 +37,84 @@ Status check_tensor(const ModelFile& mf, const TensorInfo& t, const std::vector<
   return ok_status();
 }
 
+// Quantized formats with a row validator (ours): every scale must be finite. Reads each row's
+// scales once (the whole tensor passes through the cache; decode reads it all anyway).
+Status check_scales(const ModelFile& mf, const TensorInfo& t) {
+  const FormatTraits* f = find_format(t.type);
+  if (!f->validate_row) return ok_status();
+  const size_t rb = *row_bytes(t.type, t.n_cols());
+  for (int64_t r = 0; r < t.n_rows(); ++r) {
+    int64_t bad = 0;
+    if (!f->validate_row(t.data + static_cast<size_t>(r) * rb, t.n_cols(), &bad)) {
+      if (bad < 0)
+        return corrupt_file("{}: tensor '{}' ({}): row {} has a non-finite scale", where(mf, t),
+                            t.name, f->name, r);
+      return corrupt_file("{}: tensor '{}' ({}): row {}, block {} has a non-finite scale or "
+                          "offset (NaN/Inf f16)",
+                          where(mf, t), t.name, f->name, r, bad);
+    }
+  }
+  return ok_status();
+}
+
+// Files with tq<b>g<G> weights record the rotation seed their codes were made with; it must be
+// this build's (the seed fixes the rotation signs, a format constant).
+Status check_tq_seed(const ModelFile& mf) {
+  const TensorInfo* tq_tensor = nullptr;
+  for (const auto& t : mf.tensors)
+    if (find_tq_weight(t.type)) {
+      tq_tensor = &t;
+      break;
+    }
+  if (!tq_tensor) return ok_status();
+  const MetaValue* v = mf.meta.find(kTqWeightSeedKey);
+  int64_t seed = 0;
+  if (!v || !v->get_int(&seed))
+    return corrupt_file("{}: tensor '{}' is {} but the file has no integer '{}' (tq convert and "
+                        "tq quantize write it)",
+                        mf.path, tq_tensor->name, type_name(tq_tensor->type), kTqWeightSeedKey);
+  if (static_cast<uint64_t>(seed) != kTqWeightRotationSeed)
+    return unsupported("{}: '{}' is {:#x}; this build's tq formats use {:#x}", mf.path,
+                       kTqWeightSeedKey, static_cast<uint64_t>(seed), kTqWeightRotationSeed);
+  return ok_status();
+}
+
 class Binder {
  public:
-  explicit Binder(const ModelFile& mf) : mf_(mf) {}
+  Binder(const ModelFile& mf, std::vector<std::unique_ptr<TqGroupMap>>* maps)
+      : mf_(mf), maps_(maps) {}
 
   Result<WeightView> matrix(const std::string& name, int64_t rows, int64_t cols, const char* what) {
     const TensorInfo* t = mf_.find(name);
     if (!t) return corrupt_file("{}: tensor '{}' is missing", mf_.path, name);
     TQ_RETURN_IF_ERROR(check_tensor(mf_, *t, {rows, cols}, what));
-    return WeightView{t->type, rows, cols, t->data, *row_bytes(t->type, cols)};
+    TQ_RETURN_IF_ERROR(check_scales(mf_, *t));
+    WeightView w{t->type, rows, cols, t->data, *row_bytes(t->type, cols)};
+    const TqWeightSpec* spec = find_tq_weight(t->type);
+    if (spec && spec->fractional()) {
+      TQ_ASSIGN_OR_RETURN(w.aux, group_map(*t, *spec));
+    }
+    return w;
+  }
+
+  // The group map of a fractional tq tensor: the i8 side tensor "<name>.tq_map" ([n_groups]).
+  Result<const TqGroupMap*> group_map(const TensorInfo& t, const TqWeightSpec& spec) {
+    const std::string name = tq_group_map_tensor_name(t.name);
+    const TensorInfo* m = mf_.find(name);
+    if (!m)
+      return corrupt_file("{}: tensor '{}' is {} but its group map '{}' is missing", where(mf_, t),
+                          t.name, spec.name, name);
+    const int64_t n_groups = t.n_cols() / spec.group;
+    TQ_RETURN_IF_ERROR(check_tensor(mf_, *m, {n_groups}, "the weight's groups"));
+    if (m->type != TypeId::i8)
+      return corrupt_file("{}: group map '{}' has type {}, expected i8", where(mf_, *m), name,
+                          type_name(m->type));
+    std::vector<uint8_t> wide(m->data, m->data + n_groups);
+    auto map = tq_group_map(wide);
+    if (!map.ok())
+      return corrupt_file("{}: group map '{}': {}", where(mf_, *m), name, map.status().message());
+    maps_->push_back(std::make_unique<TqGroupMap>(std::move(*map)));
+    return maps_->back().get();
   }
 
   // A 1-D tensor as f32; `required` false: absent gives an empty vector.
@@ -63,12 +133,13 @@ class Binder {
 
  private:
   const ModelFile& mf_;
+  std::vector<std::unique_ptr<TqGroupMap>>* maps_;
 };
 
 }  // namespace
 
 void weight_row_to_float(const WeightView& w, int64_t row, float* out) {
-  find_format(w.type)->to_float(w.row(row), out, w.n_cols);
+  row_to_float(*find_format(w.type), w.row(row), out, w.n_cols, w.aux);
 }
 
 size_t Model::weight_bytes_per_token() const {
@@ -91,8 +162,9 @@ Result<std::unique_ptr<Model>> bind_model(ModelFile mf) {
   m->file = std::move(mf);
   const ModelFile& f = m->file;
   TQ_ASSIGN_OR_RETURN(m->hp, read_hparams(f));
+  TQ_RETURN_IF_ERROR(check_tq_seed(f));
   const HParams& hp = m->hp;
-  Binder b(f);
+  Binder b(f, &m->group_maps);
   TQ_ASSIGN_OR_RETURN(m->tok_embd,
                       b.matrix("token_embd.weight", hp.n_vocab, hp.n_embd, "n_vocab x n_embd"));
   if (f.find("output.weight")) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/tq_weight.h"
 #include "io/model_file.h"
 #include "kernels/matmul.h"
 #include "model/hparams.h"
@@ -44,6 +45,8 @@ struct Model {
   // (convert_hf_to_gguf's permute). The runtime undoes the permutation on the projected q/k
   // vectors, so both sources run the same arithmetic and give identical logits.
   bool qk_interleaved = false;
+  // Side data the WeightViews point to (aux): group maps of fractional tq tensors.
+  std::vector<std::unique_ptr<TqGroupMap>> group_maps;
 
   // Bytes of weights read to decode one token (every matrix once + one embedding row).
   size_t weight_bytes_per_token() const;

@@ -255,7 +255,8 @@ Result<int64_t> synth_hf_folder_impl(const SynthOptions& o) {
                             fmt::join(synth_preset_names(), ", "));
   if (o.type != TypeId::f32 && o.type != TypeId::f16 && o.type != TypeId::bf16)
     return invalid_argument(
-        "tq synth writes f32, f16 or bf16 weights (quantize afterwards with tq quantize)");
+        "tq synth writes f32, f16 or bf16 weights to a folder; quantized types need a .gguf "
+        "output");
   if (o.n_layers < 0 || o.n_layers > 1000)
     return invalid_argument("--layers {} is out of range", o.n_layers);
   const int64_t layers = o.n_layers > 0 ? o.n_layers : p->layers;
@@ -324,6 +325,8 @@ Result<int64_t> synth_model(const SynthOptions& o) {
   // rope_freqs, f32 norms, tokenizer keys), then the folder is removed.
   SynthOptions hf = o;
   hf.out_dir = o.out_dir + ".hf.tmp";
+  // A quantized target: bf16 weights first, quantized by convert's data-free reference quantizer.
+  if (o.type != TypeId::f32 && o.type != TypeId::f16) hf.type = TypeId::bf16;
   TQ_ASSIGN_OR_RETURN(int64_t bytes, synth_hf_folder_impl(hf));
   Status st = [&]() -> Status {
     TQ_ASSIGN_OR_RETURN(ModelFile mf, open_hf_folder(hf.out_dir));

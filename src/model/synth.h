@@ -22,7 +22,9 @@ namespace tq {
 struct SynthOptions {
   std::string preset;          // one of synth_preset_names()
   int64_t n_layers = 0;        // 0 = the preset's layer count
-  TypeId type = TypeId::bf16;  // f32, f16 or bf16 for the matrices (norms and biases too)
+  // f32, f16 or bf16 for the matrices (norms and biases too); for a .gguf output also any type
+  // `tq convert` writes (e.g. tq4g128, q8_0): bf16 weights quantized data-free.
+  TypeId type = TypeId::bf16;
   uint64_t seed = 1;
   std::string out_dir;  // a folder (created if absent; files replaced atomically) or a *.gguf path
   int64_t max_shard_bytes = int64_t{5} << 30;  // sharded (with an index) above this size
