@@ -11,5 +11,6 @@ std::span<const FormatTraits> float_formats();  // f32, f16, bf16 (formats/float
 std::span<const FormatTraits> ggml_plain_formats();   // i8..i64, f64 (formats/ggml_plain.cc)
 std::span<const FormatTraits> ggml_legacy_formats();  // q4_0..q8_0, iq4_nl (formats/ggml_legacy.cc)
 std::span<const FormatTraits> ggml_kquant_formats();  // q2_K..q8_K, iq4_xs (formats/ggml_kquants.cc)
+std::span<const FormatTraits> tq_weight_formats();    // tq<b>g<G> (formats/tq_weight_formats.cc)
 
 }  // namespace tq

@@ -11,7 +11,8 @@ namespace {
 std::vector<FormatTraits> build_table() {
   std::vector<FormatTraits> t;
   for (auto family : {float_formats(), ggml_plain_formats(), ggml_legacy_formats(),
-                      ggml_kquant_formats()}) t.insert(t.end(), family.begin(), family.end());
+                      ggml_kquant_formats(), tq_weight_formats()})
+    t.insert(t.end(), family.begin(), family.end());
   return t;
 }
 
