@@ -83,9 +83,7 @@ Result<const HessianSet::Entry*> QuantizeContext::hessian(const InputKey& key) {
 Result<SensitivityProbe*> QuantizeContext::probe() {
   if (!probe_) {
     TQ_RETURN_IF_ERROR(load_windows());
-    Timer t;
     probe_ = std::make_unique<SensitivityProbe>(model_, sens_windows_list_);
-    sens_seconds += t.seconds();
   }
   return probe_.get();
 }

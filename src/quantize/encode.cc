@@ -6,10 +6,7 @@
 #include "core/parallel.h"
 #include "formats/format.h"
 #include "io/gguf_convert.h"
-#if __has_include("formats/tq_weight.h")
 #include "formats/tq_weight.h"
-#define TQ_HAVE_TQ_WEIGHT 1
-#endif
 
 namespace tq {
 
@@ -35,7 +32,6 @@ Result<std::vector<uint8_t>> QuantizedTensor::encode(int64_t permute_head_dim) c
     return permute_head_dim > 0 ? llama_permuted_row_to_hf(r, permute_head_dim) : r;
   };
   if (tq) {
-#ifdef TQ_HAVE_TQ_WEIGHT
     const TqTensor& t = *tq;
     const int64_t gb = tq_group_bytes(t.bits, t.group), ng = t.n_groups();
     if (static_cast<size_t>(gb * ng) != rb)
@@ -50,9 +46,6 @@ Result<std::vector<uint8_t>> QuantizedTensor::encode(int64_t permute_head_dim) c
       }
     }, 16);
     return out;
-#else
-    return unsupported("{}: the tq weight formats are not built in", name);
-#endif
   }
   if (int4) return unsupported("{}: the rtn4 format is not built in", name);
   if (bytes.size() != out.size())

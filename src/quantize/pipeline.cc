@@ -16,9 +16,7 @@
 #include "io/gguf_convert.h"
 #include "io/gguf_writer.h"
 #include "quantize/linalg.h"
-#if __has_include("formats/tq_weight.h")
 #include "formats/tq_weight.h"
-#endif
 
 namespace tq {
 namespace {
@@ -120,6 +118,7 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
       return layer_of(a->name) < layer_of(b->name);
     });
     Timer ts;
+    const double calib_before_sens = ctx->calib_seconds;
     if (!todo.empty()) {
       TQ_ASSIGN_OR_RETURN(SensitivityProbe * probe, ctx->probe());
       int64_t todo_params = 0;
@@ -168,7 +167,7 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
       }
       bar.finish();
     }
-    ctx->sens_seconds += ts.seconds();
+    ctx->sens_seconds += ts.seconds() - (ctx->calib_seconds - calib_before_sens);
     TQ_ASSIGN_OR_RETURN(rep.predicted_dkld, allocate_plan(plan, table, *opt.recipe.target_bpw, opt.group));
     for (const auto& t : plan.tensors)
       if (table.count(t.name) && t.spec.kind == TensorSpec::Kind::kTq)
@@ -206,10 +205,8 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
   meta.set("turboquant.recipe", MetaValue::str(rep.recipe));
   meta.set("turboquant.method", MetaValue::str(rep.method));
   meta.set("turboquant.bits_per_weight", MetaValue::f64(rep.bpw));
-#if __has_include("formats/tq_weight.h")
   meta.set(kTqWeightSeedKey, MetaValue::u64(kTqWeightRotationSeed));
   meta.set("turboquant.weight.codebook", MetaValue::str("sphere-lloyd-max-int8 (b<=6), uniform (b=8)"));
-#endif
   if (opt.method.needs_calibration() || opt.recipe.target_bpw) {
     meta.set("turboquant.calibration.seed", MetaValue::u64(opt.calib.seed));
     meta.set("turboquant.calibration.windows", MetaValue::u64(static_cast<uint64_t>(opt.calib.n_windows)));
