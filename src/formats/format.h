@@ -13,7 +13,9 @@
 
 namespace tq {
 
-// Reference conversions work on whole rows: n (elements) must be a multiple of block_elems.
+// Reference conversions work on whole rows: n (elements) must be a multiple of block_elems. A row
+// is row_header_bytes (per-row data such as one scale per output channel; 0 for most formats)
+// followed by n / block_elems blocks.
 using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
 using FromFloatFn = void (*)(const float* src, void* dst, int64_t n);
 
@@ -26,6 +28,7 @@ struct FormatTraits {
   ToFloatFn to_float;      // scalar reference dequantization; never null
   FromFloatFn from_float;  // scalar reference quantization (data-free); null if not provided
   const char* description;
+  int64_t row_header_bytes = 0;  // bytes before the first block of every row (e.g. q8's f32 scale)
 };
 
 // All registered formats, in table order.
@@ -34,10 +37,13 @@ std::span<const FormatTraits> all_formats();
 const FormatTraits* find_format(TypeId id);
 const FormatTraits* find_format(std::string_view name);
 
-// Bytes of a row of n elements; error if n is not a multiple of the block size or type unknown.
+// Bytes of a row of n elements (row header + blocks); error if n is not a multiple of the block
+// size or the type is unknown.
 Result<size_t> row_bytes(TypeId id, int64_t n);
-// Bits per element including every scale/offset stored in the blocks.
+// Bits per element including every scale/offset stored in the blocks (not the row header).
 double bits_per_element(TypeId id);
+// Bits per element of a row of n_cols elements, row header included.
+double bits_per_element(TypeId id, int64_t n_cols);
 const char* type_name(TypeId id);  // "type#<id>" for unknown ids (static storage per thread)
 
 }  // namespace tq

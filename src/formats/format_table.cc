@@ -11,7 +11,7 @@ namespace {
 std::vector<FormatTraits> build_table() {
   std::vector<FormatTraits> t;
   for (auto family : {float_formats(), ggml_plain_formats(), ggml_legacy_formats(),
-                      ggml_kquant_formats(), tq_weight_formats()})
+                      ggml_kquant_formats(), tq_weight_formats(), quant_baseline_formats()})
     t.insert(t.end(), family.begin(), family.end());
   return t;
 }
@@ -43,12 +43,18 @@ Result<size_t> row_bytes(TypeId id, int64_t n) {
   if (n < 0 || n % f->block_elems != 0)
     return invalid_argument("row of {} elements is not a multiple of the {} block size {}", n, f->name,
                             f->block_elems);
-  return static_cast<size_t>(n / f->block_elems) * static_cast<size_t>(f->block_bytes);
+  return static_cast<size_t>(f->row_header_bytes) +
+         static_cast<size_t>(n / f->block_elems) * static_cast<size_t>(f->block_bytes);
 }
 
 double bits_per_element(TypeId id) {
   const FormatTraits* f = find_format(id);
   return f ? 8.0 * static_cast<double>(f->block_bytes) / static_cast<double>(f->block_elems) : 0.0;
+}
+
+double bits_per_element(TypeId id, int64_t n_cols) {
+  auto rb = row_bytes(id, n_cols);
+  return rb.ok() && n_cols > 0 ? 8.0 * static_cast<double>(*rb) / static_cast<double>(n_cols) : 0.0;
 }
 
 const char* type_name(TypeId id) {

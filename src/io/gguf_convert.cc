@@ -206,8 +206,8 @@ Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& 
     const FormatTraits* df = find_format(d.type);
     if (j.src->type != d.type && !df->from_float)
       return unsupported("no reference quantizer for {} (tensor '{}')", df->name, d.name);
-    const size_t src_row = static_cast<size_t>(n_cols / sf->block_elems * sf->block_bytes);
-    const size_t dst_row = static_cast<size_t>(n_cols / df->block_elems * df->block_bytes);
+    TQ_ASSIGN_OR_RETURN(const size_t src_row, row_bytes(sf->id, n_cols));
+    TQ_ASSIGN_OR_RETURN(const size_t dst_row, row_bytes(df->id, n_cols));
     if (src_row * n_rows != j.src->n_bytes)
       return corrupt_file("{}: tensor '{}' holds {} bytes, shape {} needs {}", j.src->file, d.name,
                           j.src->n_bytes, j.src->shape_string(), src_row * n_rows);

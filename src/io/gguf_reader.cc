@@ -279,8 +279,7 @@ class Parser {
         return corrupt_file("{}: {} rows of {} elements are not a multiple of the {} block size {}",
                             path_, what, ggml_dims[0], f->name, f->block_elems);
       const uint64_t n_rows = n_elem / ggml_dims[0];
-      const uint64_t row_size =
-          ggml_dims[0] / static_cast<uint64_t>(f->block_elems) * f->block_bytes;
+      const uint64_t row_size = *row_bytes(f->id, static_cast<int64_t>(ggml_dims[0]));
       uint64_t n_bytes;
       if (__builtin_mul_overflow(row_size, n_rows, &n_bytes))
         return corrupt_file("{}: {} byte size overflows", path_, what);

@@ -10,5 +10,6 @@
 namespace tq {
 
 std::span<const MatmulKernel> float_matmul_kernels();  // f32, bf16, f16 (kernels/matmul_float.cc)
+std::span<const MatmulKernel> quant_matmul_kernels();  // tq<b>g<G>, q8, rtn4 (kernels/matmul_quant.cc)
 
 }  // namespace tq

@@ -1,0 +1,144 @@
+// Per-format GEMV / GEMM speed of the quantized kernels (kernels/matmul_quant.h) against bf16, on
+// Llama-3.2-1B shapes and on the 229,376 × 4,096 GEMV quoted for llama.cpp's ggml vec_dot (bf16
+// 31.3 ms, q4_K 15.4 ms, iq4_xs 18.6 ms on this 2-core machine, two threads; issue 4).
+//
+// Counters: GB/s = weight bytes read per second; GMAC/s = multiply-adds per second; bound_GB/s =
+// the read bandwidth of the same weight buffer (integer sum over it, best of 3, same threads);
+// pct_bound = GB/s / bound_GB/s. Every GEMV reads more weights than the 32 MB L3 holds (a stack of
+// distinct matrices is cycled), so decode numbers are DRAM numbers. Weights are random codes and
+// scales (speed does not depend on the values), so no quantizer runs during set-up.
+// Usage: build/release/bin/bench_matmul_quant [--benchmark_filter=tq4] ; threads from
+// OMP_NUM_THREADS (default: all cores).
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "core/half.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "formats/format.h"
+#include "formats/quant_baselines.h"
+#include "formats/tq_weight.h"
+#include "kernels/matmul.h"
+#include "kernels/stream.h"
+
+namespace tq {
+namespace {
+
+// Random but valid weights of `type`: codes uniform, scales ~0.02 (f16), bf16 values ~N(0, 0.02).
+void fill_random(TypeId type, int64_t rows, int64_t cols, uint8_t* w, Rng& rng) {
+  const size_t rb = *row_bytes(type, cols);
+  const size_t total = rb * rows;
+  for (size_t i = 0; i + 8 <= total; i += 8) {
+    const uint64_t v = rng.next_u64();
+    std::memcpy(w + i, &v, 8);
+  }
+  const uint16_t scale = f32_to_f16(0.02f);
+  if (type == TypeId::bf16) {
+    auto* p = reinterpret_cast<uint16_t*>(w);
+    for (size_t i = 0; i < total / 2; ++i) p[i] = f32_to_bf16(static_cast<float>(rng.normal() * 0.02));
+  } else if (const TqWeightSpec* s = find_tq_weight(type)) {
+    const int64_t gb = tq_group_bytes(s->bits, s->group);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t g = 0; g < cols / s->group; ++g) std::memcpy(w + r * rb + g * gb, &scale, 2);
+  } else if (type == kTypeRtn4) {
+    const uint16_t m = f32_to_f16(-0.15f);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t g = 0; g < cols / kRtn4Group; ++g) {
+        std::memcpy(w + r * rb + g * sizeof(Rtn4Block), &scale, 2);
+        std::memcpy(w + r * rb + g * sizeof(Rtn4Block) + 2, &m, 2);
+      }
+  } else if (type == kTypeQ8) {
+    const float d = 0.02f / 127;
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(w + r * rb, &d, 4);
+  }
+}
+
+// Read bandwidth of [p, p + n) with the configured threads: best of 3 passes, GB/s.
+double read_bandwidth(const uint8_t* p, int64_t n) {
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t chunk = int64_t{1} << 20;
+    std::vector<uint64_t> sums(static_cast<size_t>(num_threads()), 0);
+    parallel_for((n + chunk - 1) / chunk, [&](int64_t c0, int64_t c1) {
+      const int64_t b = c0 * chunk, e = std::min(n, c1 * chunk);
+      benchmark::DoNotOptimize(stream_read_sum_bytes(p + b, e - b));
+    });
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, static_cast<double>(n) / s * 1e-9);
+  }
+  return best;
+}
+
+// GEMV (tokens = 1) or GEMM over `copies` distinct [rows, cols] matrices, cycled.
+void BM_Quant(benchmark::State& state, TypeId type, int64_t rows, int64_t cols, int copies) {
+  const int64_t tokens = state.range(0);
+  const size_t rb = *row_bytes(type, cols);
+  const size_t mat_bytes = rb * rows;
+  std::vector<uint8_t> w(mat_bytes * copies);
+  Rng rng(1);
+  for (int c = 0; c < copies; ++c) fill_random(type, rows, cols, w.data() + c * mat_bytes, rng);
+  std::vector<float> x(tokens * cols), y(tokens * rows);
+  for (auto& v : x) v = static_cast<float>(rng.normal());
+  std::vector<WeightView> views;
+  for (int c = 0; c < copies; ++c)
+    views.push_back({type, rows, cols, w.data() + c * mat_bytes, rb});
+  for (const auto& v : views) matmul(v, x.data(), tokens, y.data());  // warm-up, page-in
+  size_t i = 0;
+  for (auto _ : state) {
+    matmul(views[i], x.data(), tokens, y.data());
+    benchmark::DoNotOptimize(y.data());
+    i = (i + 1) % views.size();
+  }
+  const double bound = tokens == 1 ? read_bandwidth(w.data(), static_cast<int64_t>(w.size())) : 0.0;
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(mat_bytes),
+                                              benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+  state.counters["GMAC/s"] = benchmark::Counter(1e-9 * static_cast<double>(rows * cols * tokens),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+  if (tokens == 1) state.counters["bound_GB/s"] = bound;
+  state.counters["bits/w"] = 8.0 * static_cast<double>(rb) / static_cast<double>(cols);
+}
+
+void register_all() {
+  struct F {
+    const char* name;
+    TypeId type;
+  };
+  std::vector<F> formats = {{"bf16", TypeId::bf16}, {"q8", kTypeQ8}, {"rtn4", kTypeRtn4}};
+  for (int b : {2, 3, 4, 5, 6, 8}) formats.push_back({find_tq_weight(b, 128)->name, find_tq_weight(b, 128)->id});
+  formats.push_back({"tq4g64", find_tq_weight(4, 64)->id});
+  formats.push_back({"tq4g32", find_tq_weight(4, 32)->id});
+  for (const F& f : formats) {
+    // The ggml comparison: one 229,376 × 4,096 GEMV (bf16: 1.88 GB).
+    benchmark::RegisterBenchmark((std::string("ggml_229376x4096/") + f.name).c_str(), BM_Quant,
+                                 f.type, 229376, 4096, 1)
+        ->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(2.0);
+    // Compute-bound: a 256 × 4,096 matrix that stays in L2 (bf16: 2 MiB).
+    benchmark::RegisterBenchmark((std::string("l2_256x4096/") + f.name).c_str(), BM_Quant, f.type,
+                                 256, 4096, 1)
+        ->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond);
+    // Llama-3.2-1B: 16 distinct ffn_up [8192, 2048] / ffn_down [2048, 8192] matrices, cycled.
+    benchmark::RegisterBenchmark((std::string("l1b_ffn_up_x16/") + f.name).c_str(), BM_Quant,
+                                 f.type, 8192, 2048, 16)
+        ->Arg(1)->Arg(64)->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark((std::string("l1b_ffn_down_x16/") + f.name).c_str(), BM_Quant,
+                                 f.type, 2048, 8192, 16)
+        ->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+  }
+}
+
+}  // namespace
+}  // namespace tq
+
+int main(int argc, char** argv) {
+  tq::register_all();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,758 @@
+// Per-target integer matmul kernels for tq<b>g<G>, q8 and rtn4 (arithmetic: kernels/matmul_quant.h).
+//
+// AVX3_DL (AVX-512 VNNI + VBMI), the fast path:
+//   * activations are prepared once per call: per group rotated (tq), quantized to int8 and stored
+//     in "units" of 64 or 128 bytes (a G = 128 group; a G = 64 group; two G = 32 groups), permuted
+//     within each group to the order in which the weight decoder produces codes (4-bit codes: even
+//     positions then odd ones; 2-bit codes: by position mod 4; others: natural), with per unit a
+//     16-lane int32 start vector (−128 × the sum of the activations each lane multiplies) and a
+//     16-lane float scale vector (each group's scale in its lanes);
+//   * weights are decoded in registers to unsigned bytes c_int + 128 with one vpermb table lookup
+//     per 64 codes (4-bit: nibble shift; 2-bit: variable word shifts; 3/5/6-bit: byte spread +
+//     vpmultishiftqb; 8-bit codes are the operand itself), then vpdpbusd against the activations;
+//   * per unit one int32 → float conversion and one FMA with (weight scale · activation scale);
+//     one horizontal sum per row and token at the end.
+//   Decode (one token) runs 4 rows at a time sharing the activation loads; prefill decodes each
+//   row once into a small buffer and runs 2 rows × 4 tokens register tiles.
+// Other targets (AVX3, AVX2, scalar): a portable Highway path, natural layout, the same int32 sums.
+//
+// Every y[t, r] is computed by the same sequence of operations whatever the tile, thread split or
+// row order (the runtime relies on it).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/cpu/matmul_quant.cc"
+// clang-format off
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+// clang-format on
+
+#include "core/check.h"
+#include "core/half.h"
+#include "core/parallel.h"
+#include "formats/tq_weight.h"
+#include "kernels/matmul_quant.h"
+#include "math/fwht-inl.h"
+
+#if HWY_TARGET == HWY_AVX3_DL
+#include <immintrin.h>
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace tq {
+namespace HWY_NAMESPACE {
+namespace {  // internal linkage: per-target code of other files may use the same names
+namespace hn = hwy::HWY_NAMESPACE;
+
+// ---- step 1: one activation group -------------------------------------------------------------
+// q[0..G) natural order, *a, *qsum as in kernels/matmul_quant.h. u: [G] scratch.
+void QuantizeGroup(const float* x, int G, bool rotate, const float* sigma, float* u, int8_t* q,
+                   float* a, int32_t* qsum) {
+  std::memcpy(u, x, sizeof(float) * G);
+  if (rotate) SignFwht(u, sigma, static_cast<size_t>(G));
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::Rebind<int8_t, decltype(di)> d8;
+  const size_t N = hn::Lanes(df);
+  auto vmax = hn::Zero(df);
+  for (size_t i = 0; i < static_cast<size_t>(G); i += N) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, u + i)));
+  const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
+  if (!std::isfinite(amax)) {
+    std::memset(q, 0, G);
+    *a = NAN;
+    *qsum = 0;
+    return;
+  }
+  const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+  const auto vinv = hn::Set(df, inv);
+  auto vsum = hn::Zero(di);
+  for (size_t i = 0; i < static_cast<size_t>(G); i += N) {
+    const auto qi = hn::NearestInt(hn::Mul(hn::LoadU(df, u + i), vinv));
+    vsum = hn::Add(vsum, qi);
+    hn::StoreU(hn::DemoteTo(d8, qi), d8, q + i);
+  }
+  *qsum = hn::GetLane(hn::SumOfLanes(di, vsum));
+  const float d = amax / 127.0f;
+  *a = rotate ? d * (1.0f / std::sqrt(static_cast<float>(G))) : d;
+}
+
+// ---- portable path (every target but AVX3_DL) -------------------------------------------------
+struct PortableActs {
+  std::vector<int8_t> q;      // [n_tokens, n_groups, G] natural order
+  std::vector<float> a;       // [n_tokens, n_groups]
+  std::vector<int32_t> qsum;  // [n_tokens, n_groups]
+};
+
+void PreparePortable(const QuantLayout& L, const float* x, int64_t n_cols, int64_t n_tokens,
+                     bool unit_scales, PortableActs& acts) {
+  const int G = L.group;
+  acts.q.resize(static_cast<size_t>(n_tokens * n_cols));
+  acts.a.resize(static_cast<size_t>(n_tokens * L.n_groups));
+  acts.qsum.resize(acts.a.size());
+  const float* sigma = L.rotate ? tq_rotation_signs(G).data() : nullptr;
+  parallel_for(
+      n_tokens,
+      [&](int64_t t0, int64_t t1) {
+        std::vector<float> u(static_cast<size_t>(G));
+        for (int64_t t = t0; t < t1; ++t)
+          for (int64_t g = 0; g < L.n_groups; ++g) {
+            const int64_t k = t * L.n_groups + g;
+            QuantizeGroup(x + t * n_cols + g * G, G, L.rotate, sigma, u.data(),
+                          acts.q.data() + t * n_cols + g * G, &acts.a[k], &acts.qsum[k]);
+            if (unit_scales) acts.a[k] = 1.0f;
+          }
+      },
+      /*min_chunk=*/8);
+}
+
+int32_t DotI32(const int32_t* w, const int8_t* q, int G) {
+  const hn::ScalableTag<int32_t> d32;
+  const hn::Rebind<int8_t, decltype(d32)> d8;
+  const size_t N = hn::Lanes(d32);
+  auto acc = hn::Zero(d32);
+  for (size_t i = 0; i < static_cast<size_t>(G); i += N)
+    acc = hn::Add(acc, hn::Mul(hn::LoadU(d32, w + i), hn::PromoteTo(d32, hn::LoadU(d8, q + i))));
+  return hn::GetLane(hn::SumOfLanes(d32, acc));
+}
+
+void RowsPortable(const QuantLayout& L, const WeightView& w, const PortableActs& acts,
+                  int64_t n_tokens, bool unit_scales, float* y, int64_t r0, int64_t r1) {
+  const int G = L.group;
+  std::vector<int32_t> wint(static_cast<size_t>(G));
+  std::vector<uint8_t> idx(static_cast<size_t>(G));
+  std::vector<float> ws(static_cast<size_t>(L.n_groups)), wm(ws.size());
+  std::vector<int32_t> wint_all(static_cast<size_t>(w.n_cols));
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = w.row(r);
+    // Decode the row once (codes → integers, scales) in storage order.
+    int64_t slot = 0;
+    for (int si = 0; si < L.n_segments; ++si) {
+      const QuantSegment& S = L.seg[si];
+      for (int64_t j = 0; j < S.n_groups; ++j, ++slot) {
+        const uint8_t* blk = row + S.byte_offset + j * S.block_bytes;
+        int32_t* wi = wint_all.data() + slot * G;
+        ws[slot] = 1.0f;
+        wm[slot] = 0.0f;
+        if (L.kind == QuantKind::kTq) {
+          tq_unpack_group(blk, S.bits, G, idx.data(), &ws[slot]);
+          for (int i = 0; i < G; ++i) wi[i] = S.codebook[idx[i]];
+        } else if (L.kind == QuantKind::kRtn4) {
+          uint16_t h[2];
+          std::memcpy(h, blk, 4);
+          ws[slot] = f16_to_f32(h[0]);
+          wm[slot] = f16_to_f32(h[1]);
+          for (int i = 0; i < G; ++i) wi[i] = (blk[4 + i / 2] >> (4 * (i & 1))) & 15;
+        } else {
+          for (int i = 0; i < G; ++i) wi[i] = static_cast<int8_t>(blk[i]);
+        }
+      }
+    }
+    float row_scale = 1.0f;
+    if (L.kind == QuantKind::kQ8) std::memcpy(&row_scale, row, 4);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      float acc = 0.0f;
+      slot = 0;
+      for (int si = 0; si < L.n_segments; ++si) {
+        const QuantSegment& S = L.seg[si];
+        float seg_acc = 0.0f;
+        for (int64_t j = 0; j < S.n_groups; ++j, ++slot) {
+          const int64_t g = L.slot_group ? L.slot_group[slot] : slot;
+          const int64_t k = t * L.n_groups + g;
+          const int32_t isum = DotI32(wint_all.data() + slot * G, acts.q.data() + k * G, G);
+          seg_acc += ws[slot] * acts.a[k] * static_cast<float>(isum);
+          if (L.kind == QuantKind::kRtn4)
+            seg_acc += wm[slot] * (acts.a[k] * static_cast<float>(acts.qsum[k]));
+        }
+        acc += (unit_scales ? 1.0f : S.kappa) * seg_acc;
+      }
+      y[t * w.n_rows + r] = acc * row_scale;
+    }
+  }
+}
+
+void MatmulPortable(const QuantLayout& L, const WeightView& w, const float* x, int64_t n_tokens,
+                    float* y, bool unit_scales, int64_t min_rows) {
+  thread_local PortableActs acts;
+  PreparePortable(L, x, w.n_cols, n_tokens, unit_scales, acts);
+  parallel_for(
+      w.n_rows,
+      [&](int64_t r0, int64_t r1) { RowsPortable(L, w, acts, n_tokens, unit_scales, y, r0, r1); },
+      min_rows);
+}
+
+#if HWY_TARGET == HWY_AVX3_DL
+// ================================================================================================
+// AVX-512 VNNI + VBMI fast path.
+#define TQ_VNNI __attribute__((target(HWY_TARGET_STR ",avx512vnni")))
+
+enum class Perm : uint8_t { kNatural, kNibble, kCrumb };
+
+// Position p of a permuted group of G holds natural input perm(p).
+int PermIndex(Perm perm, int G, int p) {
+  switch (perm) {
+    case Perm::kNibble: return p < G / 2 ? 2 * p : 2 * (p - G / 2) + 1;
+    case Perm::kCrumb: return 4 * (p % (G / 4)) + p / (G / 4);
+    default: return p;
+  }
+}
+
+Perm SegmentPerm(const QuantLayout& L, const QuantSegment& S) {
+  if (L.kind == QuantKind::kQ8) return Perm::kNatural;
+  if (S.bits == 4) return Perm::kNibble;
+  if (S.bits == 2) return Perm::kCrumb;
+  return Perm::kNatural;
+}
+
+// Groups per unit and 64-byte operand vectors per unit.
+int UnitGroups(int G) { return G == 32 ? 2 : 1; }
+int UnitOps(int G) { return G == 128 ? 2 : 1; }
+
+struct FastActs {
+  int64_t n_units = 0, stride = 0;  // units per token; q bytes per token
+  std::vector<int8_t> q;            // [n_tokens, n_units, 64·UnitOps]
+  std::vector<int32_t> corr;        // [n_tokens, n_units, 16]
+  std::vector<float> scale;         // [n_tokens, n_units, 16]
+  std::vector<float> mq;            // [n_tokens, n_units] rtn4: a·Σq
+  int64_t seg_unit0[2] = {0, 0};    // first unit of each segment
+};
+
+void PrepareFast(const QuantLayout& L, const float* x, int64_t n_cols, int64_t n_tokens,
+                 bool unit_scales, FastActs& A) {
+  const int G = L.group, ug = UnitGroups(G), ub = 64 * UnitOps(G);
+  A.n_units = 0;
+  for (int si = 0; si < L.n_segments; ++si) {
+    A.seg_unit0[si] = A.n_units;
+    A.n_units += (L.seg[si].n_groups + ug - 1) / ug;
+  }
+  A.stride = A.n_units * ub;
+  A.q.assign(static_cast<size_t>(n_tokens * A.stride), 0);
+  A.corr.assign(static_cast<size_t>(n_tokens * A.n_units * 16), 0);
+  A.scale.assign(A.corr.size(), 0.0f);
+  A.mq.assign(static_cast<size_t>(n_tokens * A.n_units), 0.0f);
+  const float* sigma = L.rotate ? tq_rotation_signs(G).data() : nullptr;
+  Perm perms[2];
+  std::vector<int> perm_idx[2];
+  for (int si = 0; si < L.n_segments; ++si) {
+    perms[si] = SegmentPerm(L, L.seg[si]);
+    perm_idx[si].resize(G);
+    for (int p = 0; p < G; ++p) perm_idx[si][p] = PermIndex(perms[si], G, p);
+  }
+  parallel_for(
+      n_tokens,
+      [&](int64_t t0, int64_t t1) {
+        std::vector<float> u(static_cast<size_t>(G));
+        std::vector<int8_t> qn(static_cast<size_t>(G));
+        for (int64_t t = t0; t < t1; ++t) {
+          int64_t slot = 0;
+          for (int si = 0; si < L.n_segments; ++si) {
+            for (int64_t j = 0; j < L.seg[si].n_groups; ++j, ++slot) {
+              const int64_t g = L.slot_group ? L.slot_group[slot] : slot;
+              float a;
+              int32_t qsum;
+              QuantizeGroup(x + t * n_cols + g * G, G, L.rotate, sigma, u.data(), qn.data(), &a,
+                            &qsum);
+              if (unit_scales) a = 1.0f;
+              const int64_t unit = A.seg_unit0[si] + j / ug;
+              const int half = static_cast<int>(j % ug);
+              int8_t* dst = A.q.data() + t * A.stride + unit * ub + half * G;
+              for (int p = 0; p < G; ++p) dst[p] = qn[perm_idx[si][p]];
+              const int64_t k = t * A.n_units + unit;
+              const int lanes = ug == 2 ? 8 : 16;
+              for (int l = 0; l < lanes; ++l) A.scale[k * 16 + half * 8 + l] = a;
+              A.mq[k] = a * static_cast<float>(qsum);
+            }
+          }
+          // vpdpbusd start values: lane l gets −128 × the activations it multiplies (bytes
+          // 4l..4l+3 of each 64-byte chunk), cancelling the +128 of the unsigned weight operand
+          // within the lane, so lane values stay as small as the products themselves.
+          if (L.kind != QuantKind::kRtn4) {
+            for (int64_t u = 0; u < A.n_units; ++u) {
+              const int8_t* qu = A.q.data() + t * A.stride + u * ub;
+              int32_t* c = A.corr.data() + (t * A.n_units + u) * 16;
+              for (int l = 0; l < 16; ++l) {
+                int32_t sum = 0;
+                for (int chunk = 0; chunk < ub / 64; ++chunk)
+                  for (int b = 0; b < 4; ++b) sum += qu[64 * chunk + 4 * l + b];
+                c[l] = -128 * sum;
+              }
+            }
+          }
+        }
+      },
+      /*min_chunk=*/8);
+}
+
+// ---- weight decoders: one unit → UnitOps(G) vectors of unsigned operands ------------------------
+TQ_VNNI inline __m512i Table(const int8_t* cb, int bits) {
+  alignas(64) uint8_t t[64];
+  for (int i = 0; i < 64; ++i) t[i] = static_cast<uint8_t>(cb[i & ((1 << bits) - 1)] + 128);
+  return _mm512_load_si512(t);
+}
+
+TQ_VNNI inline __mmask64 ByteMask(int n) {
+  return n >= 64 ? ~__mmask64{0} : ((__mmask64{1} << n) - 1);
+}
+
+// Spread indices for 64 codes of `bits` bits from one source register: qword i gets source bytes
+// [bits·i, bits·i + 8); G = 32 pairs take qwords 4..7 from the second register (index + 64).
+TQ_VNNI inline __m512i SpreadIdx(int bits, bool pair) {
+  alignas(64) uint8_t t[64];
+  for (int i = 0; i < 8; ++i)
+    for (int k = 0; k < 8; ++k) {
+      const int src = pair && i >= 4 ? 64 + bits * (i - 4) + k : bits * i + k;
+      t[8 * i + k] = static_cast<uint8_t>(src & 127);
+    }
+  return _mm512_load_si512(t);
+}
+
+// vpmultishiftqb control: byte j of each qword takes bits [j·bits, j·bits + 8).
+TQ_VNNI inline __m512i ShiftCtrl(int bits) {
+  alignas(64) uint8_t t[64];
+  for (int i = 0; i < 64; ++i) t[i] = static_cast<uint8_t>((i % 8) * bits);
+  return _mm512_load_si512(t);
+}
+
+TQ_VNNI inline float LoadF16(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+template <int B, int G>
+struct TqDec {
+  static constexpr int kOps = G == 128 ? 2 : 1;
+  static constexpr int kUG = G == 32 ? 2 : 1;
+  static constexpr int kCodeBytes = G * B / 8;
+  __m512i table, spread, ctrl, shift_a, shift_b;
+
+  TQ_VNNI explicit TqDec(const int8_t* cb) {
+    table = Table(cb, B);
+    spread = SpreadIdx(B, G == 32);
+    ctrl = ShiftCtrl(B);
+    if constexpr (B == 2 && G == 128) {
+      shift_a = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+      shift_b = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+    } else if constexpr (B == 2 && G == 64) {
+      shift_a = _mm512_set_epi64(6 * 0x0001000100010001LL, 6 * 0x0001000100010001LL,
+                                 4 * 0x0001000100010001LL, 4 * 0x0001000100010001LL,
+                                 2 * 0x0001000100010001LL, 2 * 0x0001000100010001LL, 0, 0);
+    } else if constexpr (B == 2 && G == 32) {
+      shift_a = _mm512_set_epi64(6, 4, 2, 0, 6, 4, 2, 0);
+    } else if constexpr (B == 4 && G == 64) {
+      shift_a = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(4), 1);
+    } else if constexpr (B == 4 && G == 32) {
+      shift_a = _mm512_set_epi64(4 * 0x0001000100010001LL, 4 * 0x0001000100010001LL, 0, 0,
+                                 4 * 0x0001000100010001LL, 4 * 0x0001000100010001LL, 0, 0);
+    }
+  }
+
+  // Operands of one unit: blocks a (and b for G = 32; nullptr = absent, treated as zero codes).
+  TQ_VNNI inline void Ops(const uint8_t* a, const uint8_t* b, __m512i* op) const {
+    const uint8_t* ca = a + 2;
+    if constexpr (B == 8) {
+      if constexpr (G == 128) {
+        op[0] = _mm512_loadu_si512(ca);
+        op[1] = _mm512_loadu_si512(ca + 64);
+      } else if constexpr (G == 64) {
+        op[0] = _mm512_loadu_si512(ca);
+      } else {
+        const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ca));
+        const __m256i hi = b ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2))
+                             : _mm256_setzero_si256();
+        op[0] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+      }
+    } else if constexpr (B == 4) {
+      if constexpr (G == 128) {
+        const __m512i v = _mm512_loadu_si512(ca);
+        op[0] = _mm512_permutexvar_epi8(v, table);
+        op[1] = _mm512_permutexvar_epi8(_mm512_srli_epi16(v, 4), table);
+      } else if constexpr (G == 64) {
+        const __m512i v =
+            _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ca)));
+        op[0] = _mm512_permutexvar_epi8(_mm512_srlv_epi16(v, shift_a), table);
+      } else {
+        const __m128i va = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ca));
+        const __m128i vb =
+            b ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2)) : _mm_setzero_si128();
+        const __m512i v = _mm512_inserti32x4(_mm512_castsi128_si512(va), vb, 2);
+        const __m512i w = _mm512_shuffle_i32x4(v, v, 0xA0);  // lanes a, a, b, b
+        op[0] = _mm512_permutexvar_epi8(_mm512_srlv_epi16(w, shift_a), table);
+      }
+    } else if constexpr (B == 2) {
+      if constexpr (G == 128) {
+        const __m512i v =
+            _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ca)));
+        op[0] = _mm512_permutexvar_epi8(_mm512_srlv_epi16(v, shift_a), table);
+        op[1] = _mm512_permutexvar_epi8(_mm512_srlv_epi16(v, shift_b), table);
+      } else if constexpr (G == 64) {
+        const __m512i v =
+            _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ca)));
+        op[0] = _mm512_permutexvar_epi8(_mm512_srlv_epi16(v, shift_a), table);
+      } else {
+        int64_t qa, qb = 0;
+        std::memcpy(&qa, ca, 8);
+        if (b) std::memcpy(&qb, b + 2, 8);
+        const __m512i v = _mm512_set_epi64(qb, qb, qb, qb, qa, qa, qa, qa);
+        op[0] = _mm512_permutexvar_epi8(_mm512_srlv_epi64(v, shift_a), table);
+      }
+    } else {  // 3, 5, 6 bits: byte spread + multishift
+      if constexpr (G == 128) {
+        const __m512i v0 = _mm512_maskz_loadu_epi8(ByteMask(8 * B), ca);
+        const __m512i v1 = _mm512_maskz_loadu_epi8(ByteMask(8 * B), ca + 8 * B);
+        op[0] = _mm512_permutexvar_epi8(
+            _mm512_multishift_epi64_epi8(ctrl, _mm512_permutexvar_epi8(spread, v0)), table);
+        op[1] = _mm512_permutexvar_epi8(
+            _mm512_multishift_epi64_epi8(ctrl, _mm512_permutexvar_epi8(spread, v1)), table);
+      } else if constexpr (G == 64) {
+        const __m512i v0 = _mm512_maskz_loadu_epi8(ByteMask(8 * B), ca);
+        op[0] = _mm512_permutexvar_epi8(
+            _mm512_multishift_epi64_epi8(ctrl, _mm512_permutexvar_epi8(spread, v0)), table);
+      } else {
+        const __m512i va = _mm512_maskz_loadu_epi8(ByteMask(4 * B), ca);
+        const __m512i vb = b ? _mm512_maskz_loadu_epi8(ByteMask(4 * B), b + 2) : _mm512_setzero_si512();
+        op[0] = _mm512_permutexvar_epi8(
+            _mm512_multishift_epi64_epi8(ctrl, _mm512_permutex2var_epi8(va, spread, vb)), table);
+      }
+    }
+  }
+
+  // Weight scales of one unit in the accumulator lanes (G = 32: a in lanes 0..7, b in 8..15).
+  TQ_VNNI inline __m512 Scale(const uint8_t* a, const uint8_t* b) const {
+    if constexpr (G == 32) {
+      uint16_t ha, hb = 0;
+      std::memcpy(&ha, a, 2);
+      if (b) std::memcpy(&hb, b, 2);
+      const __m256i h = _mm256_inserti128_si256(
+          _mm256_castsi128_si256(_mm_set1_epi16(static_cast<short>(ha))),
+          _mm_set1_epi16(static_cast<short>(hb)), 1);
+      return _mm512_cvtph_ps(h);
+    } else {
+      return _mm512_set1_ps(LoadF16(a));
+    }
+  }
+  static constexpr bool kHasOffset = false;
+  TQ_VNNI inline float Offset(const uint8_t*) const { return 0.0f; }
+};
+
+struct Rtn4Dec {
+  static constexpr int kOps = 2, kUG = 1;
+  __m512i nib;
+  TQ_VNNI explicit Rtn4Dec(const int8_t*) { nib = _mm512_set1_epi8(0x0F); }
+  TQ_VNNI inline void Ops(const uint8_t* a, const uint8_t*, __m512i* op) const {
+    const __m512i v = _mm512_loadu_si512(a + 4);
+    op[0] = _mm512_and_si512(v, nib);
+    op[1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+  }
+  TQ_VNNI inline __m512 Scale(const uint8_t* a, const uint8_t*) const {
+    return _mm512_set1_ps(LoadF16(a));
+  }
+  static constexpr bool kHasOffset = true;
+  TQ_VNNI inline float Offset(const uint8_t* a) const { return LoadF16(a + 2); }
+};
+
+// q8: a unit is 64 weights (two activation groups of 32); the row scale is applied at the end.
+struct Q8Dec {
+  static constexpr int kOps = 1, kUG = 2;
+  __m512i flip;
+  TQ_VNNI explicit Q8Dec(const int8_t*) { flip = _mm512_set1_epi8(static_cast<char>(0x80)); }
+  TQ_VNNI inline void Ops(const uint8_t* a, const uint8_t* b, __m512i* op) const {
+    op[0] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(ByteMask(b ? 64 : 32), a), flip);
+  }
+  TQ_VNNI inline __m512 Scale(const uint8_t*, const uint8_t*) const { return _mm512_set1_ps(1.0f); }
+  static constexpr bool kHasOffset = false;
+  TQ_VNNI inline float Offset(const uint8_t*) const { return 0.0f; }
+};
+
+// Activations of one token, one segment.
+struct SegActs {
+  const int8_t* q;      // [n_units, 64·kOps]
+  const int32_t* corr;  // [n_units, 16]
+  const float* scale;   // [n_units, 16]
+  const float* mq;      // [n_units]
+};
+
+SegActs SegActsOf(const FastActs& A, int64_t t, int si, int ub) {
+  const int64_t u0 = t * A.n_units + A.seg_unit0[si];
+  return {A.q.data() + t * A.stride + A.seg_unit0[si] * ub, A.corr.data() + u0 * 16,
+          A.scale.data() + u0 * 16, A.mq.data() + u0};
+}
+
+// ---- decode (one token): R rows at a time ------------------------------------------------------
+// facc[r] += Σ_units cvt(isum)·(ws·as); off[r] += Σ_units m·(a·Σq) (rtn4).
+template <class Dec, int R>
+TQ_VNNI inline void GemvSegment(const Dec& dec, const uint8_t* const* rows, int64_t blk_bytes,
+                                int64_t n_groups, const SegActs& s, __m512* facc, float* off) {
+  constexpr int kOps = Dec::kOps, kUG = Dec::kUG;
+  const int64_t n_full = n_groups / kUG;
+  const int64_t unit_bytes = kUG * blk_bytes;
+  for (int64_t u = 0; u < n_full; ++u) {
+    const __m512i corr = _mm512_loadu_si512(s.corr + 16 * u);
+    const __m512 as = _mm512_loadu_ps(s.scale + 16 * u);
+    const __m512i x0 = _mm512_loadu_si512(s.q + 64 * kOps * u);
+    __m512i x1 = x0;
+    if constexpr (kOps == 2) x1 = _mm512_loadu_si512(s.q + 64 * kOps * u + 64);
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = rows[r] + u * unit_bytes;
+      __m512i op[kOps];
+      dec.Ops(blk, kUG == 2 ? blk + blk_bytes : nullptr, op);
+      __m512i acc = _mm512_dpbusd_epi32(corr, op[0], x0);
+      if constexpr (kOps == 2) acc = _mm512_dpbusd_epi32(acc, op[1], x1);
+      const __m512 ws = dec.Scale(blk, kUG == 2 ? blk + blk_bytes : nullptr);
+      facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(ws, as), facc[r]);
+      if constexpr (Dec::kHasOffset) off[r] += dec.Offset(blk) * s.mq[u];
+    }
+  }
+  if (n_full * kUG < n_groups) {  // G = 32 / q8: a last unit with one group
+    const int64_t u = n_full;
+    const __m512i corr = _mm512_loadu_si512(s.corr + 16 * u);
+    const __m512 as = _mm512_loadu_ps(s.scale + 16 * u);
+    const __m512i x0 = _mm512_loadu_si512(s.q + 64 * kOps * u);
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = rows[r] + u * unit_bytes;
+      __m512i op[kOps];
+      dec.Ops(blk, nullptr, op);
+      const __m512i acc = _mm512_dpbusd_epi32(corr, op[0], x0);
+      const __m512 ws = dec.Scale(blk, nullptr);
+      facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(ws, as), facc[r]);
+    }
+  }
+}
+
+// Final value of row r, token t from its per-segment accumulators.
+TQ_VNNI inline float Finish(const QuantLayout& L, const uint8_t* row, const __m512* facc,
+                            const float* off, bool unit_scales) {
+  float y = 0.0f;
+  for (int si = 0; si < L.n_segments; ++si)
+    y += (unit_scales ? 1.0f : L.seg[si].kappa) * (_mm512_reduce_add_ps(facc[si]) + off[si]);
+  if (L.kind == QuantKind::kQ8) {
+    float d;
+    std::memcpy(&d, row, 4);
+    y *= d;
+  }
+  return y;
+}
+
+template <class Dec, int R>
+TQ_VNNI void GemvTile(const QuantLayout& L, const Dec* dec, const WeightView& w,
+                      const FastActs& A, bool unit_scales, int64_t r0, float* y) {
+  const int ub = 64 * Dec::kOps;
+  __m512 facc[2][R];
+  float off[2][R];
+  for (int si = 0; si < 2; ++si)
+    for (int r = 0; r < R; ++r) {
+      facc[si][r] = _mm512_setzero_ps();
+      off[si][r] = 0.0f;
+    }
+  for (int si = 0; si < L.n_segments; ++si) {
+    const QuantSegment& S = L.seg[si];
+    const uint8_t* rows[R];
+    for (int r = 0; r < R; ++r) rows[r] = w.row(r0 + r) + S.byte_offset;
+    GemvSegment<Dec, R>(dec[si], rows, S.block_bytes, S.n_groups, SegActsOf(A, 0, si, ub),
+                        facc[si], off[si]);
+  }
+  for (int r = 0; r < R; ++r) {
+    const __m512 f[2] = {facc[0][r], facc[1][r]};
+    const float o[2] = {off[0][r], off[1][r]};
+    y[r0 + r] = Finish(L, w.row(r0 + r), f, o, unit_scales);
+  }
+}
+
+template <class Dec>
+TQ_VNNI void GemvRows(const QuantLayout& L, const Dec* dec, const WeightView& w, const FastActs& A,
+                      bool unit_scales, float* y, int64_t r0, int64_t r1) {
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4) GemvTile<Dec, 4>(L, dec, w, A, unit_scales, r, y);
+  for (; r < r1; ++r) GemvTile<Dec, 1>(L, dec, w, A, unit_scales, r, y);
+}
+
+// ---- prefill: decode rows into a buffer, then 2-row × 4-token tiles ---------------------------
+struct DecodedRow {
+  std::vector<uint8_t> ops;  // [n_units_total, kOps, 64] operand bytes
+  std::vector<float> ws;     // [n_units_total, 16] weight scales per lane
+  std::vector<float> m;      // [n_units_total] rtn4 offsets
+};
+
+template <class Dec>
+TQ_VNNI void DecodeRow(const QuantLayout& L, const Dec* dec, const uint8_t* row, int64_t n_units,
+                       DecodedRow& d) {
+  constexpr int kOps = Dec::kOps, kUG = Dec::kUG;
+  d.ops.resize(static_cast<size_t>(n_units * kOps * 64));
+  d.ws.resize(static_cast<size_t>(n_units * 16));
+  d.m.resize(static_cast<size_t>(n_units));
+  int64_t u = 0;
+  for (int si = 0; si < L.n_segments; ++si) {
+    const QuantSegment& S = L.seg[si];
+    const uint8_t* base = row + S.byte_offset;
+    for (int64_t j = 0; j < S.n_groups; j += kUG, ++u) {
+      const uint8_t* a = base + j * S.block_bytes;
+      const uint8_t* b = (kUG == 2 && j + 1 < S.n_groups) ? a + S.block_bytes : nullptr;
+      __m512i op[kOps];
+      dec[si].Ops(a, b, op);
+      for (int k = 0; k < kOps; ++k) _mm512_storeu_si512(d.ops.data() + (u * kOps + k) * 64, op[k]);
+      _mm512_storeu_ps(d.ws.data() + u * 16, dec[si].Scale(a, b));
+      d.m[u] = dec[si].Offset(a);
+    }
+  }
+}
+
+template <int kOps, int R, int T>
+TQ_VNNI void GemmTile(const QuantLayout& L, const DecodedRow* const* rows, const WeightView& w,
+                      int64_t r0, const FastActs& A, int64_t t0, bool has_offset, bool unit_scales,
+                      float* y) {
+  const int ub = 64 * kOps;
+  float out[R][T] = {};
+  for (int si = 0; si < L.n_segments; ++si) {
+    const int64_t u0 = A.seg_unit0[si];
+    const int64_t u1 = si + 1 < L.n_segments ? A.seg_unit0[si + 1] : A.n_units;
+    __m512 facc[R][T];
+    float off[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) {
+        facc[r][t] = _mm512_setzero_ps();
+        off[r][t] = 0.0f;
+      }
+    for (int64_t u = u0; u < u1; ++u) {
+      __m512i x[T][kOps];
+      for (int t = 0; t < T; ++t)
+        for (int k = 0; k < kOps; ++k)
+          x[t][k] = _mm512_loadu_si512(A.q.data() + (t0 + t) * A.stride + u * ub + 64 * k);
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* opb = rows[r]->ops.data() + u * kOps * 64;
+        __m512i op[kOps];
+        for (int k = 0; k < kOps; ++k) op[k] = _mm512_loadu_si512(opb + 64 * k);
+        const __m512 ws = _mm512_loadu_ps(rows[r]->ws.data() + u * 16);
+        for (int t = 0; t < T; ++t) {
+          const int64_t k = (t0 + t) * A.n_units + u;
+          __m512i acc = _mm512_dpbusd_epi32(_mm512_loadu_si512(A.corr.data() + 16 * k), op[0],
+                                            x[t][0]);
+          if constexpr (kOps == 2) acc = _mm512_dpbusd_epi32(acc, op[1], x[t][1]);
+          facc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc),
+                                       _mm512_mul_ps(ws, _mm512_loadu_ps(A.scale.data() + 16 * k)),
+                                       facc[r][t]);
+          if (has_offset) off[r][t] += rows[r]->m[u] * A.mq[k];
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t)
+        out[r][t] += (unit_scales ? 1.0f : L.seg[si].kappa) *
+                     (_mm512_reduce_add_ps(facc[r][t]) + off[r][t]);
+  }
+  for (int r = 0; r < R; ++r) {
+    float d = 1.0f;
+    if (L.kind == QuantKind::kQ8) std::memcpy(&d, w.row(r0 + r), 4);
+    for (int t = 0; t < T; ++t) y[(t0 + t) * w.n_rows + r0 + r] = L.kind == QuantKind::kQ8 ? out[r][t] * d : out[r][t];
+  }
+}
+
+template <int kOps, int R>
+TQ_VNNI void GemmRowTile(const QuantLayout& L, const DecodedRow* const* rows, const WeightView& w,
+                         int64_t r0, const FastActs& A, int64_t n_tokens, bool has_offset,
+                         bool unit_scales, float* y) {
+  int64_t t = 0;
+  for (; t + 4 <= n_tokens; t += 4) GemmTile<kOps, R, 4>(L, rows, w, r0, A, t, has_offset, unit_scales, y);
+  for (; t < n_tokens; ++t) GemmTile<kOps, R, 1>(L, rows, w, r0, A, t, has_offset, unit_scales, y);
+}
+
+template <class Dec>
+TQ_VNNI void GemmRows(const QuantLayout& L, const Dec* dec, const WeightView& w, const FastActs& A,
+                      int64_t n_tokens, bool unit_scales, float* y, int64_t r0, int64_t r1) {
+  thread_local DecodedRow d0, d1;
+  const DecodedRow* rows[2] = {&d0, &d1};
+  int64_t r = r0;
+  for (; r + 2 <= r1; r += 2) {
+    DecodeRow(L, dec, w.row(r), A.n_units, d0);
+    DecodeRow(L, dec, w.row(r + 1), A.n_units, d1);
+    GemmRowTile<Dec::kOps, 2>(L, rows, w, r, A, n_tokens, Dec::kHasOffset, unit_scales, y);
+  }
+  for (; r < r1; ++r) {
+    DecodeRow(L, dec, w.row(r), A.n_units, d0);
+    GemmRowTile<Dec::kOps, 1>(L, rows, w, r, A, n_tokens, Dec::kHasOffset, unit_scales, y);
+  }
+}
+
+template <class Dec>
+TQ_VNNI void RowsFast(const QuantLayout& L, const WeightView& w, const FastActs& A,
+                      int64_t n_tokens, bool unit_scales, float* y, int64_t r0, int64_t r1) {
+  const Dec dec[2] = {Dec(L.seg[0].codebook), Dec(L.n_segments > 1 ? L.seg[1].codebook : L.seg[0].codebook)};
+  if (n_tokens == 1) {
+    GemvRows<Dec>(L, dec, w, A, unit_scales, y, r0, r1);
+  } else {
+    GemmRows<Dec>(L, dec, w, A, n_tokens, unit_scales, y, r0, r1);
+  }
+}
+
+using RowsFn = void (*)(const QuantLayout&, const WeightView&, const FastActs&, int64_t, bool,
+                        float*, int64_t, int64_t);
+
+template <int G>
+RowsFn TqRowsFn(int bits) {
+  switch (bits) {
+    case 2: return RowsFast<TqDec<2, G>>;
+    case 3: return RowsFast<TqDec<3, G>>;
+    case 4: return RowsFast<TqDec<4, G>>;
+    case 5: return RowsFast<TqDec<5, G>>;
+    case 6: return RowsFast<TqDec<6, G>>;
+    case 8: return RowsFast<TqDec<8, G>>;
+    default: return nullptr;
+  }
+}
+
+RowsFn SelectRows(const QuantLayout& L) {
+  switch (L.kind) {
+    case QuantKind::kQ8: return RowsFast<Q8Dec>;
+    case QuantKind::kRtn4: return RowsFast<Rtn4Dec>;
+    case QuantKind::kTq:
+      TQ_CHECK(L.n_segments == 1, "fast path: one segment");
+      if (L.group == 32) return TqRowsFn<32>(L.seg[0].bits);
+      if (L.group == 64) return TqRowsFn<64>(L.seg[0].bits);
+      return TqRowsFn<128>(L.seg[0].bits);
+  }
+  return nullptr;
+}
+
+void MatmulFast(const QuantLayout& L, const WeightView& w, const float* x, int64_t n_tokens,
+                float* y, bool unit_scales, int64_t min_rows) {
+  thread_local FastActs acts;
+  PrepareFast(L, x, w.n_cols, n_tokens, unit_scales, acts);
+  const RowsFn rows = SelectRows(L);
+  TQ_CHECK(rows != nullptr, "no fast kernel for this layout");
+  const FastActs& A = acts;
+  // Units of 4 rows (the decode tile), so that thread boundaries never split a tile.
+  const int64_t n_units = (w.n_rows + 3) / 4;
+  parallel_for(
+      n_units,
+      [&](int64_t u0, int64_t u1) {
+        rows(L, w, A, n_tokens, unit_scales, y, 4 * u0, std::min(w.n_rows, 4 * u1));
+      },
+      std::max<int64_t>(1, (min_rows + 3) / 4));
+}
+#endif  // HWY_TARGET == HWY_AVX3_DL
+
+void QuantMatmulKernel(const QuantLayout& L, const WeightView& w, const float* x,
+                       int64_t n_tokens, float* y, bool unit_scales, int64_t min_rows) {
+#if HWY_TARGET == HWY_AVX3_DL
+  MatmulFast(L, w, x, n_tokens, y, unit_scales, min_rows);
+#else
+  MatmulPortable(L, w, x, n_tokens, y, unit_scales, min_rows);
+#endif
+}
+
+}  // namespace
+}  // namespace HWY_NAMESPACE
+}  // namespace tq
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace tq {
+HWY_EXPORT(QuantMatmulKernel);
+
+void quant_matmul_dispatch(const QuantLayout& L, const WeightView& w, const float* x,
+                           int64_t n_tokens, float* y, bool unit_scales, int64_t min_rows) {
+  HWY_DYNAMIC_DISPATCH(QuantMatmulKernel)(L, w, x, n_tokens, y, unit_scales, min_rows);
+}
+}  // namespace tq
+#endif  // HWY_ONCE

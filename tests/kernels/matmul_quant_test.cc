@@ -1,0 +1,257 @@
+// Integer matmul kernels of tq<b>g<G>, q8, rtn4 (kernels/matmul_quant.h) on every SIMD target:
+//  * unit scales: fast == scalar reference bit for bit (the int32 sums are exact);
+//  * real scales: fast == reference to float rounding;
+//  * against the float reference (dequantize, then matmul in double): within the error of the
+//    int8 activation quantization;
+//  * results independent of thread count and row order.
+// Awkward shapes: n_cols = group·k for k = 1, 3, 7; n_rows 1, 7, 33; tokens 1..9.
+#include "kernels/matmul_quant.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "core/half.h"
+#include "core/parallel.h"
+#include "formats/format.h"
+#include "formats/quant_baselines.h"
+#include "formats/tq_weight.h"
+#include "kernel_test_util.h"
+
+namespace tq {
+namespace {
+
+std::vector<TypeId> quant_types() {
+  std::vector<TypeId> t;
+  for (const auto& s : tq_weight_specs())
+    if (!s.fractional()) t.push_back(s.id);
+  t.push_back(kTypeQ8);
+  t.push_back(kTypeRtn4);
+  return t;
+}
+
+int group_of(TypeId t) {
+  if (const TqWeightSpec* s = find_tq_weight(t)) return s->group;
+  return t == kTypeQ8 ? static_cast<int>(kQ8BlockElems) : static_cast<int>(kRtn4Group);
+}
+
+struct Matrix {
+  std::vector<uint8_t> bytes;
+  WeightView view;
+};
+
+// Random codes with every scale 1 (and rtn4 offsets 0): the products are exact integers.
+Matrix unit_scale_matrix(TypeId type, int64_t rows, int64_t cols, Rng& rng) {
+  Matrix m;
+  const size_t rb = *row_bytes(type, cols);
+  m.bytes.assign(rb * rows, 0);
+  const int G = group_of(type);
+  std::vector<uint8_t> idx(G);
+  for (int64_t r = 0; r < rows; ++r) {
+    uint8_t* row = m.bytes.data() + r * rb;
+    if (type == kTypeQ8) {
+      const float one = 1.0f;
+      std::memcpy(row, &one, 4);
+      for (int64_t c = 0; c < cols; ++c)
+        row[4 + c] = static_cast<uint8_t>(static_cast<int8_t>(static_cast<int>(rng.below(255)) - 127));
+      continue;
+    }
+    for (int64_t g = 0; g < cols / G; ++g) {
+      if (type == kTypeRtn4) {
+        for (auto& i : idx) i = static_cast<uint8_t>(rng.below(16));
+        rtn4_pack_group(idx.data(), 1.0f, 0.0f, row + g * sizeof(Rtn4Block));
+      } else {
+        const TqWeightSpec* s = find_tq_weight(type);
+        for (auto& i : idx) i = static_cast<uint8_t>(rng.below(1u << s->bits));
+        tq_pack_group(idx.data(), 1.0f, s->bits, G, row + g * tq_group_bytes(s->bits, G));
+      }
+    }
+  }
+  m.view = {type, rows, cols, m.bytes.data(), rb};
+  return m;
+}
+
+// Gaussian rows with per-row magnitudes spread over e^±2, quantized by the format's from_float.
+Matrix real_matrix(TypeId type, int64_t rows, int64_t cols, Rng& rng, std::vector<float>* deq) {
+  Matrix m;
+  const FormatTraits* f = find_format(type);
+  const size_t rb = *row_bytes(type, cols);
+  m.bytes.assign(rb * rows, 0);
+  deq->resize(rows * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<float> src = test::normal_vec(rng, cols, std::exp(rng.normal()));
+    f->from_float(src.data(), m.bytes.data() + r * rb, cols);
+    f->to_float(m.bytes.data() + r * rb, deq->data() + r * cols, cols);
+  }
+  m.view = {type, rows, cols, m.bytes.data(), rb};
+  return m;
+}
+
+// Activations with a few outlier channels (as in real models).
+std::vector<float> activations(Rng& rng, int64_t n_tokens, int64_t cols) {
+  std::vector<float> x = test::normal_vec(rng, n_tokens * cols);
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int k = 0; k < 3; ++k) x[t * cols + rng.below(cols)] *= 12.0f;
+  return x;
+}
+
+// Standard deviation of the int8 activation rounding error of <w_r, x_t>: per group, steps of
+// amax/127 in the (rotated) domain the kernel quantizes, times the group's weight norm.
+double activation_error_sd(TypeId type, const float* w_row, const float* x, int64_t cols) {
+  const int G = group_of(type);
+  const bool rotate = find_tq_weight(type) != nullptr;
+  double var = 0;
+  std::vector<float> u(G);
+  for (int64_t g = 0; g < cols / G; ++g) {
+    std::memcpy(u.data(), x + g * G, sizeof(float) * G);
+    if (rotate) tq_rotate_group(u.data(), G);
+    double amax = 0, wn = 0;
+    for (int i = 0; i < G; ++i) {
+      amax = std::max(amax, std::fabs(double(u[i])));
+      wn += double(w_row[g * G + i]) * w_row[g * G + i];
+    }
+    const double step = amax / 127.0;
+    var += step * step / 12.0 * wn;
+  }
+  return std::sqrt(var);
+}
+
+TEST(MatmulQuant, UnitScalesBitExactAgainstReference) {
+  const uint64_t seed = test::fresh_seed();
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  test::for_each_target([&](const char*) {
+    Rng rng(seed);
+    for (TypeId type : quant_types()) {
+      SCOPED_TRACE(type_name(type));
+      for (int k : {1, 3, 7})
+        for (int64_t rows : {1, 7, 33})
+          for (int64_t tokens = 1; tokens <= 9; ++tokens) {
+            const int64_t cols = int64_t{group_of(type)} * k;
+            Matrix m = unit_scale_matrix(type, rows, cols, rng);
+            const std::vector<float> x = activations(rng, tokens, cols);
+            std::vector<float> y(tokens * rows, NAN), yr(tokens * rows, NAN);
+            matmul_quant_mode(m.view, x.data(), tokens, y.data(), /*unit_scales=*/true);
+            ref::matmul_quant(m.view, x.data(), tokens, yr.data(), /*unit_scales=*/true);
+            for (size_t i = 0; i < y.size(); ++i) {
+              ASSERT_EQ(y[i], yr[i]) << "cols " << cols << " rows " << rows << " tokens " << tokens
+                                     << " i " << i;
+              ASSERT_EQ(y[i], std::nearbyint(y[i]));  // an integer
+            }
+          }
+    }
+  });
+}
+
+TEST(MatmulQuant, RealScalesMatchReferenceAndFloatMatmul) {
+  const uint64_t seed = test::fresh_seed();
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  test::for_each_target([&](const char*) {
+    Rng rng(seed);
+    for (TypeId type : quant_types()) {
+      SCOPED_TRACE(type_name(type));
+      for (int k : {1, 3, 7})
+        for (int64_t rows : {1, 7, 33})
+          for (int64_t tokens : {1, 2, 4, 5, 9}) {
+            const int64_t cols = int64_t{group_of(type)} * k;
+            std::vector<float> deq;
+            Matrix m = real_matrix(type, rows, cols, rng, &deq);
+            const std::vector<float> x = activations(rng, tokens, cols);
+            std::vector<float> y(tokens * rows, NAN), ys(tokens * rows, NAN),
+                yf(tokens * rows, NAN);
+            matmul(m.view, x.data(), tokens, y.data());
+            ref::matmul_quant(m.view, x.data(), tokens, ys.data());
+            matmul_ref(m.view, x.data(), tokens, yf.data());
+            for (int64_t t = 0; t < tokens; ++t)
+              for (int64_t r = 0; r < rows; ++r) {
+                const size_t i = t * rows + r;
+                double mag = 0;
+                for (int64_t c = 0; c < cols; ++c) mag += std::fabs(double(deq[r * cols + c]) * x[t * cols + c]);
+                // Same arithmetic, float terms summed in another order.
+                ASSERT_NEAR(y[i], ys[i], 3e-6 * mag + 1e-30)
+                    << "cols " << cols << " rows " << rows << " tokens " << tokens;
+                // The float product of the dequantized weights: activation rounding only.
+                const double sd = activation_error_sd(type, deq.data() + r * cols, x.data() + t * cols, cols);
+                ASSERT_NEAR(y[i], yf[i], 6.0 * sd + 3e-6 * mag + 1e-30)
+                    << "cols " << cols << " rows " << rows << " tokens " << tokens;
+              }
+          }
+    }
+  });
+}
+
+// The int8 activation error is what it should be: over many outputs, the RMS of (fast − float
+// reference) / predicted sd is ≈ 1 (uniform rounding errors, independent across inputs).
+TEST(MatmulQuant, ActivationRoundingErrorHasThePredictedSize) {
+  Rng rng(test::fresh_seed());
+  for (TypeId type : {find_tq_weight(4, 128)->id, kTypeQ8, kTypeRtn4}) {
+    const int64_t rows = 64, cols = 1024, tokens = 8;
+    std::vector<float> deq;
+    Matrix m = real_matrix(type, rows, cols, rng, &deq);
+    const std::vector<float> x = test::normal_vec(rng, tokens * cols);
+    std::vector<float> y(tokens * rows), yf(tokens * rows);
+    matmul(m.view, x.data(), tokens, y.data());
+    matmul_ref(m.view, x.data(), tokens, yf.data());
+    double s2 = 0;
+    for (int64_t t = 0; t < tokens; ++t)
+      for (int64_t r = 0; r < rows; ++r) {
+        const double sd = activation_error_sd(type, deq.data() + r * cols, x.data() + t * cols, cols);
+        const double z = (y[t * rows + r] - yf[t * rows + r]) / sd;
+        s2 += z * z;
+      }
+    const double rms = std::sqrt(s2 / (rows * tokens));
+    std::printf("  %s: RMS(error / predicted sd) = %.3f\n", type_name(type), rms);
+    EXPECT_GT(rms, 0.8) << type_name(type);
+    EXPECT_LT(rms, 1.2) << type_name(type);
+  }
+}
+
+TEST(MatmulQuant, ThreadsAndRowOrderDoNotChangeBits) {
+  Rng rng(test::fresh_seed());
+  for (TypeId type : quant_types()) {
+    const int64_t rows = 70, cols = int64_t{group_of(type)} * 9;
+    for (int64_t tokens : {1, 6}) {
+      std::vector<float> deq;
+      Matrix m = real_matrix(type, rows, cols, rng, &deq);
+      const std::vector<float> x = activations(rng, tokens, cols);
+      std::vector<float> y2(tokens * rows), y1(tokens * rows), ys(tokens * (rows - 5));
+      const int saved = num_threads();
+      set_num_threads(2);
+      matmul(m.view, x.data(), tokens, y2.data());
+      WeightView sub = m.view;  // rows 5.. : every tile boundary moves
+      sub.data = m.view.row(5);
+      sub.n_rows = rows - 5;
+      matmul(sub, x.data(), tokens, ys.data());
+      set_num_threads(1);
+      matmul(m.view, x.data(), tokens, y1.data());
+      set_num_threads(saved);
+      EXPECT_EQ(y1, y2) << type_name(type);
+      for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t r = 5; r < rows; ++r)
+          ASSERT_EQ(ys[t * (rows - 5) + r - 5], y2[t * rows + r]) << type_name(type);
+    }
+  }
+}
+
+TEST(MatmulQuant, TableEntries) {
+  for (TypeId t : quant_types()) {
+    const MatmulKernel* k = find_matmul_kernel(t);
+    ASSERT_NE(k, nullptr);
+    EXPECT_EQ(k->type, t) << type_name(t);
+    EXPECT_EQ(k->fn, &matmul_quant);
+  }
+}
+
+TEST(MatmulQuant, NonFiniteActivationsGiveNaN) {
+  Rng rng(5);
+  std::vector<float> deq;
+  Matrix m = real_matrix(find_tq_weight(4, 64)->id, 3, 128, rng, &deq);
+  std::vector<float> x = test::normal_vec(rng, 128), y(3);
+  x[70] = INFINITY;
+  matmul(m.view, x.data(), 1, y.data());
+  for (float v : y) EXPECT_TRUE(std::isnan(v));
+}
+
+}  // namespace
+}  // namespace tq
