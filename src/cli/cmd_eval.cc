@@ -69,7 +69,9 @@ Status run(Args& a) {
         return invalid_argument("row '{}' needs calibration text: --calib FILE", r.label);
     }
   TQ_ASSIGN_OR_RETURN(auto results, run_weight_eval(o, rows));
-  const std::string md = weight_eval_markdown(o, results);
+  std::string md = weight_eval_markdown(o, results);
+  const std::string targets = weight_eval_targets(o, results);
+  if (!targets.empty()) md += "\nTargets (KLD over the first " + std::to_string(o.kld_windows) + " windows):\n\n" + targets;
   std::printf("%s", md.c_str());
   if (!a.md.empty()) TQ_RETURN_IF_ERROR(write_file_atomic(a.md, md));
   if (!a.json.empty()) TQ_RETURN_IF_ERROR(write_file_atomic(a.json, weight_eval_json(o, results).dump(1)));

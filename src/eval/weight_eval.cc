@@ -249,6 +249,47 @@ std::string weight_eval_markdown(const WeightEvalOptions& opt,
   return s;
 }
 
+std::string weight_eval_targets(const WeightEvalOptions& opt,
+                                const std::vector<WeightEvalResult>& r) {
+  auto is_tq = [](const WeightEvalResult& x) {
+    return x.recipe_canonical.starts_with("tq") || x.recipe_canonical.starts_with("bpw=");
+  };
+  // The lowest-KLD TurboQuant row at no more than `bpw` bits per weight.
+  auto best_at = [&](double bpw) -> const WeightEvalResult* {
+    const WeightEvalResult* best = nullptr;
+    for (const auto& x : r)
+      if (is_tq(x) && x.bpw <= bpw + 1e-9 && (!best || x.kld < best->kld)) best = &x;
+    return best;
+  };
+  std::string s;
+  auto line = [&](const std::string& what, double bpw, double kld) {
+    const WeightEvalResult* b = best_at(bpw);
+    if (!b) {
+      s += fmt::format("- {} ({:.3f} bpw, KLD {:.4f}): no TurboQuant row at or below its size\n", what, bpw, kld);
+      return;
+    }
+    s += fmt::format("- {} ({:.3f} bpw, KLD {:.4f}): **{}** — {} at {:.3f} bpw has KLD {:.4f}, {:.2f}x {}\n",
+                     what, bpw, kld, b->kld < kld ? "met" : "missed", b->row.label, b->bpw, b->kld,
+                     b->kld < kld ? kld / b->kld : b->kld / kld, b->kld < kld ? "lower" : "higher");
+  };
+  for (const auto& a : opt.anchors)
+    if (a.bpw < 8 && (a.format.starts_with("Q4_K_M") || a.format.starts_with("Q3_K_M") ||
+                      a.format.starts_with("Q2_K")))
+      line("llama.cpp " + a.format, a.bpw, a.kld);
+  for (const auto& x : r)
+    if (x.recipe_canonical == "rtn4" || x.recipe_canonical == "gptq4") line(x.row.label, x.bpw, x.kld);
+  const WeightEvalResult *mixed3 = nullptr, *tq3 = nullptr;
+  for (const auto& x : r) {
+    if (x.recipe_canonical == "bpw=3" && (!mixed3 || x.kld < mixed3->kld)) mixed3 = &x;
+    if (x.recipe_canonical == "tq3" && (!tq3 || x.kld < tq3->kld)) tq3 = &x;
+  }
+  if (mixed3 && tq3)
+    s += fmt::format("- mixed --bpw 3 vs uniform tq3: **{}** — {} ({:.3f} bpw) KLD {:.4f} vs {} ({:.3f} bpw) KLD {:.4f}\n",
+                     mixed3->kld < tq3->kld ? "met" : "missed", mixed3->row.label, mixed3->bpw,
+                     mixed3->kld, tq3->row.label, tq3->bpw, tq3->kld);
+  return s;
+}
+
 nlohmann::json weight_eval_json(const WeightEvalOptions& opt,
                                 const std::vector<WeightEvalResult>& r) {
   nlohmann::json j;

@@ -70,6 +70,11 @@ Result<std::vector<WeightEvalResult>> run_weight_eval(const WeightEvalOptions& o
 // the rows that match their size.
 std::string weight_eval_markdown(const WeightEvalOptions& opt,
                                  const std::vector<WeightEvalResult>& results);
+// Which targets the rows meet: for every anchor row and every rtn4 / gptq4 row, the lowest-KLD
+// TurboQuant row (recipe tq* or bpw=) at no more bits per weight and the KLD ratio; and a
+// `bpw=3` row against a uniform `tq3` row. Markdown bullet list.
+std::string weight_eval_targets(const WeightEvalOptions& opt,
+                                const std::vector<WeightEvalResult>& results);
 nlohmann::json weight_eval_json(const WeightEvalOptions& opt,
                                 const std::vector<WeightEvalResult>& results);
 

@@ -112,9 +112,8 @@ Result<QuantizedTensor> quantize_tensor(const TensorPlan& t, const float* w, con
       if (method.lsq && data_aware) tq_refit_scales(*q.tq, w, H->H, gptq.damp);
       return q;
     }
-    case TensorSpec::Kind::kRtn4:
-      q.int4 = rtn4_quantize(w, R, C);
-      return q;
+    case TensorSpec::Kind::kRtn4:  // the format's own round-to-nearest quantizer
+      return quantize_with_format(t.name, t.type, w, R, C);
     case TensorSpec::Kind::kGptq4: {
       if (!H) return invalid_argument("{}: gptq4 needs calibration Hessians", t.name);
       TQ_ASSIGN_OR_RETURN(Int4Tensor it, gptq4_quantize(w, R, C, H->H, gptq.damp));

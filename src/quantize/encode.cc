@@ -6,6 +6,7 @@
 #include "core/parallel.h"
 #include "formats/format.h"
 #include "io/gguf_convert.h"
+#include "formats/quant_baselines.h"
 #include "formats/tq_weight.h"
 
 namespace tq {
@@ -47,7 +48,21 @@ Result<std::vector<uint8_t>> QuantizedTensor::encode(int64_t permute_head_dim) c
     }, 16);
     return out;
   }
-  if (int4) return unsupported("{}: the rtn4 format is not built in", name);
+  if (int4) {
+    const Int4Tensor& t = *int4;
+    const int64_t G = Int4Tensor::kGroup, ng = n_cols / G;
+    if (type != kTypeRtn4 || static_cast<size_t>(ng) * sizeof(Rtn4Block) != rb)
+      return invalid_argument("{}: int4 codes need the rtn4 type, not {}", name, type_name(type));
+    parallel_for(n_rows, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const int64_t s = src_row(r);
+        for (int64_t g = 0; g < ng; ++g)
+          rtn4_pack_group(t.q.data() + s * n_cols + g * G, t.scale[s * ng + g], t.offset[s * ng + g],
+                          out.data() + r * rb + g * sizeof(Rtn4Block));
+      }
+    }, 16);
+    return out;
+  }
   if (bytes.size() != out.size())
     return invalid_argument("{}: {} bytes held, {} expected", name, bytes.size(), out.size());
   for (int64_t r = 0; r < n_rows; ++r) std::memcpy(out.data() + r * rb, bytes.data() + src_row(r) * rb, rb);

@@ -42,21 +42,22 @@ class TqColumns final : public ColumnQuantizer {
   ScaleSearch search_;
 };
 
-// Asymmetric int4 parameters of one group of original weights (static groups).
+// Asymmetric int4 parameters of one group of original weights (static groups), exactly as the
+// rtn4 format's own quantizer sets them: m = f16(min), d = f16((max − m)/15).
 void int4_params(const float* v, int64_t n, float* scale, float* offset) {
-  float mn = 0, mx = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    mn = std::min(mn, v[i]);
-    mx = std::max(mx, v[i]);
-  }
-  float s = round_fp16((mx - mn) / 15.0f);
-  if (!(s > 0)) s = round_fp16(6e-8f);  // an all-zero group: the smallest fp16 step
-  const float z = std::clamp(std::nearbyint(-mn / s), 0.0f, 15.0f);
-  *scale = s;
-  *offset = round_fp16(-z * s);
+  float lo = INFINITY, hi = -INFINITY;
+  for (int64_t i = 0; i < n; ++i)
+    if (std::isfinite(v[i])) {
+      lo = std::min(lo, v[i]);
+      hi = std::max(hi, v[i]);
+    }
+  if (!(lo <= hi)) lo = hi = 0.0f;
+  *offset = round_fp16(lo);
+  *scale = round_fp16((hi - *offset) / 15.0f);
 }
 
 inline uint8_t int4_code(float w, float s, float m) {
+  if (!(s > 0)) return 0;
   return static_cast<uint8_t>(std::clamp(std::nearbyint((w - m) / s), 0.0f, 15.0f));
 }
 

@@ -61,8 +61,8 @@ RefitReport tq_refit_scales(TqTensor& t, const float* w, const std::vector<doubl
 
 // ---- baselines ------------------------------------------------------------------------------
 
-// Asymmetric int4, group 128: per (row, group) an fp16 scale s and an fp16 offset m, value
-// q·s + m with q in [0, 15]; m = −z·s for an integer zero point z, so 0 is on the grid.
+// Asymmetric int4, group 128 (the rtn4 format, formats/quant_baselines.h): per (row, group) an fp16
+// scale s and an fp16 offset m, value q·s + m with q in [0, 15]; m = f16(min), s = f16((max−m)/15).
 struct Int4Tensor {
   static constexpr int kGroup = 128;
   int64_t n_rows = 0, n_cols = 0;
