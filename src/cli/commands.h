@@ -18,6 +18,8 @@ void add_synth_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 
 // Prints "tq: <status>" to stderr and throws CLI::RuntimeError(exit code) when !st.ok().
 void exit_on_error(const Status& st);

@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
   tq::cli::add_bench_command(app);
   tq::cli::add_run_command(app);
   tq::cli::add_perplexity_command(app);
+  tq::cli::add_quantize_command(app);
+  tq::cli::add_eval_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

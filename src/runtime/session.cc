@@ -136,8 +136,10 @@ void Session::forward(const int32_t* tokens, int64_t n, int64_t pos0, int64_t ou
 
   for (int64_t il = 0; il < hp.n_layer; ++il) {
     const LayerWeights& L = model_.layers[il];
+    if (observer_) observer_->on_block_input(il, x, n, E);
     // ---- attention ----
     rmsnorm(x, L.attn_norm.data(), n, E, hp.rms_eps, xn_.data());
+    if (observer_) observer_->on_linear_input(il, LinearInput::kAttnIn, xn_.data(), n, E);
     {
       const WeightView* w[] = {&L.wq, &L.wk, &L.wv};
       float* y[] = {q_.data(), k_.data(), v_.data()};
@@ -162,22 +164,28 @@ void Session::forward(const int32_t* tokens, int64_t n, int64_t pos0, int64_t ou
       }
     kv_->append(il, pos0, n, k_.data(), v_.data());
     kv_->attend(il, q_.data(), n, pos0, xn_.data());
+    if (observer_) observer_->on_linear_input(il, LinearInput::kAttnOut, xn_.data(), n, QD);
     matmul(L.wo, xn_.data(), n, tmp_.data());
     add_inplace(x, tmp_.data(), n * E);
     // ---- feed-forward (SwiGLU) ----
     rmsnorm(x, L.ffn_norm.data(), n, E, hp.rms_eps, xn_.data());
+    if (observer_) observer_->on_linear_input(il, LinearInput::kFfnIn, xn_.data(), n, E);
     {
       const WeightView* w[] = {&L.w_gate, &L.w_up};
       float* y[] = {gate_.data(), up_.data()};
       matmul_multi(w, xn_.data(), n, y);
     }
     silu_mul(gate_.data(), up_.data(), n * F);
+    if (observer_) observer_->on_linear_input(il, LinearInput::kFfnDown, gate_.data(), n, F);
     matmul(L.w_down, gate_.data(), n, tmp_.data());
     add_inplace(x, tmp_.data(), n * E);
   }
+  if (observer_) observer_->on_block_input(hp.n_layer, x, n, E);
   if (!logits || out_first >= n) return;
   const int64_t n_out = n - out_first;
   rmsnorm(x + out_first * E, model_.output_norm.data(), n_out, E, hp.rms_eps, xn_.data());
+  if (observer_)
+    observer_->on_linear_input(hp.n_layer, LinearInput::kHead, xn_.data(), n_out, E);
   matmul(model_.output, xn_.data(), n_out, logits);
 }
 

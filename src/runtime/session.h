@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "runtime/forward_observer.h"
 #include "runtime/kv_cache.h"
 #include "tq/status.h"
 
@@ -57,6 +58,10 @@ class Session {
   const Model& model() const { return model_; }
   KvCache& kv_cache() { return *kv_; }
 
+  // Calibration hook (runtime/forward_observer.h); nullptr (the default) turns it off. The
+  // observer must outlive its use.
+  void set_observer(ForwardObserver* observer) { observer_ = observer; }
+
  private:
   Session(const Model& model, std::unique_ptr<KvCache> kv, int64_t n_batch);
   // Forward pass of n tokens at positions [pos0, pos0 + n) (n <= n_batch); writes logits of the
@@ -68,6 +73,7 @@ class Session {
   std::unique_ptr<KvCache> kv_;
   int64_t n_batch_;
   int64_t n_past_ = 0;
+  ForwardObserver* observer_ = nullptr;
   std::vector<float> logits_;  // [n_logit_rows, n_vocab]
   int64_t n_logit_rows_ = 0;
   // Activations for one chunk of up to n_batch tokens.

@@ -1,0 +1,114 @@
+// tq eval -m MODEL --methods "..." -f TEXT: the weight-quantization comparison table
+// (eval/weight_eval.h) as markdown on stdout (and --md / --json files).
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <unistd.h>
+
+#include <set>
+
+#include "cli/commands.h"
+#include "core/file_util.h"
+#include "eval/weight_eval.h"
+
+namespace tq::cli {
+namespace {
+
+struct Args {
+  std::string model, text, methods = "base,q8,rtn4,gptq4,tq4@datafree,tq4,tq3,tq2,bpw=3,bpw=2.5";
+  std::string method = "full", calib, work_dir, json, md, anchors, anchor_model;
+  bool anchor_rows = false, keep = false, quiet = false;
+  int64_t ctx = 512, ppl_windows = 400, kld_windows = 50, calib_windows = 128;
+  int64_t n_gen = 64, tune_steps = 100;
+  int reps = 3, threads = 0;
+  uint64_t seed = 0;
+};
+
+Status run(Args& a) {
+  apply_threads(a.threads);
+  WeightEvalOptions o;
+  o.model_path = a.model;
+  o.text_path = a.text;
+  o.n_ctx = a.ctx;
+  o.ppl_windows = a.ppl_windows;
+  o.kld_windows = a.kld_windows;
+  o.work_dir = !a.work_dir.empty() ? a.work_dir
+                                   : (std::filesystem::temp_directory_path() /
+                                      fmt::format("tq_eval_{}", ::getpid())).string();
+  o.keep_files = a.keep;
+  o.progress = !a.quiet;
+  o.quant.calib.text_path = a.calib;
+  o.quant.calib.n_windows = a.calib_windows;
+  o.quant.calib.n_ctx = a.ctx;
+  o.quant.calib.seed = a.seed;
+  o.quant.tune.steps = a.tune_steps;
+  o.quant.tune.seed = a.seed;
+  o.bench.n_prompt = 1;
+  o.bench.n_gen = a.n_gen;
+  o.bench.reps = a.reps;
+  if (!a.anchors.empty()) {
+    const std::string name = !a.anchor_model.empty()
+                                 ? a.anchor_model
+                                 : std::filesystem::path(a.model).filename().string();
+    TQ_ASSIGN_OR_RETURN(o.anchors, read_anchor_table(a.anchors, name));
+  }
+  std::string methods = a.methods;
+  if (a.anchor_rows) {
+    std::set<double> seen;
+    for (const auto& an : o.anchors)
+      if (an.bpw < 16 && seen.insert(an.bpw).second)
+        methods += fmt::format(",{}", fmt::format("bpw={}", an.bpw));
+  }
+  TQ_ASSIGN_OR_RETURN(auto rows, parse_eval_rows(methods, a.method));
+  for (const auto& r : rows)
+    if (r.recipe != "base" && a.calib.empty()) {
+      auto m = parse_method(r.method);
+      auto rec = parse_recipe(r.recipe);
+      if ((m.ok() && m->needs_calibration()) || (rec.ok() && rec->target_bpw) || r.recipe == "gptq4")
+        return invalid_argument("row '{}' needs calibration text: --calib FILE", r.label);
+    }
+  TQ_ASSIGN_OR_RETURN(auto results, run_weight_eval(o, rows));
+  std::string md = weight_eval_markdown(o, results);
+  const std::string targets = weight_eval_targets(o, results);
+  if (!targets.empty()) md += "\nTargets (KLD over the first " + std::to_string(o.kld_windows) + " windows):\n\n" + targets;
+  std::printf("%s", md.c_str());
+  if (!a.md.empty()) TQ_RETURN_IF_ERROR(write_file_atomic(a.md, md));
+  if (!a.json.empty()) TQ_RETURN_IF_ERROR(write_file_atomic(a.json, weight_eval_json(o, results).dump(1)));
+  return ok_status();
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand(
+      "eval", "Quantize a model several ways and compare size, PPL, KLD and decode speed");
+  cmd->add_option("-m,--model", a->model, "Source model (HF folder or .gguf): the base row")->required();
+  cmd->add_option("-f,--file", a->text, "Evaluation text (tokenized whole)")->required();
+  cmd->add_option("--methods", a->methods,
+                  "Rows, comma-separated: [LABEL:]RECIPE[@METHOD]; 'base' = the source model")
+      ->capture_default_str();
+  cmd->add_option("--method", a->method, "Method of rows that name none")->capture_default_str();
+  cmd->add_option("--calib", a->calib, "Calibration text (never the evaluation text)");
+  cmd->add_option("--calib-windows", a->calib_windows, "Calibration windows")->capture_default_str();
+  cmd->add_option("-c,--ctx", a->ctx, "Window length (evaluation and calibration)")->capture_default_str();
+  cmd->add_option("--ppl-windows", a->ppl_windows, "Windows for PPL")->capture_default_str();
+  cmd->add_option("--kld-windows", a->kld_windows, "First windows for KLD / top-1")->capture_default_str();
+  cmd->add_option("--anchors", a->anchors, "llama.cpp anchor file (LLAMACPP-WEIGHTS.md)");
+  cmd->add_option("--anchor-model", a->anchor_model, "Model name in the anchor file (default: the folder name)");
+  cmd->add_flag("--anchor-rows", a->anchor_rows, "Add a bpw=B row for each anchor's bits per weight");
+  cmd->add_option("-n,--gen-tokens", a->n_gen, "Decode test length")->capture_default_str();
+  cmd->add_option("-r,--reps", a->reps, "Decode test repetitions")->capture_default_str();
+  cmd->add_option("--tune-steps", a->tune_steps, "Adam steps per block (method adam)")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Calibration seed")->capture_default_str();
+  cmd->add_option("--work-dir", a->work_dir, "Folder for the quantized files (default: a temp folder)");
+  cmd->add_flag("--keep", a->keep, "Keep the quantized files");
+  cmd->add_option("--json", a->json, "Write the rows as JSON here");
+  cmd->add_option("--md", a->md, "Write the markdown table here");
+  cmd->add_flag("-q,--quiet", a->quiet, "No progress bars");
+  add_threads_option(cmd, &a->threads);
+  cmd->callback([a] { exit_on_error(run(*a)); });
+}
+
+}  // namespace tq::cli

@@ -1,0 +1,116 @@
+// tq quantize -m IN -o OUT.gguf (--recipe R | --bpw B) [--calib FILE] [--method M]: a model (HF
+// folder or GGUF) into one quantized GGUF file (quantize/pipeline.h), with a per-tensor summary.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "core/file_util.h"
+#include "quantize/pipeline.h"
+
+namespace tq::cli {
+namespace {
+
+struct Args {
+  std::string model, out, recipe, method, calib, json;
+  double bpw = 0;
+  int64_t calib_windows = 128, calib_ctx = 512, sens_windows = 4;
+  uint64_t seed = 0;
+  int64_t tune_steps = 100, tune_windows = 32;
+  double tune_lr = 2e-3;
+  int threads = 0;
+  bool quiet = false, dequantized = false;
+};
+
+nlohmann::json report_json(const QuantizeReport& r) {
+  nlohmann::json j;
+  j["recipe"] = r.recipe;
+  j["method"] = r.method;
+  j["n_params"] = r.n_params;
+  j["bits_per_weight"] = r.bpw;
+  j["file_bytes"] = r.file_bytes;
+  j["seconds"] = {{"calibration", r.calib_s}, {"sensitivity", r.sens_s},
+                  {"quantization", r.quant_s}, {"block_tuning", r.tune_s}, {"total", r.total_s}};
+  if (!std::isnan(r.predicted_dkld)) j["predicted_dkld"] = r.predicted_dkld;
+  for (const auto& t : r.tensors) {
+    nlohmann::json x = {{"name", t.name}, {"type", t.type}, {"bits_per_weight", t.bpw},
+                        {"weight_error", t.weight_err}, {"seconds", t.seconds}};
+    if (!std::isnan(t.output_err)) x["output_error"] = t.output_err;
+    if (!std::isnan(t.dkld)) x["predicted_dkld"] = t.dkld;
+    j["tensors"].push_back(x);
+  }
+  for (const auto& b : r.tune)
+    j["block_tuning"].push_back({{"loss_before", b.loss_before}, {"loss_after", b.loss_after},
+                                 {"kept", b.kept}, {"seconds", b.seconds}});
+  return j;
+}
+
+Status run(const Args& a) {
+  apply_threads(a.threads);
+  QuantizeOptions opt;
+  if (!a.recipe.empty() == (a.bpw > 0))
+    return invalid_argument("give exactly one of --recipe R or --bpw B");
+  TQ_ASSIGN_OR_RETURN(opt.recipe, parse_recipe(a.recipe.empty() ? fmt::format("bpw={}", a.bpw) : a.recipe));
+  const std::string method = !a.method.empty() ? a.method : (a.calib.empty() ? "datafree" : "full");
+  TQ_ASSIGN_OR_RETURN(opt.method, parse_method(method));
+  if ((opt.method.needs_calibration() || opt.recipe.target_bpw) && a.calib.empty())
+    return invalid_argument("method '{}'{} needs calibration text: --calib FILE (e.g. a training "
+                            "text; never the evaluation text)",
+                            method, opt.recipe.target_bpw ? " with --bpw" : "");
+  opt.calib.text_path = a.calib;
+  opt.calib.n_windows = a.calib_windows;
+  opt.calib.n_ctx = a.calib_ctx;
+  opt.calib.seed = a.seed;
+  opt.calib.progress = !a.quiet;
+  opt.sens_windows = a.sens_windows;
+  opt.tune.steps = a.tune_steps;
+  opt.tune.lr = a.tune_lr;
+  opt.tune.seed = a.seed;
+  opt.tune_windows = a.tune_windows;
+  opt.dequantized_output = a.dequantized;
+  opt.progress = !a.quiet;
+  TQ_ASSIGN_OR_RETURN(auto model, load_model(a.model));
+  std::fprintf(stderr, "%s: %s\n", a.model.c_str(), model->hp.to_string().c_str());
+  TQ_ASSIGN_OR_RETURN(QuantizeReport r, quantize_model(*model, a.out, opt));
+  if (!a.quiet) std::printf("%s\n", r.summary().c_str());
+  std::printf("wrote %s: %.2f MB, %.4f bits/weight, recipe %s, method %s, %.1f s\n", a.out.c_str(),
+              r.file_bytes / 1e6, r.bpw, r.recipe.c_str(), r.method.c_str(), r.total_s);
+  if (!a.json.empty()) TQ_RETURN_IF_ERROR(write_file_atomic(a.json, report_json(r).dump(1)));
+  return ok_status();
+}
+
+}  // namespace
+
+void add_quantize_command(CLI::App& app) {
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("quantize", "Quantize a model into one GGUF file (TurboQuant)");
+  cmd->add_option("-m,--model", a->model, "Model: Hugging Face folder or .gguf file")->required();
+  cmd->add_option("-o,--out", a->out, "Output .gguf file (written atomically)")->required();
+  cmd->add_option("--recipe", a->recipe,
+                  "Formats per tensor, e.g. tq4 | \"tq3;attn_v=tq5;ffn_down=tq4\" | rtn4 | gptq4 | q8");
+  cmd->add_option("--bpw", a->bpw,
+                  "Mixed precision: per-tensor widths chosen to fit this many bits per weight "
+                  "(all tensors counted)");
+  cmd->add_option("--method", a->method,
+                  "datafree | full (= gptq+lsq+adam) | steps joined by '+': gptq, lsq, adam, norm "
+                  "(default: full with --calib, else datafree)");
+  cmd->add_option("--calib", a->calib, "Calibration text file (never the evaluation text)");
+  cmd->add_option("--calib-windows", a->calib_windows, "Calibration windows")->capture_default_str();
+  cmd->add_option("--calib-ctx", a->calib_ctx, "Tokens per calibration window")->capture_default_str();
+  cmd->add_option("--sens-windows", a->sens_windows,
+                  "Windows for the per-tensor KLD sensitivity of --bpw plans")->capture_default_str();
+  cmd->add_option("--tune-steps", a->tune_steps, "Adam steps per block (method adam)")->capture_default_str();
+  cmd->add_option("--tune-windows", a->tune_windows, "Calibration windows used by adam")->capture_default_str();
+  cmd->add_option("--tune-lr", a->tune_lr, "Adam learning rate on the scale multipliers")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Seed of the calibration windows and minibatches")->capture_default_str();
+  cmd->add_option("--json", a->json, "Write the per-tensor report as JSON here");
+  cmd->add_flag("--dequantized", a->dequantized,
+                "Debug: store the dequantized values as f32 (same quality, no size gain)");
+  cmd->add_flag("-q,--quiet", a->quiet, "No progress bar or per-tensor table");
+  add_threads_option(cmd, &a->threads);
+  cmd->callback([a] { exit_on_error(run(*a)); });
+}
+
+}  // namespace tq::cli

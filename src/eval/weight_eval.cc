@@ -1,0 +1,325 @@
+#include "eval/weight_eval.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "core/file_util.h"
+#include "core/timer.h"
+#include "eval/perplexity.h"
+#include "io/tokenizer.h"
+#include "runtime/session.h"
+
+namespace tq {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+  return s.substr(i);
+}
+
+bool to_double(std::string s, double* out) {
+  s = trim(s);
+  if (!s.empty() && s.back() == '%') s.pop_back();
+  if (!s.empty() && s[0] == '+') s.erase(0, 1);
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+std::string file_name_for(const WeightEvalRow& r, size_t i) {
+  std::string n = fmt::format("row{:02d}_", i);
+  for (char c : r.label) n += (std::isalnum(static_cast<unsigned char>(c)) || c == '.') ? c : '_';
+  return n + ".gguf";
+}
+
+std::string human_bytes(double b) {
+  if (b >= 1e9) return fmt::format("{:.2f} GB", b / 1e9);
+  return fmt::format("{:.2f} MB", b / 1e6);
+}
+
+}  // namespace
+
+Result<std::vector<WeightEvalRow>> parse_eval_rows(const std::string& text,
+                                                   const std::string& default_method) {
+  std::vector<WeightEvalRow> rows;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item = trim(item);
+    if (item.empty()) return invalid_argument("--methods '{}': an empty entry", text);
+    WeightEvalRow r;
+    std::string body = item;
+    const size_t colon = item.find(':');
+    if (colon != std::string::npos) {
+      r.label = trim(item.substr(0, colon));
+      body = trim(item.substr(colon + 1));
+    }
+    const size_t at = body.find('@');
+    r.recipe = trim(body.substr(0, at));
+    r.method = at == std::string::npos ? default_method : trim(body.substr(at + 1));
+    if (r.label.empty()) r.label = fmt::format("{} {}", r.recipe, r.method);
+    if (r.recipe != "base") {
+      auto rec = parse_recipe(r.recipe);
+      if (!rec.ok()) return rec.status().with_context(fmt::format("--methods entry '{}'", item));
+      auto m = parse_method(r.method);
+      if (!m.ok()) return m.status().with_context(fmt::format("--methods entry '{}'", item));
+    } else {
+      r.label = "base";
+      r.method = "-";
+    }
+    rows.push_back(r);
+  }
+  if (rows.empty() || rows[0].recipe != "base") {
+    for (size_t i = 1; i < rows.size(); ++i)
+      if (rows[i].recipe == "base") return invalid_argument("--methods: 'base' must come first");
+    rows.insert(rows.begin(), WeightEvalRow{"base", "base", "-"});
+  }
+  return rows;
+}
+
+Result<std::vector<AnchorRow>> read_anchor_table(const std::string& path, const std::string& model) {
+  TQ_ASSIGN_OR_RETURN(std::string text, read_file(path));
+  std::stringstream ss(text);
+  std::string line;
+  bool in_section = false;
+  std::vector<AnchorRow> rows;
+  int64_t line_no = 0;
+  while (std::getline(ss, line)) {
+    ++line_no;
+    if (line.starts_with("#")) {
+      if (in_section && !rows.empty()) break;
+      in_section = line.find(" " + model + " ") != std::string::npos ||
+                   line.ends_with(" " + model);
+      continue;
+    }
+    if (!in_section || !line.starts_with("|") || line.starts_with("|---") ||
+        line.find("bits/weight") != std::string::npos)
+      continue;
+    std::vector<std::string> cells;
+    std::stringstream ls(line.substr(1));
+    std::string cell;
+    while (std::getline(ls, cell, '|')) cells.push_back(trim(cell));
+    if (!cells.empty() && cells.back().empty()) cells.pop_back();
+    AnchorRow a;
+    if (cells.size() != 7 || !to_double(cells[1], &a.bpw) || !to_double(cells[2], &a.ppl) ||
+        !to_double(cells[3], &a.dppl_pct) || !to_double(cells[4], &a.kld) ||
+        !to_double(cells[5], &a.kld_p99) || !to_double(cells[6], &a.top1_pct))
+      return corrupt_file("{}:{}: expected | format | bpw | PPL | ΔPPL | KLD | p99 | top-1 |", path,
+                          line_no);
+    a.format = cells[0];
+    rows.push_back(a);
+  }
+  if (rows.empty()) return corrupt_file("{}: no table for model '{}'", path, model);
+  return rows;
+}
+
+Result<std::vector<WeightEvalResult>> run_weight_eval(const WeightEvalOptions& opt,
+                                                      const std::vector<WeightEvalRow>& rows) {
+  std::error_code ec;
+  fs::create_directories(opt.work_dir, ec);
+  if (ec) return io_error("{}: cannot create the work folder: {}", opt.work_dir, ec.message());
+  TQ_ASSIGN_OR_RETURN(auto model, load_model(opt.model_path));
+  TQ_ASSIGN_OR_RETURN(auto tok, Tokenizer::from_model_file(model->file));
+  TQ_ASSIGN_OR_RETURN(std::string text, read_file(opt.text_path));
+  const std::vector<int32_t> ids = tok->encode(text, /*add_special=*/true);
+  const std::string base_logits = (fs::path(opt.work_dir) / "base.logits").string();
+  QuantizeContext ctx(*model, opt.quant.calib, opt.quant.sens_windows, opt.quant.max_hessian_bytes,
+                      opt.progress);
+  const uint64_t base_bytes = model->file_tensor_bytes();
+  const double base_bpw = 8.0 * static_cast<double>(base_bytes) /
+                          static_cast<double>([&] {
+                            int64_t n = 0;
+                            for (const auto& t : model->file.tensors) n += t.n_elements();
+                            return n;
+                          }());
+  std::vector<WeightEvalResult> out;
+  std::vector<std::string> paths;
+  double base_ppl = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const WeightEvalRow& row = rows[i];
+    WeightEvalResult res;
+    res.row = row;
+    std::string path = opt.model_path;
+    std::fprintf(stderr, "== %s (%s, %s)\n", row.label.c_str(), row.recipe.c_str(), row.method.c_str());
+    if (row.recipe == "base") {
+      res.recipe_canonical = "base";
+      res.bpw = base_bpw;
+      res.file_bytes = base_bytes;
+    } else {
+      QuantizeOptions q = opt.quant;
+      TQ_ASSIGN_OR_RETURN(q.recipe, parse_recipe(row.recipe));
+      TQ_ASSIGN_OR_RETURN(q.method, parse_method(row.method));
+      q.progress = opt.progress;
+      path = (fs::path(opt.work_dir) / file_name_for(row, i)).string();
+      auto rep = quantize_model(*model, path, q, &ctx);
+      if (!rep.ok()) return rep.status().with_context(fmt::format("row '{}'", row.label));
+      res.report = *rep;
+      res.recipe_canonical = rep->recipe;
+      res.bpw = rep->bpw;
+      res.file_bytes = rep->file_bytes;
+      res.quant_s = rep->total_s;
+      for (size_t a = 0; a < opt.anchors.size(); ++a)
+        if (q.recipe.target_bpw && std::fabs(*q.recipe.target_bpw - opt.anchors[a].bpw) < 1e-9)
+          res.anchors.push_back(static_cast<int>(a));
+    }
+    res.mem_reduction = static_cast<double>(base_bytes) / static_cast<double>(res.file_bytes);
+    {
+      TQ_ASSIGN_OR_RETURN(auto m, load_model(path));
+      SessionOptions so;
+      so.n_ctx = opt.n_ctx;
+      so.n_batch = opt.n_ctx;
+      TQ_ASSIGN_OR_RETURN(auto session, Session::create(*m, so));
+      PerplexityOptions po;
+      po.n_ctx = opt.n_ctx;
+      po.n_batch = opt.n_ctx;
+      po.progress = opt.progress;
+      po.max_chunks = opt.kld_windows;
+      if (row.recipe == "base") po.save_logits_path = base_logits;
+      else po.kld_base_path = base_logits;
+      TQ_ASSIGN_OR_RETURN(PerplexityResult k, perplexity(*session, ids, po));
+      if (k.kld) {
+        res.kld = k.kld->mean;
+        res.kld_stderr = k.kld->mean_stderr;
+        res.kld_p99 = k.kld->p99;
+        res.top1 = k.kld->top1_agreement;
+      } else {
+        res.top1 = 1;
+      }
+      po.max_chunks = opt.ppl_windows;
+      po.save_logits_path.clear();
+      po.kld_base_path.clear();
+      TQ_ASSIGN_OR_RETURN(PerplexityResult p, perplexity(*session, ids, po));
+      res.ppl = p.ppl;
+      res.ppl_stderr = p.ppl_stderr;
+      if (row.recipe == "base") base_ppl = p.ppl;
+      res.dppl_pct = 100.0 * (p.ppl / base_ppl - 1.0);
+      std::fprintf(stderr, "   %.4f bpw, PPL %.4f (%+.2f%%), KLD %.5f, top-1 %.2f%%\n", res.bpw,
+                   res.ppl, res.dppl_pct, res.kld, 100 * res.top1);
+    }
+    out.push_back(std::move(res));
+    paths.push_back(path);
+  }
+  // Decode speed of every row back to back, in one run.
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto b = bench_model(paths[i], opt.bench);
+    if (!b.ok()) return b.status().with_context(fmt::format("bench of row '{}'", out[i].row.label));
+    out[i].decode_tps = b->decode_tps.mean;
+    out[i].decode_sd = b->decode_tps.sd;
+    out[i].speedup = out[i].decode_tps / out[0].decode_tps;
+    std::fprintf(stderr, "bench %-28s %8.1f ± %.1f tokens/s\n", out[i].row.label.c_str(),
+                 out[i].decode_tps, out[i].decode_sd);
+  }
+  if (!opt.keep_files)
+    for (size_t i = 1; i < paths.size(); ++i) fs::remove(paths[i], ec);
+  return out;
+}
+
+std::string weight_eval_markdown(const WeightEvalOptions& opt,
+                                 const std::vector<WeightEvalResult>& r) {
+  std::string s = fmt::format(
+      "| method | bits/weight | file | vs base | PPL ({} w) | ΔPPL | mean KLD ({} w) | KLD p99 | "
+      "top-1 | decode t/s | speedup | quantize time |{}\n|---|---|---|---|---|---|---|---|---|---|---|---|{}\n",
+      opt.ppl_windows, opt.kld_windows, opt.anchors.empty() ? "" : " llama.cpp at this size (bpw: ΔPPL, KLD, top-1) |",
+      opt.anchors.empty() ? "" : "---|");
+  for (const auto& x : r) {
+    const bool base = x.row.recipe == "base";
+    std::string anchor;
+    for (int a : x.anchors) {
+      const AnchorRow& ar = opt.anchors[a];
+      anchor += fmt::format("{}{} ({:.3f}: {:+.2f}%, {:.4f}, {:.1f}%)", anchor.empty() ? "" : "; ",
+                            ar.format, ar.bpw, ar.dppl_pct, ar.kld, ar.top1_pct);
+    }
+    s += fmt::format("| {} | {:.3f} | {} | {:.2f}x | {:.3f} ± {:.3f} | {:+.2f}% | {} | {} | {:.1f}% | "
+                     "{:.1f} ± {:.1f} | {:.2f}x | {} |{}\n",
+                     x.row.label, x.bpw, human_bytes(static_cast<double>(x.file_bytes)),
+                     x.mem_reduction, x.ppl, x.ppl_stderr, x.dppl_pct,
+                     base ? "0" : fmt::format("{:.4f}", x.kld), base ? "0" : fmt::format("{:.3f}", x.kld_p99),
+                     100 * x.top1, x.decode_tps, x.decode_sd, x.speedup,
+                     base ? "-" : fmt::format("{:.1f} s", x.quant_s),
+                     opt.anchors.empty() ? "" : " " + (anchor.empty() ? std::string("-") : anchor) + " |");
+  }
+  return s;
+}
+
+std::string weight_eval_targets(const WeightEvalOptions& opt,
+                                const std::vector<WeightEvalResult>& r) {
+  auto is_tq = [](const WeightEvalResult& x) {
+    return x.recipe_canonical.starts_with("tq") || x.recipe_canonical.starts_with("bpw=");
+  };
+  // The lowest-KLD TurboQuant row at no more than `bpw` bits per weight.
+  auto best_at = [&](double bpw) -> const WeightEvalResult* {
+    const WeightEvalResult* best = nullptr;
+    for (const auto& x : r)
+      if (is_tq(x) && x.bpw <= bpw + 1e-9 && (!best || x.kld < best->kld)) best = &x;
+    return best;
+  };
+  std::string s;
+  auto line = [&](const std::string& what, double bpw, double kld) {
+    const WeightEvalResult* b = best_at(bpw);
+    if (!b) {
+      s += fmt::format("- {} ({:.3f} bpw, KLD {:.4f}): no TurboQuant row at or below its size\n", what, bpw, kld);
+      return;
+    }
+    s += fmt::format("- {} ({:.3f} bpw, KLD {:.4f}): **{}** — {} at {:.3f} bpw has KLD {:.4f}, {:.2f}x {}\n",
+                     what, bpw, kld, b->kld < kld ? "met" : "missed", b->row.label, b->bpw, b->kld,
+                     b->kld < kld ? kld / b->kld : b->kld / kld, b->kld < kld ? "lower" : "higher");
+  };
+  for (const auto& a : opt.anchors)
+    if (a.bpw < 8 && (a.format.starts_with("Q4_K_M") || a.format.starts_with("Q3_K_M") ||
+                      a.format.starts_with("Q2_K")))
+      line("llama.cpp " + a.format, a.bpw, a.kld);
+  for (const auto& x : r)
+    if (x.recipe_canonical == "rtn4" || x.recipe_canonical == "gptq4") line(x.row.label, x.bpw, x.kld);
+  const WeightEvalResult *mixed3 = nullptr, *tq3 = nullptr;
+  for (const auto& x : r) {
+    if (x.recipe_canonical == "bpw=3" && (!mixed3 || x.kld < mixed3->kld)) mixed3 = &x;
+    if (x.recipe_canonical == "tq3" && (!tq3 || x.kld < tq3->kld)) tq3 = &x;
+  }
+  if (mixed3 && tq3)
+    s += fmt::format("- mixed --bpw 3 vs uniform tq3: **{}** — {} ({:.3f} bpw) KLD {:.4f} vs {} ({:.3f} bpw) KLD {:.4f}\n",
+                     mixed3->kld < tq3->kld ? "met" : "missed", mixed3->row.label, mixed3->bpw,
+                     mixed3->kld, tq3->row.label, tq3->bpw, tq3->kld);
+  return s;
+}
+
+nlohmann::json weight_eval_json(const WeightEvalOptions& opt,
+                                const std::vector<WeightEvalResult>& r) {
+  nlohmann::json j;
+  j["model"] = opt.model_path;
+  j["text"] = opt.text_path;
+  j["ctx"] = opt.n_ctx;
+  j["ppl_windows"] = opt.ppl_windows;
+  j["kld_windows"] = opt.kld_windows;
+  j["calibration"] = {{"file", opt.quant.calib.text_path}, {"windows", opt.quant.calib.n_windows},
+                      {"seed", opt.quant.calib.seed}};
+  for (const auto& x : r) {
+    nlohmann::json row = {{"label", x.row.label}, {"recipe", x.recipe_canonical},
+                          {"method", x.row.method}, {"bits_per_weight", x.bpw},
+                          {"file_bytes", x.file_bytes}, {"memory_reduction", x.mem_reduction},
+                          {"ppl", x.ppl}, {"ppl_stderr", x.ppl_stderr}, {"dppl_pct", x.dppl_pct},
+                          {"kld_mean", x.kld}, {"kld_stderr", x.kld_stderr}, {"kld_p99", x.kld_p99},
+                          {"top1", x.top1}, {"decode_tps", x.decode_tps}, {"decode_sd", x.decode_sd},
+                          {"speedup", x.speedup}, {"quantize_seconds", x.quant_s}};
+    if (x.row.recipe != "base")
+      row["quantize_breakdown_seconds"] = {{"calibration", x.report.calib_s},
+                                           {"sensitivity", x.report.sens_s},
+                                           {"quantization", x.report.quant_s},
+                                           {"block_tuning", x.report.tune_s}};
+    for (int a : x.anchors)
+      row["llamacpp"].push_back({{"format", opt.anchors[a].format}, {"bpw", opt.anchors[a].bpw},
+                                 {"dppl_pct", opt.anchors[a].dppl_pct}, {"kld", opt.anchors[a].kld},
+                                 {"top1_pct", opt.anchors[a].top1_pct}});
+    j["rows"].push_back(row);
+  }
+  return j;
+}
+
+}  // namespace tq

@@ -1,0 +1,423 @@
+#include "quantize/pipeline.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <tuple>
+
+#include "core/parallel.h"
+#include "core/progress.h"
+#include "core/rng.h"
+#include "core/timer.h"
+#include "formats/format.h"
+#include "io/gguf_convert.h"
+#include "io/gguf_writer.h"
+#include "quantize/linalg.h"
+#include "formats/tq_weight.h"
+
+namespace tq {
+namespace {
+
+constexpr uint32_t kTurboQuantFormatVersion = 1;
+
+std::vector<float> load_f32(const TensorInfo& ti) {
+  const int64_t cols = ti.n_cols(), rows = ti.n_rows();
+  std::vector<float> w(static_cast<size_t>(rows * cols));
+  const FormatTraits* f = find_format(ti.type);
+  const size_t rb = *row_bytes(ti.type, cols);
+  parallel_for(rows, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) f->to_float(ti.data + r * rb, w.data() + r * cols, cols);
+  }, 64);
+  return w;
+}
+
+// llama.cpp's tensor order: rope_freqs, token_embd, blk.0.*, blk.1.*, ..., the rest.
+std::tuple<int, int64_t, std::string> order_key(const std::string& name) {
+  if (name == "rope_freqs.weight") return {0, 0, name};
+  if (name.starts_with("token_embd.")) return {1, 0, name};
+  if (name.starts_with("blk.")) return {2, std::strtoll(name.c_str() + 4, nullptr, 10), name};
+  return {3, 0, name};
+}
+
+int64_t layer_of(const std::string& name) {
+  return name.starts_with("blk.") ? std::strtoll(name.c_str() + 4, nullptr, 10) : -1;
+}
+
+double rel_weight_error(const float* w, const float* wh, int64_t n) {
+  double e = 0, s = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    e += static_cast<double>(w[i] - wh[i]) * (w[i] - wh[i]);
+    s += static_cast<double>(w[i]) * w[i];
+  }
+  return s > 0 ? e / s : 0;
+}
+
+double rel_output_error(const float* w, const float* wh, int64_t rows, int64_t cols,
+                        const std::vector<double>& H) {
+  std::vector<float> zero(static_cast<size_t>(rows * cols), 0.0f);
+  const double e = hessian_weighted_error(w, wh, rows, cols, H);
+  const double s = hessian_weighted_error(w, zero.data(), rows, cols, H);
+  return s > 0 ? e / s : 0;
+}
+
+WeightView f32_view(const WeightView& like, const std::vector<float>& w) {
+  WeightView v = like;
+  v.type = TypeId::f32;
+  v.data = reinterpret_cast<const uint8_t*>(w.data());
+  v.row_bytes = static_cast<size_t>(like.n_cols) * sizeof(float);
+  v.aux = nullptr;
+  return v;
+}
+
+// Which calibration input a tensor's quantization uses; false when it needs none.
+bool needs_hessian(const TensorPlan& t, const Method& m, const Model& model) {
+  if (!t.is_matrix()) return false;
+  if (t.spec.kind == TensorSpec::Kind::kGptq4) return true;
+  if (t.spec.kind != TensorSpec::Kind::kTq || !(m.gptq || m.lsq)) return false;
+  return t.role != TensorRole::kEmbedding;
+}
+
+}  // namespace
+
+Result<QuantizeReport> quantize_model(const Model& model, const std::string& out_path,
+                                      const QuantizeOptions& opt, QuantizeContext* ctx_in) {
+  Timer total;
+  sync_blas_threads();
+  std::unique_ptr<QuantizeContext> own;
+  QuantizeContext* ctx = ctx_in;
+  if (!ctx) {
+    own = std::make_unique<QuantizeContext>(model, opt.calib, opt.sens_windows,
+                                            opt.max_hessian_bytes, opt.progress);
+    ctx = own.get();
+  }
+  const double calib0 = ctx->calib_seconds, sens0 = ctx->sens_seconds;
+  const HParams& hp = model.hp;
+  QuantizeReport rep;
+  rep.recipe = to_string(opt.recipe);
+  rep.method = to_string(opt.method);
+  TQ_ASSIGN_OR_RETURN(ModelPlan plan, make_plan(model, opt.recipe));
+  std::map<std::string, double> predicted;
+
+  // ---- mixed precision: sensitivities, then the knapsack ----
+  if (opt.recipe.target_bpw) {
+    Method sm = opt.method;
+    sm.adam = false;
+    const std::string key = fmt::format("g{}|{}|b{}|w{}", opt.group, to_string(sm), opt.sens_bits,
+                                        fmt::join(opt.widths, ","));
+    auto& table = ctx->sensitivity[key];
+    if (std::find(opt.widths.begin(), opt.widths.end(), opt.sens_bits) == opt.widths.end())
+      return invalid_argument("the measured width {} must be one of the candidate widths",
+                              opt.sens_bits);
+    std::vector<const TensorPlan*> todo;
+    for (const TensorPlan& t : plan.tensors)
+      if (t.is_matrix() && !t.pinned && !table.count(t.name)) todo.push_back(&t);
+    std::stable_sort(todo.begin(), todo.end(), [](const TensorPlan* a, const TensorPlan* b) {
+      return layer_of(a->name) < layer_of(b->name);
+    });
+    Timer ts;
+    const double calib_before_sens = ctx->calib_seconds;
+    if (!todo.empty()) {
+      TQ_ASSIGN_OR_RETURN(SensitivityProbe * probe, ctx->probe());
+      int64_t todo_params = 0;
+      for (const auto* t : todo) todo_params += t->n_params;
+      Progress bar("sensitivity", todo_params, opt.progress);
+      for (const TensorPlan* tp : todo) {
+        const TensorInfo* ti = model.file.find(tp->name);
+        const std::vector<float> w = load_f32(*ti);
+        InputKey ik;
+        const HessianSet::Entry* H = nullptr;
+        const bool tied_emb = tp->role == TensorRole::kEmbedding && model.tied_output;
+        if ((tp->role != TensorRole::kEmbedding || tied_emb) && input_key_of(tp->name, hp.n_layer, &ik)) {
+          TQ_ASSIGN_OR_RETURN(H, ctx->hessian(ik));
+        }
+        TensorSensitivity s;
+        std::vector<float> wh(w.size());
+        for (int b : opt.widths) {
+          TensorPlan tb = *tp;
+          TensorSpec spec;
+          spec.bits = b;
+          spec.group = opt.group;
+          TQ_RETURN_IF_ERROR(assign_spec(tb, spec));
+          TQ_ASSIGN_OR_RETURN(QuantizedTensor q, quantize_tensor(tb, w.data(), sm, H, opt.gptq));
+          q.dequantize(wh.data());
+          double proxy = 0;
+          if (H) {
+            proxy = hessian_weighted_error(w.data(), wh.data(), tb.n_rows(), tb.n_cols(), H->H);
+          } else {  // an untied input embedding: plain squared error
+            for (size_t i = 0; i < w.size(); ++i) proxy += static_cast<double>(w[i] - wh[i]) * (w[i] - wh[i]);
+          }
+          s.proxy[b] = proxy;
+          if (b == opt.sens_bits) {
+            TQ_ASSIGN_OR_RETURN(s.dkld_ref, probe->delta_kld(tp->name, wh.data()));
+          }
+        }
+        // Extrapolate ΔKLD by the error ratio; monotone: more bits never predicted worse.
+        double best = INFINITY;
+        const double ref_proxy = s.proxy[opt.sens_bits];
+        for (const auto& [b, p] : s.proxy) {
+          const double d = ref_proxy > 0 ? std::max(s.dkld_ref, 0.0) * p / ref_proxy : 0.0;
+          best = std::min(best, d);
+          s.dkld[b] = best;
+        }
+        table[tp->name] = std::move(s);
+        bar.step(tp->n_params, tp->name);
+      }
+      bar.finish();
+    }
+    ctx->sens_seconds += ts.seconds() - (ctx->calib_seconds - calib_before_sens);
+    TQ_ASSIGN_OR_RETURN(rep.predicted_dkld, allocate_plan(plan, table, *opt.recipe.target_bpw, opt.group));
+    for (const auto& t : plan.tensors)
+      if (table.count(t.name) && t.spec.kind == TensorSpec::Kind::kTq)
+        predicted[t.name] = table[t.name].dkld.at(t.spec.bits);
+  }
+  rep.n_params = plan.n_params();
+  rep.total_bits = plan.total_bits();
+  rep.bpw = plan.bpw();
+
+  // ---- declarations and metadata ----
+  const std::string arch = model.file.architecture();
+  const bool permute = model.file.kind == SourceKind::kHfFolder && arch == "llama";
+  std::vector<const TensorPlan*> order;
+  for (const auto& t : plan.tensors) order.push_back(&t);
+  std::vector<float> rope_freqs;
+  TensorPlan rope_plan;
+  if (model.file.meta.get_string_or(arch + ".rope.scaling.type", "") == "llama3" &&
+      !model.file.find("rope_freqs.weight")) {
+    TQ_ASSIGN_OR_RETURN(rope_freqs, llama3_rope_freq_factors(model.file.meta));
+    rope_plan.name = "rope_freqs.weight";
+    rope_plan.shape = {static_cast<int64_t>(rope_freqs.size())};
+    rope_plan.n_params = rope_plan.shape[0];
+    order.push_back(&rope_plan);
+  }
+  std::stable_sort(order.begin(), order.end(), [](const TensorPlan* a, const TensorPlan* b) {
+    return order_key(a->name) < order_key(b->name);
+  });
+  std::vector<GgufTensorDecl> decls;
+  for (const TensorPlan* t : order)
+    decls.push_back({t->name, opt.dequantized_output && t->is_matrix() ? TypeId::f32 : t->type,
+                     t->shape});
+  TQ_ASSIGN_OR_RETURN(Metadata meta, gguf_metadata_for(model.file, TypeId::f32));
+  meta.erase("general.file_type");
+  meta.set("turboquant.format_version", MetaValue::u32(kTurboQuantFormatVersion));
+  meta.set("turboquant.recipe", MetaValue::str(rep.recipe));
+  meta.set("turboquant.method", MetaValue::str(rep.method));
+  meta.set("turboquant.bits_per_weight", MetaValue::f64(rep.bpw));
+  meta.set(kTqWeightSeedKey, MetaValue::u64(kTqWeightRotationSeed));
+  meta.set("turboquant.weight.codebook", MetaValue::str("sphere-lloyd-max-int8 (b<=6), uniform (b=8)"));
+  if (opt.method.needs_calibration() || opt.recipe.target_bpw) {
+    meta.set("turboquant.calibration.seed", MetaValue::u64(opt.calib.seed));
+    meta.set("turboquant.calibration.windows", MetaValue::u64(static_cast<uint64_t>(opt.calib.n_windows)));
+    meta.set("turboquant.calibration.ctx", MetaValue::u64(static_cast<uint64_t>(opt.calib.n_ctx)));
+    meta.set("turboquant.calibration.file",
+             MetaValue::str(std::filesystem::path(opt.calib.text_path).filename().string()));
+  }
+  {
+    std::vector<MetaValue> names, types, bits;
+    for (const TensorPlan* t : order)
+      if (t->is_matrix()) {
+        names.push_back(MetaValue::str(t->name));
+        types.push_back(MetaValue::str(type_name(t->type)));
+        bits.push_back(MetaValue::f32(static_cast<float>(bits_per_element(t->type))));
+      }
+    meta.set("turboquant.tensor.names", MetaValue::array(MetaType::string, std::move(names)));
+    meta.set("turboquant.tensor.types", MetaValue::array(MetaType::string, std::move(types)));
+    meta.set("turboquant.tensor.bits_per_weight", MetaValue::array(MetaType::f32, std::move(bits)));
+  }
+  TQ_ASSIGN_OR_RETURN(auto writer, GgufWriter::create(out_path, meta, decls));
+
+  // ---- quantize and write, in file order ----
+  const bool tune = opt.method.adam && rep.bpw <= opt.tune_max_bpw;
+  std::vector<std::vector<int32_t>> tune_windows;
+  std::vector<float> h_f, h_q;  // [n_tune · T · E] float / quantized model hidden states
+  int64_t T = 0;
+  BlockRunner runner(model);
+  if (tune) {
+    TQ_ASSIGN_OR_RETURN(const auto* ws, ctx->windows());
+    const int64_t n = std::min<int64_t>(opt.tune_windows, static_cast<int64_t>(ws->size()));
+    tune_windows.assign(ws->begin(), ws->begin() + n);
+    T = tune_windows.empty() ? 0 : static_cast<int64_t>(tune_windows[0].size());
+  }
+  const int64_t E = hp.n_embd;
+  std::map<std::string, std::vector<uint8_t>> ready;
+  std::map<std::string, TensorReport> reports;
+  Progress bar("quantize", plan.n_params(), opt.progress);
+  Timer tq_timer;
+  double tune_s = 0;
+
+  // Quantizes one matrix, fills its report (errors filled later by finish_tensor).
+  auto quantize_one = [&](const TensorPlan& t, std::vector<float>& w,
+                          const HessianSet::Entry** H) -> Result<QuantizedTensor> {
+    w = load_f32(*model.file.find(t.name));
+    *H = nullptr;
+    InputKey ik;
+    if (needs_hessian(t, opt.method, model) && input_key_of(t.name, hp.n_layer, &ik)) {
+      TQ_ASSIGN_OR_RETURN(*H, ctx->hessian(ik));
+    }
+    return quantize_tensor(t, w.data(), opt.method, *H, opt.gptq);
+  };
+  auto finish_tensor = [&](const TensorPlan& t, const QuantizedTensor& q, const std::vector<float>& w,
+                           const HessianSet::Entry* H, double seconds,
+                           std::vector<float>* deq_out) -> Status {
+    std::vector<float> wh(w.size());
+    q.dequantize(wh.data());
+    TensorReport r;
+    r.name = t.name;
+    r.spec = to_string(t.spec);
+    r.type = type_name(t.type);
+    r.n_params = t.n_params;
+    r.bpw = bits_per_element(t.type);
+    r.weight_err = rel_weight_error(w.data(), wh.data(), static_cast<int64_t>(w.size()));
+    if (H) r.output_err = rel_output_error(w.data(), wh.data(), t.n_rows(), t.n_cols(), H->H);
+    if (predicted.count(t.name)) r.dkld = predicted[t.name];
+    r.seconds = seconds;
+    reports[t.name] = r;
+    int64_t head_dim = 0;
+    if (permute && (t.name.ends_with("attn_q.weight") || t.name.ends_with("attn_k.weight")))
+      head_dim = hp.head_dim;
+    if (opt.dequantized_output) {
+      std::vector<float> wp(wh.size());
+      for (int64_t row = 0; row < t.n_rows(); ++row) {
+        const int64_t src = head_dim ? llama_permuted_row_to_hf(row, head_dim) : row;
+        std::copy_n(wh.data() + src * t.n_cols(), t.n_cols(), wp.data() + row * t.n_cols());
+      }
+      const auto* p = reinterpret_cast<const uint8_t*>(wp.data());
+      ready[t.name].assign(p, p + wp.size() * sizeof(float));
+    } else {
+      TQ_ASSIGN_OR_RETURN(ready[t.name], q.encode(head_dim));
+    }
+    if (deq_out) *deq_out = std::move(wh);
+    bar.step(t.n_params, t.name);
+    return ok_status();
+  };
+
+  auto produce_layer = [&](int64_t L) -> Status {
+    const BlockLinears src_views = model_block_linears(model, L);
+    QuantizedTensor q[kNumBlockLinears];
+    std::vector<float> w[kNumBlockLinears];
+    const HessianSet::Entry* H[kNumBlockLinears] = {};
+    const TensorPlan* tp[kNumBlockLinears] = {};
+    double secs[kNumBlockLinears] = {};
+    for (int i = 0; i < kNumBlockLinears; ++i) {
+      const std::string name = fmt::format("blk.{}.{}.weight", L, linear_name(static_cast<Linear>(i)));
+      tp[i] = plan.find(name);
+      if (!tp[i]) return invalid_argument("tensor '{}' is missing", name);
+      Timer t;
+      TQ_ASSIGN_OR_RETURN(q[i], quantize_one(*tp[i], w[i], &H[i]));
+      secs[i] = t.seconds();
+    }
+    if (tune) {
+      Timer t;
+      std::vector<float> deq[kNumBlockLinears];
+      TqTensor* tensors[kNumBlockLinears] = {};
+      BlockLinears fixed = src_views;
+      for (int i = 0; i < kNumBlockLinears; ++i) {
+        if (q[i].tq) {
+          tensors[i] = &*q[i].tq;
+        } else {
+          deq[i].resize(w[i].size());
+          q[i].dequantize(deq[i].data());
+          fixed.w[i] = f32_view(src_views.w[i], deq[i]);
+        }
+      }
+      std::vector<float> target = h_f;
+      for (size_t k = 0; k < tune_windows.size(); ++k)
+        runner.forward(L, src_views, target.data() + k * T * E, T, nullptr);
+      BlockTuneOptions to = opt.tune;
+      to.seed = mix_seed(opt.tune.seed, static_cast<uint64_t>(L));
+      rep.tune.push_back(tune_block_scales(runner, L, tensors, fixed, h_q, target, T, to));
+      h_f = std::move(target);
+      tune_s += t.seconds();
+    }
+    std::vector<float> deq_final[kNumBlockLinears];
+    for (int i = 0; i < kNumBlockLinears; ++i)
+      TQ_RETURN_IF_ERROR(finish_tensor(*tp[i], q[i], w[i], H[i], secs[i], tune ? &deq_final[i] : nullptr));
+    if (tune) {  // advance the quantized model's hidden states through the final block
+      BlockLinears qv = src_views;
+      for (int i = 0; i < kNumBlockLinears; ++i) qv.w[i] = f32_view(src_views.w[i], deq_final[i]);
+      for (size_t k = 0; k < tune_windows.size(); ++k)
+        runner.forward(L, qv, h_q.data() + k * T * E, T, nullptr);
+    }
+    return ok_status();
+  };
+
+  int64_t produced_layer = -1;
+  for (const TensorPlan* t : order) {
+    if (t == &rope_plan) {
+      TQ_RETURN_IF_ERROR(writer->write(rope_freqs.data(), rope_freqs.size() * sizeof(float)));
+      continue;
+    }
+    if (!t->is_matrix()) {
+      const TensorInfo* ti = model.file.find(t->name);
+      std::vector<float> v = load_f32(*ti);
+      const bool is_q = t->name.ends_with(".attn_q.bias"), is_k = t->name.ends_with(".attn_k.bias");
+      if (permute && (is_q || is_k)) {
+        std::vector<float> p(v.size());
+        for (size_t r = 0; r < v.size(); ++r) p[r] = v[llama_permuted_row_to_hf(static_cast<int64_t>(r), hp.head_dim)];
+        v.swap(p);
+      }
+      TQ_RETURN_IF_ERROR(writer->write(v.data(), v.size() * sizeof(float)));
+      bar.step(t->n_params);
+      continue;
+    }
+    const int64_t L = layer_of(t->name);
+    if (t->role == TensorRole::kLinear && L > produced_layer) {
+      for (int64_t l = produced_layer + 1; l <= L; ++l) TQ_RETURN_IF_ERROR(produce_layer(l));
+      produced_layer = L;
+    }
+    if (!ready.count(t->name)) {  // embedding or untied head
+      Timer tt;
+      std::vector<float> w;
+      const HessianSet::Entry* H = nullptr;
+      TQ_ASSIGN_OR_RETURN(QuantizedTensor q, quantize_one(*t, w, &H));
+      std::vector<float> deq;
+      TQ_RETURN_IF_ERROR(finish_tensor(*t, q, w, H, tt.seconds(), &deq));
+      if (tune && t->role == TensorRole::kEmbedding) {
+        h_f.assign(static_cast<size_t>(tune_windows.size() * T * E), 0.0f);
+        h_q.assign(h_f.size(), 0.0f);
+        const WeightView qemb = f32_view(model.tok_embd, deq);
+        for (size_t k = 0; k < tune_windows.size(); ++k) {
+          runner.embed(model.tok_embd, tune_windows[k].data(), T, h_f.data() + k * T * E);
+          runner.embed(qemb, tune_windows[k].data(), T, h_q.data() + k * T * E);
+        }
+      }
+    }
+    auto it = ready.find(t->name);
+    if (it == ready.end()) return invalid_argument("internal: '{}' was not produced", t->name);
+    TQ_RETURN_IF_ERROR(writer->write(it->second.data(), it->second.size()));
+    ready.erase(it);
+  }
+  TQ_RETURN_IF_ERROR(writer->finish());
+  bar.finish();
+  rep.file_bytes = writer->file_bytes();
+  for (const TensorPlan* t : order)
+    if (reports.count(t->name)) rep.tensors.push_back(reports[t->name]);
+  rep.calib_s = ctx->calib_seconds - calib0;
+  rep.sens_s = ctx->sens_seconds - sens0;
+  rep.tune_s = tune_s;
+  rep.total_s = total.seconds();
+  rep.quant_s = rep.total_s - rep.calib_s - rep.sens_s - rep.tune_s;
+  return rep;
+}
+
+std::string QuantizeReport::summary() const {
+  std::string s = "| tensor | type | bits/weight | weight error | output error | predicted ΔKLD | time |\n"
+                  "|---|---|---|---|---|---|---|\n";
+  for (const auto& t : tensors)
+    s += fmt::format("| {} | {} | {:.3f} | {:.3e} | {} | {} | {:.2f} s |\n", t.name, t.type, t.bpw,
+                     t.weight_err, std::isnan(t.output_err) ? "-" : fmt::format("{:.3e}", t.output_err),
+                     std::isnan(t.dkld) ? "-" : fmt::format("{:.5f}", t.dkld), t.seconds);
+  s += fmt::format(
+      "\nrecipe {} | method {} | {:.1f} M parameters | {:.4f} bits/weight (all tensors, vectors at 32) "
+      "| file {:.2f} MB\n",
+      recipe, method, n_params / 1e6, bpw, file_bytes / 1e6);
+  if (!std::isnan(predicted_dkld)) s += fmt::format("predicted Σ ΔKLD of the plan: {:.4f}\n", predicted_dkld);
+  s += fmt::format("time: calibration {:.1f} s, sensitivity {:.1f} s, quantization {:.1f} s, "
+                   "block tuning {:.1f} s, total {:.1f} s\n",
+                   calib_s, sens_s, quant_s, tune_s, total_s);
+  return s;
+}
+
+}  // namespace tq

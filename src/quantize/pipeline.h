@@ -1,0 +1,133 @@
+// The quantization pipeline (`tq quantize`): source model → plan (recipe, or the allocator for a
+// size budget) → per-tensor quantization with the chosen method → optional block-output tuning →
+// one GGUF file (streaming writer, temp file + rename) with the tokenizer and turboquant.* keys.
+//
+// Steps, in order:
+//   1. calibration windows from the user's text, Hessians of every linear input of the float model
+//      (only when the method or the plan needs them; in passes over layer ranges when they would
+//      not fit max_hessian_bytes at once);
+//   2. for `bpw=B`: per tensor, the quantization at every candidate width, the Hessian-weighted
+//      error tr(E H Eᵀ) at each, and ONE measured ΔKLD at sens_bits; ΔKLD at the other widths is
+//      extrapolated by the error ratio; then the exact knapsack over all unpinned tensors;
+//   3. the embedding, then block by block: every tensor quantized (data-free / GPTQ / closed-form
+//      scales), the block tuned (adam), encoded and written; then the output head and vectors.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "quantize/block_tune.h"
+#include "quantize/calibration.h"
+#include "quantize/encode.h"
+#include "quantize/gptq.h"
+#include "quantize/method.h"
+#include "quantize/plan.h"
+#include "quantize/recipe.h"
+#include "quantize/sensitivity.h"
+
+namespace tq {
+
+struct QuantizeOptions {
+  Recipe recipe;
+  Method method;
+  CalibrationOptions calib;               // text_path required when the run needs calibration
+  int64_t sens_windows = 4;               // windows for ΔKLD (disjoint from the Hessian windows)
+  int sens_bits = 3;                      // the width whose ΔKLD is measured; others extrapolated
+  std::vector<int> widths = {2, 3, 4, 5, 6, 8};  // candidate widths of mixed plans
+  int group = 128;                        // G of mixed plans
+  GptqOptions gptq;
+  BlockTuneOptions tune;
+  int64_t tune_windows = 32;              // calibration windows the adam step uses
+  double tune_max_bpw = 16;               // adam only for plans at or below this many bits/weight
+  int64_t max_hessian_bytes = int64_t{2} << 30;
+  bool dequantized_output = false;        // write f32 tensors of the dequantized values (debug)
+  bool progress = true;
+};
+
+struct TensorReport {
+  std::string name;
+  std::string spec;           // "tq4", "gptq4", "f32" (vectors)
+  std::string type;           // storage type name
+  int64_t n_params = 0;
+  double bpw = 0;             // of this tensor
+  double weight_err = 0;      // ‖W − Ŵ‖² / ‖W‖²
+  double output_err = std::numeric_limits<double>::quiet_NaN();  // tr(EHEᵀ)/tr(WHWᵀ) when H known
+  double dkld = std::numeric_limits<double>::quiet_NaN();        // predicted ΔKLD (mixed plans)
+  double seconds = 0;
+};
+
+struct QuantizeReport {
+  std::string recipe, method;
+  std::vector<TensorReport> tensors;
+  int64_t n_params = 0, total_bits = 0;
+  double bpw = 0;
+  uint64_t file_bytes = 0;
+  double predicted_dkld = std::numeric_limits<double>::quiet_NaN();
+  double calib_s = 0, sens_s = 0, quant_s = 0, tune_s = 0, total_s = 0;
+  std::vector<BlockTuneReport> tune;  // per layer when adam ran
+  // Markdown table of the tensors (width, errors, time) and a totals line.
+  std::string summary() const;
+};
+
+// Per-tensor sensitivity of one (G, method) for the allocator.
+struct TensorSensitivity {
+  double dkld_ref = 0;           // measured ΔKLD at QuantizeOptions::sens_bits
+  std::map<int, double> proxy;   // width → tr(E H Eᵀ)
+  std::map<int, double> dkld;    // width → extrapolated ΔKLD (monotone in width)
+};
+
+// State shared by several runs on one model (tq eval): calibration windows, Hessians,
+// sensitivity measurements. Everything is computed on first use.
+class QuantizeContext {
+ public:
+  QuantizeContext(const Model& model, CalibrationOptions calib, int64_t sens_windows,
+                  int64_t max_hessian_bytes, bool progress);
+  ~QuantizeContext();
+
+  const Model& model() const { return model_; }
+  // H of one linear input (computing the layer range that holds it when needed).
+  Result<const HessianSet::Entry*> hessian(const InputKey& key);
+  Result<const std::vector<std::vector<int32_t>>*> windows();  // the Hessian windows
+  Result<SensitivityProbe*> probe();
+  int64_t n_calib_tokens() const { return calib_tokens_; }
+
+  std::map<std::string, std::map<std::string, TensorSensitivity>> sensitivity;  // key → tensor →
+  double calib_seconds = 0, sens_seconds = 0;
+
+ private:
+  Status load_windows();
+  const Model& model_;
+  CalibrationOptions calib_;
+  int64_t sens_windows_, max_hessian_bytes_;
+  bool progress_;
+  bool have_windows_ = false;
+  std::vector<std::vector<int32_t>> windows_, sens_windows_list_;
+  std::vector<std::vector<InputKey>> ranges_;  // key groups that fit the memory budget
+  int loaded_range_ = -1;
+  HessianSet hessians_;
+  int64_t calib_tokens_ = 0;
+  std::unique_ptr<SensitivityProbe> probe_;
+};
+
+// Quantizes `model` into `out_path` (GGUF). `ctx` may be null (a private context is made) or
+// shared between runs of the same model. Errors: recipe/format problems, missing calibration text
+// when needed, I/O; no file appears at out_path unless the run succeeds.
+Result<QuantizeReport> quantize_model(const Model& model, const std::string& out_path,
+                                      const QuantizeOptions& opt, QuantizeContext* ctx = nullptr);
+
+// Quantizes one tensor by `spec` and `method` (no adam). w: [n_rows, n_cols] f32, source rows.
+// H: its input's Gram matrix (null when the method and spec do not need it).
+Result<QuantizedTensor> quantize_tensor(const TensorPlan& t, const float* w, const Method& method,
+                                        const HessianSet::Entry* H, const GptqOptions& gptq);
+
+// The plan a mixed recipe gets from measured sensitivities (fills every unpinned tensor's spec).
+// Returns the predicted Σ ΔKLD.
+Result<double> allocate_plan(ModelPlan& plan, const std::map<std::string, TensorSensitivity>& sens,
+                             double target_bpw, int group);
+
+}  // namespace tq

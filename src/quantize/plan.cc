@@ -1,0 +1,117 @@
+#include "quantize/plan.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "formats/format.h"
+
+namespace tq {
+
+const char* tensor_role_name(TensorRole r) {
+  switch (r) {
+    case TensorRole::kLinear:
+      return "linear";
+    case TensorRole::kEmbedding:
+      return "embedding";
+    case TensorRole::kHead:
+      return "output head";
+    case TensorRole::kVector:
+      return "vector";
+  }
+  return "?";
+}
+
+int64_t TensorPlan::bits() const {
+  return static_cast<int64_t>(std::llround(bits_per_element(type) * static_cast<double>(n_params)));
+}
+
+int64_t ModelPlan::n_params() const {
+  int64_t n = 0;
+  for (const auto& t : tensors) n += t.n_params;
+  return n;
+}
+
+int64_t ModelPlan::total_bits() const {
+  int64_t n = 0;
+  for (const auto& t : tensors) n += t.bits();
+  return n;
+}
+
+TensorPlan* ModelPlan::find(const std::string& name) {
+  for (auto& t : tensors)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+const TensorPlan* ModelPlan::find(const std::string& name) const {
+  return const_cast<ModelPlan*>(this)->find(name);
+}
+
+Result<TypeId> spec_type(const TensorSpec& s) {
+  std::string name;
+  switch (s.kind) {
+    case TensorSpec::Kind::kTq:
+      name = fmt::format("tq{}g{}", s.bits, s.group);
+      break;
+    case TensorSpec::Kind::kQ8:
+      name = "q8";
+      break;
+    case TensorSpec::Kind::kRtn4:
+    case TensorSpec::Kind::kGptq4:
+      name = "rtn4";
+      break;
+    case TensorSpec::Kind::kFormat:
+      name = s.format;
+      break;
+  }
+  const FormatTraits* f = find_format(name);
+  if (!f) return unsupported("the format table has no '{}' format (for {})", name, to_string(s));
+  return f->id;
+}
+
+Status assign_spec(TensorPlan& t, const TensorSpec& spec) {
+  TQ_ASSIGN_OR_RETURN(TypeId id, spec_type(spec));
+  const FormatTraits* f = find_format(id);
+  if (t.n_cols() % f->block_elems != 0)
+    return invalid_argument("tensor '{}' has rows of {} elements, not a multiple of {}'s block of {}",
+                            t.name, t.n_cols(), f->name, f->block_elems);
+  t.spec = spec;
+  t.type = id;
+  return ok_status();
+}
+
+Result<ModelPlan> make_plan(const Model& model, const Recipe& recipe) {
+  ModelPlan plan;
+  for (const TensorInfo& ti : model.file.tensors) {
+    TensorPlan t;
+    t.name = ti.name;
+    t.shape = ti.shape;
+    t.n_params = ti.n_elements();
+    if (ti.shape.size() == 2 && ti.name.ends_with(".weight")) {
+      if (ti.name == "token_embd.weight")
+        t.role = TensorRole::kEmbedding;
+      else if (ti.name == "output.weight")
+        t.role = TensorRole::kHead;
+      else if (ti.name.starts_with("blk."))
+        t.role = TensorRole::kLinear;
+    }
+    if (!t.is_matrix()) {
+      t.type = TypeId::f32;
+      plan.tensors.push_back(std::move(t));
+      continue;
+    }
+    // An untied output head is as sensitive as the tied one: it gets the embedding's implicit rule.
+    const bool emb = t.role == TensorRole::kEmbedding || t.role == TensorRole::kHead;
+    std::optional<TensorSpec> spec = spec_for(recipe, t.name, emb);
+    t.pinned = spec.has_value();
+    if (!spec) {
+      TensorSpec placeholder;  // tq4g128 until the allocator decides
+      spec = placeholder;
+    }
+    TQ_RETURN_IF_ERROR(assign_spec(t, *spec));
+    plan.tensors.push_back(std::move(t));
+  }
+  return plan;
+}
+
+}  // namespace tq

@@ -1,0 +1,186 @@
+// Quantized files as files: the turboquant.* metadata a run stores, a `tq quantize` killed midway
+// (SIGTERM or SIGKILL) leaves no output file, and damaged quantized files are refused with an error
+// that names the file and the problem.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "core/file_util.h"
+#include "formats/format.h"
+#include "quantize/pipeline.h"
+#include "runtime/session.h"
+
+namespace tq {
+namespace {
+namespace fs = std::filesystem;
+
+const std::string kData = TQ_SHARED_DATA;
+const std::string kModel = kData + "/models/tq-ref-s";
+const std::string kTrain = kData + "/corpus/train-00.txt";
+
+fs::path temp_dir() {
+  const fs::path d = fs::temp_directory_path() / ("tq_quant_file_" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return d;
+}
+// Removes the folder at exit.
+struct Cleanup {
+  ~Cleanup() {
+    std::error_code ec;
+    fs::remove_all(fs::temp_directory_path() / ("tq_quant_file_" + std::to_string(::getpid())), ec);
+  }
+} g_cleanup;
+
+// A data-free tq4 tq-ref-s (fast), made once.
+const std::string& quantized_file() {
+  static const std::string path = [] {
+    const std::string p = (temp_dir() / "s_tq4.gguf").string();
+    auto m = load_model(kModel);
+    EXPECT_TRUE(m.ok());
+    QuantizeOptions o;
+    o.recipe = *parse_recipe("tq4;attn_v=tq5;blk.0.*=tq3");
+    o.progress = false;
+    auto r = quantize_model(**m, p, o);
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    return p;
+  }();
+  return path;
+}
+
+TEST(QuantizedFile, StoresRecipeAndPerTensorTypes) {
+  auto m = load_model(quantized_file());
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  const Metadata& meta = (*m)->file.meta;
+  EXPECT_EQ(meta.get_string_or("turboquant.recipe", ""), "tq4;attn_v=tq5;blk.0.*=tq3");
+  EXPECT_EQ(meta.get_string_or("turboquant.method", ""), "datafree");
+  EXPECT_EQ(meta.get_int_or("turboquant.format_version", 0), 1);
+  EXPECT_TRUE(meta.has("turboquant.weight.rotation_seed"));
+  auto names = meta.get_string_array("turboquant.tensor.names");
+  auto types = meta.get_string_array("turboquant.tensor.types");
+  ASSERT_TRUE(names.ok() && types.ok());
+  ASSERT_EQ(names->size(), types->size());
+  std::map<std::string, std::string> type_of;
+  for (size_t i = 0; i < names->size(); ++i) type_of[(*names)[i]] = (*types)[i];
+  EXPECT_EQ(type_of["token_embd.weight"], "tq6g128");
+  EXPECT_EQ(type_of["blk.0.attn_v.weight"], "tq3g128");  // later override wins
+  EXPECT_EQ(type_of["blk.1.attn_v.weight"], "tq5g128");
+  EXPECT_EQ(type_of["blk.1.ffn_up.weight"], "tq4g128");
+  for (const auto& t : (*m)->file.tensors)
+    if (t.shape.size() == 2) {
+      EXPECT_EQ(type_name(t.type), type_of[t.name]) << t.name;
+    }
+  // It runs.
+  auto s = Session::create(**m, {64, 64, {}});
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE((*s)->eval(std::vector<int32_t>{1, 2, 3, 4}, LogitsMode::kLast).ok());
+  for (float x : (*s)->last_logits()) ASSERT_TRUE(std::isfinite(x));
+}
+
+// Runs `tq quantize` and kills it once its temporary output exists.
+void kill_midway(int sig) {
+  const fs::path dir = temp_dir() / ("kill" + std::to_string(sig));
+  fs::create_directories(dir);
+  const std::string out = (dir / "out.gguf").string();
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::freopen("/dev/null", "w", stdout);
+    ::freopen("/dev/null", "w", stderr);
+    ::execl(TQ_BINARY, TQ_BINARY, "quantize", "-q", "-m", kModel.c_str(), "-o", out.c_str(),
+            "--recipe", "tq3", "--method", "full", "--calib", kTrain.c_str(), "--calib-windows",
+            "16", "-t", "1", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  bool temp_seen = false;
+  for (int i = 0; i < 600 && !temp_seen; ++i) {  // up to 60 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().filename().string().starts_with("out.gguf.tmp.")) temp_seen = true;
+  }
+  EXPECT_TRUE(temp_seen) << "tq quantize never started writing";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(::kill(pid, sig), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0))
+      << "the run finished before it was killed";
+  EXPECT_FALSE(fs::exists(out)) << "a killed run left " << out;
+  int temps = 0;
+  for (const auto& e : fs::directory_iterator(dir)) temps += e.path() != out;
+  // SIGTERM runs the clean-up handler; SIGKILL cannot be caught and may leave the temporary file
+  // (never the output path).
+  if (sig == SIGTERM) EXPECT_EQ(temps, 0);
+  fs::remove_all(dir);
+}
+
+TEST(QuantizeProcess, SigtermLeavesNoOutput) { kill_midway(SIGTERM); }
+TEST(QuantizeProcess, SigkillLeavesNoOutput) { kill_midway(SIGKILL); }
+
+// Byte offset of a tensor's type field in a GGUF file's tensor infos.
+size_t type_field_offset(const std::string& bytes, const std::string& name) {
+  std::string key(8, '\0');
+  const uint64_t len = name.size();
+  std::memcpy(key.data(), &len, 8);
+  key += name;
+  const size_t pos = bytes.rfind(key);  // the tensor infos follow the metadata (which lists names too)
+  EXPECT_NE(pos, std::string::npos);
+  uint32_t n_dims = 0;
+  std::memcpy(&n_dims, bytes.data() + pos + key.size(), 4);
+  return pos + key.size() + 4 + 8 * n_dims;
+}
+
+std::string corrupt_and_load(const std::string& bytes, const std::string& label) {
+  const std::string p = (temp_dir() / ("corrupt_" + label + ".gguf")).string();
+  EXPECT_TRUE(write_file_atomic(p, bytes).ok());
+  auto m = load_model(p);
+  EXPECT_FALSE(m.ok()) << label << ": a damaged file loaded";
+  const std::string msg = m.ok() ? "" : m.status().message();
+  EXPECT_NE(msg.find(p), std::string::npos) << label << ": the error does not name the file: " << msg;
+  std::printf("%-16s -> %s\n", label.c_str(), msg.c_str());
+  fs::remove(p);
+  return msg;
+}
+
+TEST(QuantizedFile, DamagedFilesAreRefusedClearly) {
+  const std::string good = *read_file(quantized_file());
+  {  // truncated: the last tensors run past the end
+    const std::string msg = corrupt_and_load(good.substr(0, good.size() - 4096), "truncated");
+    EXPECT_NE(msg.find("truncated"), std::string::npos) << msg;
+  }
+  {  // unknown type id
+    std::string b = good;
+    const uint32_t bad = 0x7fffu;
+    std::memcpy(b.data() + type_field_offset(b, "blk.2.ffn_up.weight"), &bad, 4);
+    const std::string msg = corrupt_and_load(b, "unknown type");
+    EXPECT_NE(msg.find("blk.2.ffn_up.weight"), std::string::npos) << msg;
+  }
+  {  // a wider tq type: the tensor now runs into the next one
+    std::string b = good;
+    const size_t off = type_field_offset(b, "blk.0.attn_q.weight");
+    uint32_t id = 0;
+    std::memcpy(&id, b.data() + off, 4);
+    ASSERT_STREQ(type_name(static_cast<TypeId>(id)), "tq3g128");
+    const uint32_t other = static_cast<uint32_t>(find_format("tq4g128")->id);
+    std::memcpy(b.data() + off, &other, 4);
+    const std::string msg = corrupt_and_load(b, "wrong tq type");
+    EXPECT_NE(msg.find("blk.0.attn_q.weight"), std::string::npos) << msg;
+  }
+  {  // a tensor renamed away: missing
+    std::string b = good;
+    const size_t pos = b.rfind("blk.4.ffn_down.weight");
+    ASSERT_NE(pos, std::string::npos);
+    b[pos + 4] = '9';  // blk.9: not a layer of this model
+    const std::string msg = corrupt_and_load(b, "missing tensor");
+    EXPECT_NE(msg.find("blk.4.ffn_down.weight"), std::string::npos) << msg;
+  }
+}
+
+}  // namespace
+}  // namespace tq

@@ -1,0 +1,191 @@
+// The quantization methods on the real tq-ref-s (calibration from corpus/train-00.txt, never
+// valid.txt): each step lowers the error it targets, block-output tuning lowers the block's output
+// error, and a quantized model lands in a pinned quality range on valid.txt.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/file_util.h"
+#include "eval/perplexity.h"
+#include "formats/format.h"
+#include "io/tokenizer.h"
+#include "quantize/pipeline.h"
+#include "runtime/session.h"
+
+namespace tq {
+namespace {
+namespace fs = std::filesystem;
+
+const std::string kData = TQ_SHARED_DATA;
+const std::string kModel = kData + "/models/tq-ref-s";
+const std::string kTrain = kData + "/corpus/train-00.txt";
+const std::string kValid = kData + "/corpus/valid.txt";
+
+std::vector<float> weights_f32(const Model& m, const std::string& name) {
+  const TensorInfo* t = m.file.find(name);
+  std::vector<float> w(static_cast<size_t>(t->n_elements()));
+  const size_t rb = *row_bytes(t->type, t->n_cols());
+  for (int64_t r = 0; r < t->n_rows(); ++r)
+    find_format(t->type)->to_float(t->data + r * rb, w.data() + r * t->n_cols(), t->n_cols());
+  return w;
+}
+
+class QuantizeGolden : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto m = load_model(kModel);
+    ASSERT_TRUE(m.ok()) << m.status().to_string();
+    model_ = std::move(*m).release();
+    CalibrationOptions c;
+    c.text_path = kTrain;
+    c.n_windows = 32;
+    c.progress = false;
+    auto w = calibration_windows(*model_, c);
+    ASSERT_TRUE(w.ok()) << w.status().to_string();
+    auto h = collect_hessians(*model_, *w, {}, false);
+    ASSERT_TRUE(h.ok());
+    hessians_ = new HessianSet(std::move(*h));
+  }
+  static void TearDownTestSuite() {
+    delete hessians_;
+    delete model_;
+  }
+  static Model* model_;
+  static HessianSet* hessians_;
+};
+Model* QuantizeGolden::model_ = nullptr;
+HessianSet* QuantizeGolden::hessians_ = nullptr;
+
+TEST_F(QuantizeGolden, HessiansAreGramMatricesOfTheInputs) {
+  // 32 windows of 512 tokens; 4 inputs per layer plus the head; symmetric, positive diagonal.
+  EXPECT_EQ(hessians_->n_tokens, 32 * 512);
+  EXPECT_EQ(hessians_->h.size(), 6u * 4 + 1);
+  for (const auto& [k, e] : hessians_->h) {
+    for (int64_t i = 0; i < e.n; i += 17) {
+      EXPECT_GT(e.H[i * e.n + i], 0);
+      for (int64_t j = 0; j < e.n; j += 13) EXPECT_EQ(e.H[i * e.n + j], e.H[j * e.n + i]);
+    }
+  }
+}
+
+TEST_F(QuantizeGolden, MethodsLowerLayerErrorInOrder) {
+  for (const char* name : {"blk.1.attn_q.weight", "blk.3.ffn_down.weight", "blk.5.attn_output.weight"}) {
+    InputKey key;
+    ASSERT_TRUE(input_key_of(name, 6, &key));
+    const auto* H = hessians_->find(key);
+    ASSERT_TRUE(H);
+    const TensorInfo* ti = model_->file.find(name);
+    const int64_t R = ti->n_rows(), C = ti->n_cols();
+    const std::vector<float> w = weights_f32(*model_, name);
+    std::vector<float> wh(w.size());
+    for (int bits : {2, 3, 4}) {
+      auto out_err = [&](const TqTensor& t) {
+        dequantize(t, wh.data());
+        return hessian_weighted_error(w.data(), wh.data(), R, C, H->H);
+      };
+      auto mse = [&](const TqTensor& t) {
+        dequantize(t, wh.data());
+        double s = 0;
+        for (size_t i = 0; i < w.size(); ++i) s += (w[i] - wh[i]) * static_cast<double>(w[i] - wh[i]);
+        return s;
+      };
+      const TqTensor norm = tq_quantize_datafree(w.data(), R, C, bits, 128, ScaleSearch::kNorm);
+      const TqTensor ls = tq_quantize_datafree(w.data(), R, C, bits, 128);
+      auto g = tq_quantize_gptq(w.data(), R, C, H->H, bits, 128);
+      ASSERT_TRUE(g.ok());
+      const double e_ls = out_err(ls), e_gptq = out_err(*g);
+      tq_refit_scales(*g, w.data(), H->H);
+      const double e_lsq = out_err(*g);
+      std::printf("%s tq%d: weight MSE norm %.4g > LS %.4g; output error data-free %.4g > GPTQ %.4g >= +lsq %.4g\n",
+                  name, bits, mse(norm), mse(ls), e_ls, e_gptq, e_lsq);
+      EXPECT_LT(mse(ls), mse(norm));
+      EXPECT_LT(e_gptq, 0.85 * e_ls);
+      EXPECT_LE(e_lsq, e_gptq);
+    }
+  }
+}
+
+TEST_F(QuantizeGolden, BlockTuningLowersBlockOutputError) {
+  const int64_t L = 2, T = 512, E = model_->hp.n_embd;
+  CalibrationOptions c;
+  c.text_path = kTrain;
+  c.n_windows = 4;
+  c.seed = 7;
+  auto windows = calibration_windows(*model_, c);
+  ASSERT_TRUE(windows.ok());
+  BlockRunner runner(*model_);
+  std::vector<float> h(static_cast<size_t>(4 * T * E));
+  for (int w = 0; w < 4; ++w) {
+    runner.embed(model_->tok_embd, (*windows)[w].data(), T, h.data() + w * T * E);
+    for (int64_t l = 0; l < L; ++l)
+      runner.forward(l, model_block_linears(*model_, l), h.data() + w * T * E, T, nullptr);
+  }
+  std::vector<float> target = h;
+  for (int w = 0; w < 4; ++w)
+    runner.forward(L, model_block_linears(*model_, L), target.data() + w * T * E, T, nullptr);
+  TqTensor q[kNumBlockLinears];
+  TqTensor* ptr[kNumBlockLinears];
+  const BlockLinears src = model_block_linears(*model_, L);
+  for (int i = 0; i < kNumBlockLinears; ++i) {
+    const std::string name = fmt::format("blk.{}.{}.weight", L, linear_name(static_cast<Linear>(i)));
+    const std::vector<float> w = weights_f32(*model_, name);
+    q[i] = tq_quantize_datafree(w.data(), src.w[i].n_rows, src.w[i].n_cols, 3, 128);
+    ptr[i] = &q[i];
+  }
+  BlockTuneOptions o;
+  o.steps = 40;
+  const BlockTuneReport rep = tune_block_scales(runner, L, ptr, src, h, target, T, o);
+  std::printf("block %lld output MSE %.4g -> %.4g in %.1f s\n", static_cast<long long>(L),
+              rep.loss_before, rep.loss_after, rep.seconds);
+  EXPECT_TRUE(rep.kept);
+  EXPECT_LT(rep.loss_after, 0.9 * rep.loss_before);
+}
+
+// Quantize tq-ref-s with GPTQ + closed-form scales at 3 bits, then PPL / KLD on valid.txt.
+TEST_F(QuantizeGolden, QuantizedModelInPinnedRange) {
+  const fs::path dir = fs::temp_directory_path() / ("tq_quant_golden_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  QuantizeOptions o;
+  o.recipe = *parse_recipe("tq3");
+  o.method = *parse_method("gptq+lsq");
+  o.calib.text_path = kTrain;
+  o.calib.n_windows = 32;
+  o.progress = false;
+  const std::string out = (dir / "s_tq3.gguf").string();
+  auto rep = quantize_model(*model_, out, o);
+  ASSERT_TRUE(rep.ok()) << rep.status().to_string();
+  EXPECT_NEAR(rep->bpw, 3.7537, 1e-3);  // linears tq3g128 (3.125), embedding tq5g128, norms f32
+  auto qm = load_model(out);
+  ASSERT_TRUE(qm.ok()) << qm.status().to_string();
+  auto tok = Tokenizer::from_model_file((*qm)->file);
+  ASSERT_TRUE(tok.ok());
+  const auto ids = (*tok)->encode(*read_file(kValid), true);
+  auto run = [&](const Model& m, const std::string& save, const std::string& base) {
+    auto s = Session::create(m, {512, 512, {}});
+    EXPECT_TRUE(s.ok());
+    PerplexityOptions po;
+    po.max_chunks = 20;
+    po.progress = false;
+    po.save_logits_path = save;
+    po.kld_base_path = base;
+    auto r = perplexity(**s, ids, po);
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    return *r;
+  };
+  const std::string base = (dir / "base.logits").string();
+  const PerplexityResult b = run(*model_, base, "");
+  const PerplexityResult q = run(**qm, "", base);
+  ASSERT_TRUE(q.kld.has_value());
+  std::printf("tq-ref-s tq3 gptq+lsq: PPL %.4f (base %.4f), KLD %.5f, top-1 %.4f\n", q.ppl, b.ppl,
+              q.kld->mean, q.kld->top1_agreement);
+  // Pinned (32 calibration windows, seed 0; 20 windows of valid.txt).
+  EXPECT_NEAR(q.ppl, 42.965, 0.2);
+  EXPECT_NEAR(q.kld->mean, 0.0887, 0.004);
+  EXPECT_NEAR(q.kld->top1_agreement, 0.8005, 0.01);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace tq
