@@ -12,6 +12,7 @@
 #include "core/cpu.h"
 #include "core/file_util.h"
 #include "core/parallel.h"
+#include "cli/model_options.h"
 #include "eval/bench.h"
 
 namespace tq::cli {
@@ -46,7 +47,8 @@ void add_bench_command(CLI::App& app) {
     int64_t n_prompt = 128, n_gen = 64;
     int reps = 5, threads = 0;
     int64_t bw_mib = 512;
-    std::string kv_k = "f16", kv_v = "f16", json_path, md_path;
+    KvArgs kv;
+    std::string json_path, md_path;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("-m,--model", a->models,
@@ -56,8 +58,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-n,--gen-tokens", a->n_gen, "Decode test length")->capture_default_str();
   cmd->add_option("-r,--reps", a->reps, "Timed repetitions (after one warm-up)")
       ->capture_default_str();
-  cmd->add_option("--kv-k", a->kv_k, "KV cache key type")->capture_default_str();
-  cmd->add_option("--kv-v", a->kv_v, "KV cache value type")->capture_default_str();
+  add_kv_args(cmd, &a->kv);
   cmd->add_option("--bandwidth-mib", a->bw_mib, "Buffer for the read-bandwidth test (0: skip)")
       ->capture_default_str();
   cmd->add_option("--json", a->json_path, "Also write the results as JSON");
@@ -71,8 +72,10 @@ void add_bench_command(CLI::App& app) {
     o.n_prompt = a->n_prompt;
     o.n_gen = a->n_gen;
     o.reps = a->reps;
-    o.kv.k_type = a->kv_k;
-    o.kv.v_type = a->kv_v;
+    auto budget = kv_budget_bytes(a->kv);
+    exit_on_error(budget.status());
+    o.kv_budget_bytes = *budget;
+    o.kv_for_model = [a](const Model& m) { return kv_config(a->kv, m); };
     // STREAM-like reference beside each model (its result drifts with page placement on this
     // host: 45-75 GB/s); the bound itself uses the model's own weights (BenchResult).
     auto bandwidth = [&] {
@@ -85,6 +88,7 @@ void add_bench_command(CLI::App& app) {
       const double before = bandwidth();
       auto r = bench_model(m, o);
       exit_on_error(r.status());
+      std::fprintf(stderr, "%s\n", r->kv_summary.c_str());
       results.push_back(std::move(*r));
       bw.emplace_back(before, bandwidth());
     }
@@ -96,20 +100,20 @@ void add_bench_command(CLI::App& app) {
         TQ_GIT_DESCRIBE, cpu_summary(), simd_target_name(), num_threads(), wait ? wait : "(unset)",
         load_before, load_after);
     md += fmt::format(
-        "| model | weights | params | tensor bytes | KV | prefill t/s (p{}) | decode t/s (n{}) | "
-        "bytes/token | weights read GB/s | bound t/s | % of bound | decode GB/s | STREAM GB/s "
-        "before / after | decode vs first |\n",
-        a->n_prompt, a->n_gen);
-    md += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+        "| model | weights | params | tensor bytes | KV | KV B/token | ctx in {} | prefill t/s (p{}) | "
+        "decode t/s (n{}) | bytes/token | weights read GB/s | bound t/s | % of bound | decode GB/s "
+        "| STREAM GB/s before / after | decode vs first |\n",
+        a->kv.budget, a->n_prompt, a->n_gen);
+    md += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (size_t i = 0; i < results.size(); ++i) {
       const BenchResult& r = results[i];
       const double bound = r.weights_read_gb_per_s * 1e9 / r.decode_bytes_per_token;
       md += fmt::format(
-          "| {} | {} | {:.1f} M | {} | {} | {:.1f} ± {:.1f} | {:.2f} ± {:.2f} | {} | {:.1f} | "
+          "| {} | {} | {:.1f} M | {} | {} | {:.0f} | {} | {:.1f} ± {:.1f} | {:.2f} ± {:.2f} | {} | {:.1f} | "
           "{:.1f} | "
           "{:.0f}% | {:.1f} | {} | {:.2f}x |\n",
           short_name(r.path), r.weight_types, r.n_params / 1e6, human_bytes(r.file_bytes), r.kv,
-          r.prefill_tps.mean, r.prefill_tps.sd, r.decode_tps.mean, r.decode_tps.sd,
+          r.kv_bytes_per_token, r.kv_max_context, r.prefill_tps.mean, r.prefill_tps.sd, r.decode_tps.mean, r.decode_tps.sd,
           human_bytes(r.decode_bytes_per_token), r.weights_read_gb_per_s, bound,
           100 * r.decode_tps.mean / bound, r.decode_tps.mean * r.decode_bytes_per_token * 1e-9,
           a->bw_mib > 0 ? fmt::format("{:.1f} / {:.1f}", bw[i].first, bw[i].second) : "-",
@@ -152,6 +156,8 @@ void add_bench_command(CLI::App& app) {
              {"tensor_bytes", r.file_bytes},
              {"kv", r.kv},
              {"kv_bytes_per_token", r.kv_bytes_per_token},
+             {"kv_budget_bytes", o.kv_budget_bytes},
+             {"kv_max_context", r.kv_max_context},
              {"weight_bytes_per_token", r.weight_bytes_per_token},
              {"decode_bytes_per_token", r.decode_bytes_per_token},
              {"load_seconds", r.load_seconds},

@@ -10,6 +10,8 @@
 #include "core/timer.h"
 #include "eval/perplexity.h"
 #include "io/tokenizer.h"
+#include "runtime/kv_channel_stats.h"
+#include "runtime/kv_plan.h"
 
 namespace tq::cli {
 namespace {
@@ -31,10 +33,13 @@ Status run(PplArgs& a) {
   std::fprintf(stderr, "%s: %zu bytes -> %zu tokens in %.2f s (BOS %s)\n", a.file.c_str(),
                text.size(), ids.size(), t.seconds(), tok->adds_bos() ? "added" : "not added");
   if (a.o.llamacpp && tok->adds_bos()) a.o.bos_id = tok->bos_id();
-  TQ_ASSIGN_OR_RETURN(auto session, Session::create(*model, session_options(a.m, a.o.n_ctx)));
+  TQ_ASSIGN_OR_RETURN(const int64_t budget, kv_budget_bytes(a.m.kv));
+  TQ_ASSIGN_OR_RETURN(SessionOptions so, session_options(a.m, a.o.n_ctx, *model));
+  TQ_ASSIGN_OR_RETURN(auto session, Session::create(*model, so));
   a.o.n_batch = a.m.batch;
-  std::fprintf(stderr, "%s: %s | KV %s\n", a.m.model.c_str(), model->hp.to_string().c_str(),
-               session->kv_cache().describe().c_str());
+  std::fprintf(stderr, "%s: %s\n%s%s\n", a.m.model.c_str(), model->hp.to_string().c_str(),
+               kv_memory_summary(session->kv_cache(), budget).c_str(),
+               so.kv.channel_stats ? (" | outlier channels: " + so.kv.channel_stats->source).c_str() : "");
   TQ_ASSIGN_OR_RETURN(PerplexityResult r, perplexity(*session, ids, a.o));
   std::printf("%s\n", format_perplexity(r, a.o).c_str());
   std::fprintf(stderr, "%.1f s, %.1f tokens/s\n", r.seconds, r.tokens_per_second);

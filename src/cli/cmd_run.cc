@@ -9,6 +9,7 @@
 #include "core/file_util.h"
 #include "core/timer.h"
 #include "io/tokenizer.h"
+#include "runtime/kv_plan.h"
 #include "runtime/sampler.h"
 #include "runtime/session.h"
 
@@ -36,7 +37,9 @@ Status run(RunArgs& a) {
   TQ_ASSIGN_OR_RETURN(auto tok, Tokenizer::from_model_file(model->file));
   const std::vector<int32_t> ids = tok->encode(a.prompt, /*add_special=*/true);
   if (ids.empty()) return invalid_argument("the prompt encodes to no tokens");
-  TQ_ASSIGN_OR_RETURN(auto session, Session::create(*model, session_options(a.m, a.m.ctx)));
+  TQ_ASSIGN_OR_RETURN(const int64_t budget, kv_budget_bytes(a.m.kv));
+  TQ_ASSIGN_OR_RETURN(SessionOptions so, session_options(a.m, a.m.ctx, *model));
+  TQ_ASSIGN_OR_RETURN(auto session, Session::create(*model, so));
   const int64_t n_prompt = static_cast<int64_t>(ids.size());
   if (n_prompt >= session->n_ctx())
     return out_of_range(
@@ -48,11 +51,11 @@ Status run(RunArgs& a) {
         static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   if (!a.quiet)
     std::fprintf(
-        stderr, "%s: %s | %s | KV %s (%.0f bytes/token), ctx %lld | loaded in %.2f s | seed %llu\n",
-        a.m.model.c_str(), model->hp.to_string().c_str(), tok->source().c_str(),
-        session->kv_cache().describe().c_str(), session->kv_cache().bytes_per_token(),
+        stderr, "%s: %s | %s | ctx %lld | loaded in %.2f s | seed %llu\n%s\n", a.m.model.c_str(),
+        model->hp.to_string().c_str(), tok->source().c_str(),
         static_cast<long long>(session->n_ctx()), load.seconds(),
-        static_cast<unsigned long long>(a.sampler.seed));
+        static_cast<unsigned long long>(a.sampler.seed),
+        kv_memory_summary(session->kv_cache(), budget).c_str());
 
   std::fputs(a.prompt.c_str(), stdout);
   std::fflush(stdout);

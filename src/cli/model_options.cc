@@ -4,30 +4,73 @@
 
 #include "cli/commands.h"
 #include "runtime/kv_cache.h"
+#include "runtime/kv_channel_stats.h"
+#include "runtime/kv_plan.h"
 
 namespace tq::cli {
 
-void add_model_args(CLI::App* cmd, ModelArgs* a, const std::string& ctx_help) {
+void add_kv_args(CLI::App* cmd, KvArgs* a) {
   std::string kv_types;
   for (const auto& f : kv_formats())
     kv_types += (kv_types.empty() ? "" : ", ") + std::string(f.name);
+  cmd->add_option("--kv-k", a->k, fmt::format("KV cache key type ({})", kv_types))
+      ->capture_default_str();
+  cmd->add_option("--kv-v", a->v, fmt::format("KV cache value type ({})", kv_types))
+      ->capture_default_str();
+  cmd->add_option("--kv-layers", a->layers,
+                  "Per-layer KV types, e.g. \"0,-1=q8;2-3=tq4/tq3\" (LAYERS=TYPE or "
+                  "LAYERS=KEY/VALUE; -1 = last layer)");
+  cmd->add_option("--kv", a->plan,
+                  "Whole KV plan in one string, e.g. \"tq3.5;0=tq4.5\" (replaces --kv-k, --kv-v, "
+                  "--kv-layers)");
+  cmd->add_option("--kv-calib", a->calib,
+                  "Channel statistics for the outlier-split KV types (tq2.5, tq3.5, tq4.5): a "
+                  "calibration text file, or 'weights' (data-free, the default) or 'random'");
+  cmd->add_option("--kv-calib-tokens", a->calib_tokens,
+                  "Tokens of the calibration text to run (windows of 512)")
+      ->capture_default_str();
+  cmd->add_option("--kv-budget", a->budget,
+                  "Memory budget for the reported longest context (e.g. 8GiB, 512MiB, 1.5GB)")
+      ->capture_default_str();
+}
+
+void add_model_args(CLI::App* cmd, ModelArgs* a, const std::string& ctx_help) {
   cmd->add_option("-m,--model", a->model, "Model: Hugging Face folder or .gguf file")->required();
   cmd->add_option("-c,--ctx", a->ctx, ctx_help);
   cmd->add_option("-b,--batch", a->batch, "Tokens per forward chunk in prefill")
       ->capture_default_str();
-  cmd->add_option("--kv-k", a->kv_k, fmt::format("KV cache key type ({})", kv_types))
-      ->capture_default_str();
-  cmd->add_option("--kv-v", a->kv_v, fmt::format("KV cache value type ({})", kv_types))
-      ->capture_default_str();
+  add_kv_args(cmd, &a->kv);
   add_threads_option(cmd, &a->threads);
 }
 
-SessionOptions session_options(const ModelArgs& a, int64_t ctx) {
+Result<KvCacheConfig> kv_config(const KvArgs& a, const Model& model) {
+  KvPlan plan;
+  if (!a.plan.empty()) {
+    TQ_ASSIGN_OR_RETURN(plan, parse_kv_plan(a.plan));
+  } else {
+    TQ_ASSIGN_OR_RETURN(plan, parse_kv_plan(a.k == a.v ? a.k : a.k + "/" + a.v));
+    TQ_ASSIGN_OR_RETURN(plan.items, parse_kv_layers(a.layers));
+  }
+  KvCacheConfig cfg;
+  apply_kv_plan(plan, &cfg);
+  TQ_ASSIGN_OR_RETURN(KvLayerFormats f, resolve_kv_formats(model.hp.n_layer, cfg));
+  if (kv_needs_channel_stats(f)) {
+    TQ_ASSIGN_OR_RETURN(cfg.channel_stats,
+                        kv_channel_stats_from_source(model, a.calib.empty() ? "weights" : a.calib,
+                                                     a.calib_tokens));
+  }
+  return cfg;
+}
+
+Result<int64_t> kv_budget_bytes(const KvArgs& a) {
+  return parse_byte_size(a.budget);
+}
+
+Result<SessionOptions> session_options(const ModelArgs& a, int64_t ctx, const Model& model) {
   SessionOptions o;
   o.n_ctx = ctx;
   o.n_batch = a.batch;
-  o.kv.k_type = a.kv_k;
-  o.kv.v_type = a.kv_v;
+  TQ_ASSIGN_OR_RETURN(o.kv, kv_config(a.kv, model));
   return o;
 }
 

@@ -16,6 +16,7 @@
 #include "formats/format.h"
 #include "kernels/matmul.h"
 #include "kernels/stream.h"
+#include "runtime/kv_plan.h"
 #include "runtime/session.h"
 
 namespace tq {
@@ -136,9 +137,15 @@ Result<BenchResult> bench_model(const std::string& path, const BenchOptions& o) 
   SessionOptions so;
   so.n_ctx = std::max(o.n_prompt, o.n_gen);
   so.n_batch = o.n_batch;
-  so.kv = o.kv;
+  if (o.kv_for_model) {
+    TQ_ASSIGN_OR_RETURN(so.kv, o.kv_for_model(*model));
+  } else {
+    so.kv = o.kv;
+  }
   TQ_ASSIGN_OR_RETURN(auto session, Session::create(*model, so));
   r.kv = session->kv_cache().describe();
+  r.kv_summary = kv_memory_summary(session->kv_cache(), o.kv_budget_bytes);
+  r.kv_max_context = kv_max_context(session->kv_cache(), o.kv_budget_bytes);
   r.kv_bytes_per_token = session->kv_cache().bytes_per_token();
   // Decode step i (position i) reads i + 1 cached positions: mean (n_gen + 1) / 2.
   r.decode_bytes_per_token = static_cast<double>(r.weight_bytes_per_token) +

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,12 +13,18 @@
 
 namespace tq {
 
+struct Model;
+
 struct BenchOptions {
   int64_t n_prompt = 128;  // prefill test: one eval of this many tokens from an empty cache
   int64_t n_gen = 64;      // decode test: this many single-token evals from an empty cache
   int reps = 5;            // timed repetitions (after one untimed warm-up)
   int64_t n_batch = 512;
   KvCacheConfig kv;
+  // When set, builds the KV config from the loaded model (e.g. calibrated channel statistics);
+  // replaces `kv`.
+  std::function<Result<KvCacheConfig>(const Model&)> kv_for_model;
+  int64_t kv_budget_bytes = int64_t{8} << 30;  // for kv_summary / kv_max_context
   uint64_t seed = 1;  // the random token ids fed
 };
 
@@ -36,6 +43,8 @@ struct BenchResult {
   double kv_bytes_per_token = 0;       // stored per position, all layers
   double decode_bytes_per_token = 0;   // weights + mean KV read during the decode test
   std::string kv;                      // KvCache::describe()
+  std::string kv_summary;              // kv_memory_summary(): bytes/token, max context at budget
+  int64_t kv_max_context = 0;          // positions that fit opts.kv_budget_bytes
   // Read bandwidth over this model's own weight bytes (the pages decode streams), best of 5
   // passes right after the decode test: the bound that matches the placement of these pages.
   double weights_read_gb_per_s = 0;

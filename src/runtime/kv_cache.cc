@@ -12,6 +12,7 @@
 #include "core/check.h"
 #include "core/parallel.h"
 #include "kernels/ops.h"
+#include "runtime/kv_channel_stats.h"
 
 namespace tq {
 namespace {
@@ -139,6 +140,35 @@ Result<const KvFormat*> lookup(const std::string& name, const char* role) {
 
 }  // namespace
 
+Result<KvLayerFormats> resolve_kv_formats(int64_t n_layers, const KvCacheConfig& cfg) {
+  TQ_ASSIGN_OR_RETURN(const KvFormat* kdef, lookup(cfg.k_type, "key"));
+  TQ_ASSIGN_OR_RETURN(const KvFormat* vdef, lookup(cfg.v_type, "value"));
+  KvLayerFormats f;
+  f.k.assign(static_cast<size_t>(n_layers), kdef);
+  f.v.assign(static_cast<size_t>(n_layers), vdef);
+  for (const auto& o : cfg.overrides) {
+    const int64_t l = o.layer < 0 ? n_layers + o.layer : o.layer;
+    if (l < 0 || l >= n_layers)
+      return invalid_argument("KV type override for layer {}: the model has layers 0..{} (or -1..-{} from the end)",
+                              o.layer, n_layers - 1, n_layers);
+    if (!o.k_type.empty()) {
+      TQ_ASSIGN_OR_RETURN(f.k[l], lookup(o.k_type, "key"));
+    }
+    if (!o.v_type.empty()) {
+      TQ_ASSIGN_OR_RETURN(f.v[l], lookup(o.v_type, "value"));
+    }
+  }
+  return f;
+}
+
+bool kv_needs_channel_stats(const KvLayerFormats& f) {
+  for (const auto* x : f.k)
+    if (x->needs_channel_stats) return true;
+  for (const auto* x : f.v)
+    if (x->needs_channel_stats) return true;
+  return false;
+}
+
 Result<std::unique_ptr<KvCache>> make_kv_cache(const KvCacheShape& shape,
                                                const KvCacheConfig& cfg) {
   if (shape.n_layers <= 0 || shape.n_ctx <= 0 || shape.n_heads <= 0 || shape.n_kv_heads <= 0 ||
@@ -146,32 +176,30 @@ Result<std::unique_ptr<KvCache>> make_kv_cache(const KvCacheShape& shape,
     return invalid_argument("bad KV cache shape: {} layers, ctx {}, heads {}/{}, head_dim {}",
                             shape.n_layers, shape.n_ctx, shape.n_heads, shape.n_kv_heads,
                             shape.head_dim);
-  TQ_ASSIGN_OR_RETURN(const KvFormat* kdef, lookup(cfg.k_type, "key"));
-  TQ_ASSIGN_OR_RETURN(const KvFormat* vdef, lookup(cfg.v_type, "value"));
-  std::vector<const KvFormat*> kf(shape.n_layers, kdef), vf(shape.n_layers, vdef);
-  for (const auto& o : cfg.overrides) {
-    if (o.layer < 0 || o.layer >= shape.n_layers)
-      return invalid_argument("KV type override for layer {}: the model has layers 0..{}", o.layer,
-                              shape.n_layers - 1);
-    if (!o.k_type.empty()) {
-      TQ_ASSIGN_OR_RETURN(kf[o.layer], lookup(o.k_type, "key"));
-    }
-    if (!o.v_type.empty()) {
-      TQ_ASSIGN_OR_RETURN(vf[o.layer], lookup(o.v_type, "value"));
-    }
+  TQ_ASSIGN_OR_RETURN(KvLayerFormats f, resolve_kv_formats(shape.n_layers, cfg));
+  if (cfg.channel_stats) {
+    TQ_RETURN_IF_ERROR(cfg.channel_stats->check_shape(shape));
   }
   std::vector<std::unique_ptr<KvStore>> k, v;
   for (int64_t l = 0; l < shape.n_layers; ++l) {
-    const KvStoreShape s{KvRole::kKey, shape.n_ctx, shape.n_kv_heads, shape.head_dim, l, cfg.seed};
+    for (const KvFormat* fmt_ : {f.k[l], f.v[l]})
+      if (fmt_->needs_channel_stats && !cfg.channel_stats)
+        return invalid_argument(
+            "KV type {} (layer {}) splits outlier channels and needs per-channel statistics: give "
+            "a calibration text (--kv-calib FILE) or use Session::create, which derives them from "
+            "the model's weights",
+            fmt_->name, l);
+    KvStoreShape s{KvRole::kKey, shape.n_ctx, shape.n_kv_heads, shape.head_dim, l, cfg.seed,
+                   cfg.channel_stats.get()};
     KvStoreShape sv = s;
     sv.role = KvRole::kValue;
-    TQ_ASSIGN_OR_RETURN(auto ks, kf[l]->create(s));
-    TQ_ASSIGN_OR_RETURN(auto vs, vf[l]->create(sv));
+    TQ_ASSIGN_OR_RETURN(auto ks, f.k[l]->create(s));
+    TQ_ASSIGN_OR_RETURN(auto vs, f.v[l]->create(sv));
     k.push_back(std::move(ks));
     v.push_back(std::move(vs));
   }
   return std::unique_ptr<KvCache>(std::make_unique<StoreKvCache>(shape, std::move(k), std::move(v),
-                                                                 std::move(kf), std::move(vf)));
+                                                                 std::move(f.k), std::move(f.v)));
 }
 
 }  // namespace tq

@@ -68,6 +68,8 @@ class KvCache {
 
 enum class KvRole { kKey, kValue };
 
+struct KvChannelStats;  // runtime/kv_channel_stats.h
+
 struct KvStoreShape {
   KvRole role = KvRole::kKey;  // keys are scored (scores), values mixed (mix): layouts may differ
   int64_t n_ctx = 0;
@@ -75,6 +77,9 @@ struct KvStoreShape {
   int64_t head_dim = 0;
   int64_t layer = 0;  // for seeding per-layer randomness (rotations)
   uint64_t seed = 0;  // KvCacheConfig::seed
+  // Per-channel energies for formats that split outlier channels (KvFormat::needs_channel_stats);
+  // null otherwise. Outlives the store (owned by KvCacheConfig).
+  const KvChannelStats* channel_stats = nullptr;
 };
 
 // One layer's keys or values, all KV heads, positions [0, n_ctx).
@@ -104,6 +109,8 @@ struct KvFormat {
   double (*bytes_per_token)(int64_t n_kv_heads, int64_t head_dim);
   // Creates one layer's store; errors for unsupported head_dim etc. name the format.
   Result<std::unique_ptr<KvStore>> (*create)(const KvStoreShape& shape);
+  // True for formats that choose outlier channels from KvStoreShape::channel_stats.
+  bool needs_channel_stats = false;
 };
 
 std::span<const KvFormat> kv_formats();
@@ -113,16 +120,28 @@ struct KvCacheConfig {
   std::string k_type = "f16";
   std::string v_type = "f16";
   struct LayerTypes {
-    int64_t layer = 0;
+    int64_t layer = 0;           // negative: from the end (-1 = the last layer)
     std::string k_type, v_type;  // empty = keep the default
   };
   std::vector<LayerTypes>
       overrides;                // per-layer types (e.g. first/last layers at higher precision)
   uint64_t seed = 0x7142'5eed;  // passed to every store (rotations of quantized formats)
+  // Channel energies for the outlier-split formats (tq2.5, tq3.5, ...). Session::create fills it
+  // from the model's weights when a chosen format needs it and it is null.
+  std::shared_ptr<const KvChannelStats> channel_stats;
 };
 
-// A StoreKvCache for `shape` with the types of `cfg`. Errors: unknown type names (listing the known
-// ones), override layers out of range, a format rejecting the shape.
+// The format of every layer's keys and values under `cfg` ([n_layers] each). Errors: unknown type
+// names (listing the known ones), override layers out of range.
+struct KvLayerFormats {
+  std::vector<const KvFormat*> k, v;
+};
+Result<KvLayerFormats> resolve_kv_formats(int64_t n_layers, const KvCacheConfig& cfg);
+// True when some layer's format needs channel statistics.
+bool kv_needs_channel_stats(const KvLayerFormats& f);
+
+// A StoreKvCache for `shape` with the types of `cfg`. Errors: those of resolve_kv_formats, missing
+// or mismatched channel statistics, a format rejecting the shape.
 Result<std::unique_ptr<KvCache>> make_kv_cache(const KvCacheShape& shape, const KvCacheConfig& cfg);
 
 }  // namespace tq

@@ -9,7 +9,7 @@ namespace {
 
 std::vector<KvFormat> build_table() {
   std::vector<KvFormat> t;
-  for (auto family : {float_kv_formats()}) t.insert(t.end(), family.begin(), family.end());
+  for (auto family : {float_kv_formats(), code_kv_formats(), q4_kv_formats()}) t.insert(t.end(), family.begin(), family.end());
   for (size_t i = 0; i < t.size(); ++i)
     for (size_t j = 0; j < i; ++j)
       TQ_CHECK(std::string_view(t[i].name) != t[j].name, "KV format '{}' registered twice",

@@ -6,6 +6,7 @@
 #include "core/check.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "runtime/kv_channel_stats.h"
 
 namespace tq {
 namespace {
@@ -52,7 +53,15 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, const Sessi
   const int64_t n_ctx = opts.n_ctx > 0 ? opts.n_ctx : std::min<int64_t>(hp.n_ctx_train, 4096);
   if (opts.n_ctx < 0) return invalid_argument("context size {} must be positive", opts.n_ctx);
   const KvCacheShape shape{hp.n_layer, n_ctx, hp.n_head, hp.n_head_kv, hp.head_dim};
-  TQ_ASSIGN_OR_RETURN(auto kv, make_kv_cache(shape, opts.kv));
+  KvCacheConfig cfg = opts.kv;
+  if (!cfg.channel_stats) {  // outlier-split formats without calibration: data-free estimate
+    TQ_ASSIGN_OR_RETURN(KvLayerFormats f, resolve_kv_formats(hp.n_layer, cfg));
+    if (kv_needs_channel_stats(f)) {
+      TQ_ASSIGN_OR_RETURN(KvChannelStats st, kv_channel_stats_from_weights(model));
+      cfg.channel_stats = std::make_shared<const KvChannelStats>(std::move(st));
+    }
+  }
+  TQ_ASSIGN_OR_RETURN(auto kv, make_kv_cache(shape, cfg));
   return create(model, std::move(kv), opts);
 }
 

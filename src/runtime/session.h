@@ -29,7 +29,8 @@ enum class LogitsMode {
 
 class Session {
  public:
-  // Creates the KV cache from opts.kv. Errors: bad n_ctx / n_batch, unknown KV types.
+  // Creates the KV cache from opts.kv (outlier-split KV types without opts.kv.channel_stats get
+  // the data-free estimate from the weights). Errors: bad n_ctx / n_batch, unknown KV types.
   static Result<std::unique_ptr<Session>> create(const Model& model,
                                                  const SessionOptions& opts = {});
   // Uses a caller-made cache, whose shape must match the model (n_ctx = cache capacity).

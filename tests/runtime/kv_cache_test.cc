@@ -60,7 +60,7 @@ TEST(KvCache, AttendMatchesNaiveCausalGqa) {
     for (int64_t d : {7, 64}) {
       SCOPED_TRACE(testing::Message() << type << " d " << d);
       const KvCacheShape s{2, 50, 6, 2, d};
-      auto kv = make_kv_cache(s, {type, type, {}, 1});
+      auto kv = make_kv_cache(s, {type, type, {}, 1, nullptr});
       ASSERT_TRUE(kv.ok()) << kv.status().to_string();
       const int64_t kvd = s.n_kv_heads * d, n_total = 41;
       std::vector<float> K = randn(rng, n_total * kvd), V = randn(rng, n_total * kvd);
@@ -95,7 +95,7 @@ TEST(KvCache, PerLayerOverridesAndBytes) {
 
 TEST(KvCache, BadConfigsGiveClearErrors) {
   const KvCacheShape s{4, 16, 4, 2, 64};
-  auto bad = make_kv_cache(s, {"q9", "f16", {}, 0});
+  auto bad = make_kv_cache(s, {"q9", "f16", {}, 0, nullptr});
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("unknown KV cache key type 'q9'"), std::string::npos)
       << bad.status().message();
