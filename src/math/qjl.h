@@ -37,6 +37,8 @@ class QjlSketch {
   int64_t sign_bytes() const { return (dim_ + 7) / 8; }
   // The estimator's constant (see the header comment).
   double scale() const { return scale_; }
+  // R of a kStructured sketch (P = R; other backends, e.g. CUDA, rebuild P from it); nullptr for kGaussian.
+  const HadamardRotation* structured_rotation() const { return kind_ == QjlKind::kStructured ? &rotation_ : nullptr; }
 
   // out = P·v. v, out: [dim]; in place (v == out) allowed. project_ref: scalar reference kernels.
   void project(const float* v, float* out) const;

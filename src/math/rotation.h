@@ -96,6 +96,8 @@ class HadamardRotation {
   const float* scaled_signs(int r) const { return signs_.data() + static_cast<size_t>(r) * signs_per_round(); }
   // Round r's permutation (kWindows): after the round, coordinate i takes the value at perm[i]. [dim].
   const int32_t* permutation(int r) const { return perm_.data() + static_cast<size_t>(r) * dim_; }
+  // Its inverse (kWindows): inverse_permutation(r)[permutation(r)[i]] == i. [dim].
+  const int32_t* inverse_permutation(int r) const { return iperm_.data() + static_cast<size_t>(r) * dim_; }
 
  private:
   int64_t dim_ = 0, block_ = 0;
