@@ -11,11 +11,13 @@
 # Each `tq eval` runs in slices of at most SLICE_S seconds of new rows (it resumes from its work
 # folder build/results-weights/work-MODEL-COMMIT), so with LOCK set every slice holds the CPU lock
 # on its own: LOCK=/work/wt/.cpu.lock scripts/results-weights.sh tq-ref-m
-# Env: TQ_SHARED_DATA (../shared/data), THREADS (2), CALIB_WINDOWS (128), SLICE_S (480), LOCK (none),
+# Env: TQ_SHARED_DATA (the build's, else ../shared/data), THREADS (2), CALIB_WINDOWS (128), SLICE_S (480), LOCK (none),
 #      SYNTH_CALIB_WINDOWS (16), SYNTH_TUNE_STEPS (5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${TQ_SHARED_DATA:-../shared/data}
+# Shared data: $TQ_SHARED_DATA, else what the release build was configured with, else ../shared/data.
+DATA=${TQ_SHARED_DATA:-$(sed -n 's/^TQ_SHARED_DATA:[A-Z]*=//p' build/release/CMakeCache.txt 2>/dev/null)}
+DATA=${DATA:-../shared/data}
 THREADS=${THREADS:-2}
 CALIB_WINDOWS=${CALIB_WINDOWS:-128}
 SYNTH_CALIB_WINDOWS=${SYNTH_CALIB_WINDOWS:-16}
