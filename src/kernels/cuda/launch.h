@@ -17,9 +17,10 @@ cudaError_t launch_row_norms(int64_t n, int d, const float* x, int64_t stride, f
                              cudaStream_t stream);
 
 // rotate.cu — y[i] = Π·x[i] for rows of d floats (x stride d; y stride y_stride >= d, the padding
-// zero-filled). If projected is non-null (kProd), also projected[i] = R·Π·x[i] (stride y_stride).
+// zero-filled). If projected is non-null (kProd), also projected[i] = R·Π·x[i] (stride y_stride)
+// and, if projected_sum is non-null, projected_sum[i] = Σ_j projected[i][j].
 cudaError_t launch_rotate(const CodecTables& t, int64_t n, const float* x, float* y, int64_t y_stride,
-                          float* projected, cudaStream_t stream);
+                          float* projected, float* projected_sum, cudaStream_t stream);
 
 // encode.cu — codes [n, code_bytes] (CPU layout) and gammas [n] from x [n, d] and its norms [n]
 // (launch_row_norms). Rows whose norm is not finite are skipped (codes left as they were).
@@ -49,9 +50,14 @@ cudaError_t launch_stream_read(const float* data, int64_t n_floats, float* out, 
 
 // Threads per block of the warp-per-row kernels, and their dynamic shared memory, for dimension
 // dim_pad: as many warps (<= 4) as fit two rows each. 0 warps: the dimension does not fit.
+// Warps loop over rows (row = blockIdx.x·warps + warp, step gridDim.x·warps), so per-block set-up
+// (tables in shared memory) is paid once per block. blocks(n, kernel): ceil(n / warps), capped at
+// one full wave of `kernel` (as many blocks as fit on every multiprocessor at once), so no second,
+// partial wave of long-lived blocks trails behind.
 struct RowLaunch {
   int warps = 0;
   size_t smem_bytes = 0;
+  unsigned blocks(int64_t n, const void* kernel) const;
 };
 RowLaunch row_launch(int dim_pad, size_t extra_bytes);
 
