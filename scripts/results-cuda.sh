@@ -28,15 +28,27 @@ pack() {
   # Shared libraries other than glibc's (the device machine's glibc is as new or newer).
   ldd "$bundle"/bin/* | awk '$3 ~ /^\// {print $3}' | sort -u |
     grep -v -E '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*)\.so' | xargs -r cp -L -t "$bundle/lib/"
+  # xz: the fat binaries (sm_90a code + PTX) shrink ~6x, which keeps the tree that travels to the
+  # device machine under its 64 MiB limit; `device` unpacks them.
+  xz -T2 -6 "$bundle"/bin/*
   cp "$HERE/results-cuda.sh" "$bundle/"
   echo "$(git describe --always --dirty) $(git log -1 --format=%cI)" >"$bundle/commit.txt"
   du -sh "$bundle"
-  echo "device command: bash $bundle/results-cuda.sh device   (carry $bundle)"
+  echo "device command, from the root of the checkout that travels: bash $bundle/results-cuda.sh device (carry $bundle)"
 }
 
 device() {
   : "${OUT:?OUT must name the output folder}"
-  local b=$HERE
+  local b
+  b=$(mktemp -d)
+  cp -r "$HERE/lib" "$HERE/commit.txt" "$b/" && mkdir "$b/bin"
+  for f in "$HERE"/bin/*.xz; do
+    local exe=$b/bin/$(basename "$f" .xz)
+    if command -v xz >/dev/null; then xz -dc "$f" >"$exe"; else
+      python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$f" "$exe"
+    fi
+    chmod +x "$exe"
+  done
   export LD_LIBRARY_PATH=$b/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   export TQ_REQUIRE_GPU=1
   local env=$OUT/env.txt
