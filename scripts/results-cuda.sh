@@ -39,6 +39,7 @@ pack() {
 
 device() {
   : "${OUT:?OUT must name the output folder}"
+  set +e  # run every step and report each one's exit status
   local b
   b=$(mktemp -d)
   cp -r "$HERE/lib" "$HERE/commit.txt" "$b/" && mkdir "$b/bin"
@@ -62,7 +63,6 @@ device() {
   } >"$env" 2>&1
   local t0
   t0=$(date +%s)
-  set +e
   timeout 240 "$b/bin/codec_cuda_test" >"$OUT/test.log" 2>&1
   echo "tests: rc=$? $(($(date +%s) - t0)) s" >>"$env"
   t0=$(date +%s)
@@ -85,7 +85,6 @@ device() {
       >"$OUT/ncu.txt" 2>&1
     echo "ncu: rc=$? $(($(date +%s) - t0)) s" >>"$env"
   fi
-  set -e
   cat "$env"
   grep -E '^\[  (FAILED|PASSED|SKIPPED) |Failure' "$OUT/test.log" | head -20
   grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT"/memcheck.log "$OUT"/racecheck.log 2>/dev/null || true
