@@ -15,11 +15,21 @@ namespace {
 constexpr int kTableFloats = 256;  // centroids
 
 template <int E>
-__device__ __forceinline__ void decode_row(const CodecTables& t, int64_t i, const uint8_t* __restrict__ codes,
-                                           const float* __restrict__ norms, const float* __restrict__ gammas,
-                                           float* __restrict__ out, const float* s_cent, float* a, float* b,
-                                           int lane) {
+__global__ void decode_kernel(CodecTables t, int64_t n, const uint8_t* __restrict__ codes,
+                              const float* __restrict__ norms, const float* __restrict__ gammas,
+                              float* __restrict__ out) {
+  extern __shared__ float smem[];
+  float* s_cent = smem;
+  float* rows = smem + kTableFloats;
+  const int levels = t.mse_bits > 0 ? 1 << t.mse_bits : 0;
+  for (int k = threadIdx.x; k < levels; k += blockDim.x) s_cent[k] = t.centroids[k];
+  __syncthreads();
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + warp;
+  if (i >= n) return;
   const int d = t.dim;
+  float* a = rows + static_cast<size_t>(warp) * 2 * t.dim_pad;
+  float* b = a + t.dim_pad;
   const uint8_t* row = codes + i * t.code_bytes;
   const float norm = norms[i];
   float* y = a;
@@ -43,25 +53,6 @@ __device__ __forceinline__ void decode_row(const CodecTables& t, int64_t i, cons
 }
 
 template <int E>
-__global__ void decode_kernel(CodecTables t, int64_t n, const uint8_t* __restrict__ codes,
-                              const float* __restrict__ norms, const float* __restrict__ gammas,
-                              float* __restrict__ out) {
-  extern __shared__ float smem[];
-  float* s_cent = smem;
-  float* rows = smem + kTableFloats;
-  const int levels = t.mse_bits > 0 ? 1 << t.mse_bits : 0;
-  for (int k = threadIdx.x; k < levels; k += blockDim.x) s_cent[k] = t.centroids[k];
-  __syncthreads();
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-  float* a = rows + static_cast<size_t>(warp) * 2 * t.dim_pad;
-  float* b = a + t.dim_pad;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * warps + warp; i < n; i += static_cast<int64_t>(gridDim.x) * warps) {
-    __syncwarp();  // the previous row's reads of a and b are done
-    decode_row<E>(t, i, codes, norms, gammas, out, s_cent, a, b, lane);
-  }
-}
-
-template <int E>
 cudaError_t launch(const CodecTables& t, int64_t n, const uint8_t* codes, const float* norms, const float* gammas,
                    float* out, cudaStream_t stream) {
   const RowLaunch l = row_launch(t.dim_pad, kTableFloats * sizeof(float));
@@ -71,8 +62,9 @@ cudaError_t launch(const CodecTables& t, int64_t n, const uint8_t* codes, const 
                                                static_cast<int>(l.smem_bytes));
     if (e != cudaSuccess) return e;
   }
-  const unsigned blocks = l.blocks(n, reinterpret_cast<const void*>(&decode_kernel<E>));
-  decode_kernel<E><<<blocks, 32 * l.warps, l.smem_bytes, stream>>>(t, n, codes, norms, gammas, out);
+  const int64_t blocks = (n + l.warps - 1) / l.warps;
+  decode_kernel<E><<<static_cast<unsigned>(blocks), 32 * l.warps, l.smem_bytes, stream>>>(t, n, codes, norms, gammas,
+                                                                                         out);
   return cudaGetLastError();
 }
 

@@ -17,26 +17,36 @@ namespace {
 
 constexpr int kTableFloats = 512;  // [256] boundaries (+inf padded) + [256] centroids
 
-// One row i by one warp; a, b: two rows of shared memory.
 template <int E>
-__device__ __forceinline__ void encode_row(const CodecTables& t, int64_t i, const float* __restrict__ x,
-                                           const float* __restrict__ norms, uint8_t* __restrict__ codes,
-                                           float* __restrict__ gammas, const float* s_bound, const float* s_cent,
-                                           float* a, float* b, int lane) {
-  const int d = t.dim;
+__global__ void encode_kernel(CodecTables t, int64_t n, const float* __restrict__ x, const float* __restrict__ norms,
+                              uint8_t* __restrict__ codes, float* __restrict__ gammas) {
+  extern __shared__ float smem[];
+  float* s_bound = smem;        // [2^mse_bits]
+  float* s_cent = smem + 256;   // [2^mse_bits]
+  float* rows = smem + kTableFloats;
   const int levels = t.mse_bits > 0 ? 1 << t.mse_bits : 0;
-  const float norm = norms[i];
-  if (!isfinite(norm)) return;  // the host reports the bad row
+  for (int k = threadIdx.x; k < levels; k += blockDim.x) {
+    s_bound[k] = t.boundaries[k];
+    s_cent[k] = t.centroids[k];
+  }
+  __syncthreads();
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + warp;
+  if (i >= n) return;
+  const int d = t.dim;
+  float* a = rows + static_cast<size_t>(warp) * 2 * t.dim_pad;
+  float* b = a + t.dim_pad;
   const float* xi = x + i * d;
   for (int j = lane; j < d; j += 32) a[j] = xi[j];
   __syncwarp();
   float* y = dev::rotate_forward<E>(t.rot, a, b, lane);
   float* other = y == a ? b : a;
+  const float norm = norms[i];
+  if (!isfinite(norm)) return;  // the host reports the bad row
   const float inv = norm > 0.0f ? __fdiv_rn(1.0f, norm) : 0.0f;
   uint8_t* row = codes + i * t.code_bytes;
   if (t.mse_bits > 0) {
     uint8_t* idx = reinterpret_cast<uint8_t*>(other);
-#pragma unroll 4
     for (int j = lane; j < d; j += 32) {
       const float v = __fmul_rn(y[j], inv);
       int pos = 0;
@@ -72,28 +82,6 @@ __device__ __forceinline__ void encode_row(const CodecTables& t, int64_t i, cons
 }
 
 template <int E>
-__global__ void encode_kernel(CodecTables t, int64_t n, const float* __restrict__ x, const float* __restrict__ norms,
-                              uint8_t* __restrict__ codes, float* __restrict__ gammas) {
-  extern __shared__ float smem[];
-  float* s_bound = smem;        // [2^mse_bits]
-  float* s_cent = smem + 256;   // [2^mse_bits]
-  float* rows = smem + kTableFloats;
-  const int levels = t.mse_bits > 0 ? 1 << t.mse_bits : 0;
-  for (int k = threadIdx.x; k < levels; k += blockDim.x) {
-    s_bound[k] = t.boundaries[k];
-    s_cent[k] = t.centroids[k];
-  }
-  __syncthreads();
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-  float* a = rows + static_cast<size_t>(warp) * 2 * t.dim_pad;
-  float* b = a + t.dim_pad;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * warps + warp; i < n; i += static_cast<int64_t>(gridDim.x) * warps) {
-    __syncwarp();  // the previous row's reads of a and b are done
-    encode_row<E>(t, i, x, norms, codes, gammas, s_bound, s_cent, a, b, lane);
-  }
-}
-
-template <int E>
 cudaError_t launch(const CodecTables& t, int64_t n, const float* x, const float* norms, uint8_t* codes,
                    float* gammas, cudaStream_t stream) {
   const RowLaunch l = row_launch(t.dim_pad, kTableFloats * sizeof(float));
@@ -103,8 +91,9 @@ cudaError_t launch(const CodecTables& t, int64_t n, const float* x, const float*
                                                static_cast<int>(l.smem_bytes));
     if (e != cudaSuccess) return e;
   }
-  const unsigned blocks = l.blocks(n, reinterpret_cast<const void*>(&encode_kernel<E>));
-  encode_kernel<E><<<blocks, 32 * l.warps, l.smem_bytes, stream>>>(t, n, x, norms, codes, gammas);
+  const int64_t blocks = (n + l.warps - 1) / l.warps;
+  encode_kernel<E><<<static_cast<unsigned>(blocks), 32 * l.warps, l.smem_bytes, stream>>>(t, n, x, norms, codes,
+                                                                                         gammas);
   return cudaGetLastError();
 }
 

@@ -50,14 +50,9 @@ cudaError_t launch_stream_read(const float* data, int64_t n_floats, float* out, 
 
 // Threads per block of the warp-per-row kernels, and their dynamic shared memory, for dimension
 // dim_pad: as many warps (<= 4) as fit two rows each. 0 warps: the dimension does not fit.
-// Warps loop over rows (row = blockIdx.x·warps + warp, step gridDim.x·warps), so per-block set-up
-// (tables in shared memory) is paid once per block. blocks(n, kernel): ceil(n / warps), capped at
-// one full wave of `kernel` (as many blocks as fit on every multiprocessor at once), so no second,
-// partial wave of long-lived blocks trails behind.
 struct RowLaunch {
   int warps = 0;
   size_t smem_bytes = 0;
-  unsigned blocks(int64_t n, const void* kernel) const;
 };
 RowLaunch row_launch(int dim_pad, size_t extra_bytes);
 

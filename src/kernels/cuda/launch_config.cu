@@ -22,16 +22,4 @@ RowLaunch row_launch(int dim_pad, size_t extra_bytes) {
   return l;
 }
 
-unsigned RowLaunch::blocks(int64_t n, const void* kernel) const {
-  int device = 0, sms = 132, per_sm = 0;
-  if (cudaGetDevice(&device) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 32 * warps, smem_bytes) != cudaSuccess ||
-      per_sm < 1) {
-    cudaGetLastError();
-    per_sm = 1;
-  }
-  const int64_t want = (n + warps - 1) / warps;
-  return static_cast<unsigned>(std::min<int64_t>(want, static_cast<int64_t>(per_sm) * sms));
-}
-
 }  // namespace tq::cuda

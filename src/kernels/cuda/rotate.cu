@@ -14,30 +14,29 @@ template <int E>
 __global__ void rotate_kernel(CodecTables t, int64_t n, const float* __restrict__ x, float* __restrict__ y,
                               int64_t y_stride, float* __restrict__ projected, float* __restrict__ projected_sum) {
   extern __shared__ float smem[];
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + warp;
+  if (i >= n) return;
   const int d = t.dim;
   float* a = smem + static_cast<size_t>(warp) * 2 * t.dim_pad;
   float* b = a + t.dim_pad;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * warps + warp; i < n; i += static_cast<int64_t>(gridDim.x) * warps) {
-    const float* xi = x + i * d;
-    __syncwarp();
-    for (int j = lane; j < d; j += 32) a[j] = xi[j];
-    __syncwarp();
-    float* r = dev::rotate_forward<E>(t.rot, a, b, lane);
-    float* yi = y + i * y_stride;
-    for (int j = lane; j < y_stride; j += 32) yi[j] = j < d ? r[j] : 0.0f;
-    if (!projected) continue;
-    const float* p = dev::rotate_forward<E>(t.qjl, r, r == a ? b : a, lane);
-    float* pi = projected + i * y_stride;
-    float sum = 0.0f;
-    for (int j = lane; j < y_stride; j += 32) {
-      const float v = j < d ? p[j] : 0.0f;
-      pi[j] = v;
-      sum += v;
-    }
-    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(dev::kFullMask, sum, o);
-    if (projected_sum && lane == 0) projected_sum[i] = sum;
+  const float* xi = x + i * d;
+  for (int j = lane; j < d; j += 32) a[j] = xi[j];
+  __syncwarp();
+  float* r = dev::rotate_forward<E>(t.rot, a, b, lane);
+  float* yi = y + i * y_stride;
+  for (int j = lane; j < y_stride; j += 32) yi[j] = j < d ? r[j] : 0.0f;
+  if (!projected) return;
+  const float* p = dev::rotate_forward<E>(t.qjl, r, r == a ? b : a, lane);
+  float* pi = projected + i * y_stride;
+  float sum = 0.0f;
+  for (int j = lane; j < y_stride; j += 32) {
+    const float v = j < d ? p[j] : 0.0f;
+    pi[j] = v;
+    sum += v;
   }
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(dev::kFullMask, sum, o);
+  if (projected_sum && lane == 0) projected_sum[i] = sum;
 }
 
 template <int E>
@@ -50,8 +49,9 @@ cudaError_t launch(const CodecTables& t, int64_t n, const float* x, float* y, in
                                                static_cast<int>(l.smem_bytes));
     if (e != cudaSuccess) return e;
   }
-  const unsigned blocks = l.blocks(n, reinterpret_cast<const void*>(&rotate_kernel<E>));
-  rotate_kernel<E><<<blocks, 32 * l.warps, l.smem_bytes, stream>>>(t, n, x, y, y_stride, projected, projected_sum);
+  const int64_t blocks = (n + l.warps - 1) / l.warps;
+  rotate_kernel<E><<<static_cast<unsigned>(blocks), 32 * l.warps, l.smem_bytes, stream>>>(t, n, x, y, y_stride,
+                                                                                         projected, projected_sum);
   return cudaGetLastError();
 }
 

@@ -27,10 +27,19 @@ enum class Sign { kBefore, kAfter, kNone };
 // Register count per lane for FWHT windows of size p: max(1, p/32), capped at kMaxRegs.
 constexpr int regs_for_block(int p) { return p <= 32 ? 1 : (p / 32 > kMaxRegs ? kMaxRegs : p / 32); }
 
-// The FWHT stages h = 1, 2, ..., p/2 on values held in registers: lane l holds elements k·32 + l
-// (k < E) of a window of p = 32·E (or p < 32 with E = 1, lanes >= p holding zeros).
-template <int E>
-__device__ __forceinline__ void fwht_stages(float (&v)[E], int p, int lane) {
+// One window of p = 32·E floats (or p < 32 with E = 1) at x in shared memory, by one warp.
+// kBefore: x ← H·(x∘s) (ref::sign_fwht); kAfter: x ← (H·x)∘s (ref::fwht_sign); kNone: x ← H·x.
+template <int E, Sign kSign>
+__device__ __forceinline__ void fwht_registers(float* x, const float* __restrict__ s, int p, int lane) {
+  __syncwarp();
+  float v[E];
+  const bool valid = E > 1 || lane < p;
+#pragma unroll
+  for (int k = 0; k < E; ++k) {
+    float t = valid ? x[k * 32 + lane] : 0.0f;
+    if (kSign == Sign::kBefore && valid) t = __fmul_rn(t, __ldg(s + k * 32 + lane));
+    v[k] = t;
+  }
   const int lane_span = E > 1 ? 32 : p;  // stages h < lane_span run across lanes
 #pragma unroll
   for (int h = 1; h < 32; h <<= 1) {
@@ -53,22 +62,6 @@ __device__ __forceinline__ void fwht_stages(float (&v)[E], int p, int lane) {
       }
     }
   }
-}
-
-// One window of p = 32·E floats (or p < 32 with E = 1) at x in shared memory, by one warp.
-// kBefore: x ← H·(x∘s) (ref::sign_fwht); kAfter: x ← (H·x)∘s (ref::fwht_sign); kNone: x ← H·x.
-template <int E, Sign kSign>
-__device__ __forceinline__ void fwht_registers(float* x, const float* __restrict__ s, int p, int lane) {
-  __syncwarp();
-  float v[E];
-  const bool valid = E > 1 || lane < p;
-#pragma unroll
-  for (int k = 0; k < E; ++k) {
-    float t = valid ? x[k * 32 + lane] : 0.0f;
-    if (kSign == Sign::kBefore && valid) t = __fmul_rn(t, __ldg(s + k * 32 + lane));
-    v[k] = t;
-  }
-  fwht_stages<E>(v, p, lane);
   if (valid) {
 #pragma unroll
     for (int k = 0; k < E; ++k) {
@@ -111,39 +104,11 @@ __device__ __forceinline__ void fwht_window(float* x, const float* __restrict__ 
   }
 }
 
-// Every round of a kHadamard rotation whose block fits in registers (p = d <= 32·E): the row
-// stays in registers from the first round to the last (one shared-memory load and store).
-template <int E>
-__device__ __forceinline__ bool all_rounds_in_registers(const RotationTables& r) {
-  return !r.windows && (E < kMaxRegs || r.block <= 32 * E);
-}
-
 // y = Π·row (HadamardRotation::forward_ref). The row starts in a; b: scratch of the same size.
 // Returns the buffer that holds the result (a or b).
 template <int E>
 __device__ float* rotate_forward(const RotationTables& r, float* a, float* b, int lane) {
   const int d = r.dim, p = r.block;
-  if (all_rounds_in_registers<E>(r)) {
-    __syncwarp();
-    float v[E];
-    const bool valid = E > 1 || lane < p;
-#pragma unroll
-    for (int k = 0; k < E; ++k) v[k] = valid ? a[k * 32 + lane] : 0.0f;
-    for (int round = 0; round < r.rounds; ++round) {
-      const float* s = r.signs + static_cast<int64_t>(round) * r.signs_per_round;
-      if (valid) {
-#pragma unroll
-        for (int k = 0; k < E; ++k) v[k] = __fmul_rn(v[k], __ldg(s + k * 32 + lane));
-      }
-      fwht_stages<E>(v, p, lane);
-    }
-    if (valid) {
-#pragma unroll
-      for (int k = 0; k < E; ++k) a[k * 32 + lane] = v[k];
-    }
-    __syncwarp();
-    return a;
-  }
   for (int k = 0; k < r.rounds; ++k) {
     const float* s = r.signs + static_cast<int64_t>(k) * r.signs_per_round;
     fwht_window<E, Sign::kBefore>(a, s, p, lane);
@@ -164,27 +129,6 @@ __device__ float* rotate_forward(const RotationTables& r, float* a, float* b, in
 template <int E>
 __device__ float* rotate_inverse(const RotationTables& r, float* a, float* b, int lane) {
   const int d = r.dim, p = r.block;
-  if (all_rounds_in_registers<E>(r)) {
-    __syncwarp();
-    float v[E];
-    const bool valid = E > 1 || lane < p;
-#pragma unroll
-    for (int k = 0; k < E; ++k) v[k] = valid ? a[k * 32 + lane] : 0.0f;
-    for (int round = r.rounds - 1; round >= 0; --round) {
-      const float* s = r.signs + static_cast<int64_t>(round) * r.signs_per_round;
-      fwht_stages<E>(v, p, lane);
-      if (valid) {
-#pragma unroll
-        for (int k = 0; k < E; ++k) v[k] = __fmul_rn(v[k], __ldg(s + k * 32 + lane));
-      }
-    }
-    if (valid) {
-#pragma unroll
-      for (int k = 0; k < E; ++k) a[k * 32 + lane] = v[k];
-    }
-    __syncwarp();
-    return a;
-  }
   for (int k = r.rounds - 1; k >= 0; --k) {
     const float* s = r.signs + static_cast<int64_t>(k) * r.signs_per_round;
     if (r.windows) {
