@@ -129,8 +129,8 @@ render() {
   echo
   echo "GB/s counts the bytes each operation must move (bench/bench_codec_cuda.cc: encode reads the floats"
   echo "and writes codes and norms; decode the reverse; scoring reads the resident codes, norms (γ, Σc²) and"
-  echo "writes the scores); \"% peak\" is that over the card's $peak GB/s. GPU times from CUDA events,"
-  echo "median-free Google Benchmark means over ≥ 0.1 s."
+  echo "writes the scores); \"% peak\" is that over the card's $peak GB/s. Times: CUDA events around each"
+  echo "whole call (scoring includes rotating the queries), Google Benchmark's mean over at least 0.1 s."
   echo
   echo "Yardsticks (what the memory system gives a plain kernel):"
   echo
@@ -158,7 +158,7 @@ render() {
   rows '^rotate' 1e6
   if [ -s "$dir/ncu.txt" ]; then
     echo
-    echo "Nsight Compute (\`ncu --clock-control none\`, first launches of each kernel in the filtered benchmarks):"
+    echo "Nsight Compute (\`ncu --clock-control none\`, the kernel alone; decode_mse and score_ip_mse at d=128, b=4, m=1):"
     echo
     echo '```'
     awk '/^  [a-z_]+<|^  void |score_kernel|decode_kernel/ && /\(/ {sub(/\(CodecTables.*/, ""); sub(/^ +/, ""); print; next}
