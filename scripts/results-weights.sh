@@ -12,7 +12,7 @@
 # folder build/results-weights/work-MODEL-COMMIT), so with LOCK set every slice holds the CPU lock
 # on its own: LOCK=/work/wt/.cpu.lock scripts/results-weights.sh tq-ref-m
 # Env: TQ_SHARED_DATA (the build's, else ../shared/data), THREADS (2), CALIB_WINDOWS (128), SLICE_S (480), LOCK (none),
-#      SYNTH_CALIB_WINDOWS (16), SYNTH_TUNE_STEPS (5).
+#      SYNTH_CALIB_WINDOWS (16), SYNTH_METHOD (gptq+lsq), SYNTH_TUNE_STEPS (5, when SYNTH_METHOD has adam).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Shared data: $TQ_SHARED_DATA, else what the release build was configured with, else ../shared/data.
@@ -22,6 +22,7 @@ THREADS=${THREADS:-2}
 CALIB_WINDOWS=${CALIB_WINDOWS:-128}
 SYNTH_CALIB_WINDOWS=${SYNTH_CALIB_WINDOWS:-16}
 SYNTH_TUNE_STEPS=${SYNTH_TUNE_STEPS:-5}
+SYNTH_METHOD=${SYNTH_METHOD:-gptq+lsq}  # "full" adds block Adam: ~1 TFLOP per step and layer on the 1B
 SLICE_S=${SLICE_S:-480}
 LOCK=${LOCK:-}
 COMMIT=$(git describe --always --dirty)
@@ -85,7 +86,7 @@ for part in "${PARTS[@]}"; do
     heavy "$TQ" quantize -q -m "$SYNTH" -o "$OUT/synth-tq4-datafree.gguf" --recipe tq4 --method datafree \
       -t "$THREADS" --json "$OUT/synth-datafree.json" >"$OUT/synth-datafree.log" 2>&1
     rm -f "$OUT/synth-tq4-datafree.gguf"
-    heavy "$TQ" quantize -q -m "$SYNTH" -o "$OUT/synth-tq4-full.gguf" --recipe tq4 --method full \
+    heavy "$TQ" quantize -q -m "$SYNTH" -o "$OUT/synth-tq4-full.gguf" --recipe tq4 --method "$SYNTH_METHOD" \
       --calib "$DATA/corpus/train-00.txt" --calib-windows "$SYNTH_CALIB_WINDOWS" \
       --tune-steps "$SYNTH_TUNE_STEPS" --tune-windows 4 -t "$THREADS" \
       --json "$OUT/synth-full.json" >"$OUT/synth-full.log" 2>&1
@@ -120,7 +121,9 @@ time_row() {  # time_row MODEL LABEL JSON
   echo "put every tensor, the embedding too, in that format. Each llama.cpp row of the anchor file is"
   echo "printed beside the mixed plan of its size. Decode: 64 tokens, 3 repetitions, all rows back to"
   echo "back at the end of each model's run (these small models' decode is bound by per-token overheads,"
-  echo "not bandwidth; the 1B speed test is in the runtime section and \`tq bench\`)."
+  echo "not bandwidth; the 1B speed test is in the runtime section and \`tq bench\`). KLD / PPL are what the"
+  echo "runtime computes: its integer kernels round each activation group to int8 (docs/RUNTIME.md), so"
+  echo "the quantized rows include that rounding on top of the weight error."
   for m in tq-ref-s tq-ref-m; do
     [ -f "$OUT/eval-$m.md" ] || continue
     echo
@@ -140,10 +143,10 @@ time_row() {  # time_row MODEL LABEL JSON
     time_row tq-ref-m "tq4, full ($CALIB_WINDOWS windows)" "$OUT/time-m-full.json"
     time_row tq-ref-m "--bpw 3, full ($CALIB_WINDOWS windows)" "$OUT/time-m-bpw3.json"
     time_row "Llama-3.2-1B (synthetic)" "tq4, data-free" "$OUT/synth-datafree.json"
-    time_row "Llama-3.2-1B (synthetic)" "tq4, full ($SYNTH_CALIB_WINDOWS windows, $SYNTH_TUNE_STEPS Adam steps on 4)" "$OUT/synth-full.json"
+    time_row "Llama-3.2-1B (synthetic)" "tq4, $SYNTH_METHOD ($SYNTH_CALIB_WINDOWS windows$(case $SYNTH_METHOD in *adam*|full) echo ", $SYNTH_TUNE_STEPS Adam steps on 4";; esac))" "$OUT/synth-full.json"
     echo
     echo "The synthetic 1B has random weights: calibrating it measures time only (its quality means"
-    echo "nothing), so its full run uses fewer calibration windows and Adam steps, as stated in the row."
+    echo "nothing), so its calibrated run uses fewer windows (and by default no block Adam), as the row says."
   fi
 } >"$OUT/weights.md"
 replace_section weights "$OUT/weights.md"
