@@ -25,7 +25,8 @@ SYNTH_TUNE_STEPS=${SYNTH_TUNE_STEPS:-5}
 SYNTH_METHOD=${SYNTH_METHOD:-gptq+lsq}  # "full" adds block Adam: ~1 TFLOP per step and layer on the 1B
 SLICE_S=${SLICE_S:-480}
 LOCK=${LOCK:-}
-COMMIT=$(git describe --always --dirty)
+COMMIT=$(git describe --always)  # "-dirty" when tracked files other than docs/RESULTS.md changed
+git diff --quiet HEAD -- . ':!docs/RESULTS.md' || COMMIT="$COMMIT-dirty"
 TQ=build/release/bin/tq
 SYNTH=build/synth/llama-3.2-1b-bf16
 OUT=build/results-weights
@@ -68,7 +69,7 @@ for part in "${PARTS[@]}"; do
       [ $rc -eq 0 ] && break
       [ $rc -eq 3 ] || { echo "tq eval failed ($rc), see $OUT/eval-$m.log" >&2; exit 1; }
     done
-    [ -f "$OUT/eval-$m.md" ] && rm -rf "$work"
+    [ -f "$OUT/eval-$m.md" ] && rm -rf "$work" && echo "$COMMIT" >"$OUT/eval-$m.commit"
     ;;
   time)
     [ -f "$SYNTH/config.json" ] || heavy "$TQ" synth --preset llama-3.2-1b --type bf16 -o "$SYNTH" >/dev/null
@@ -108,7 +109,7 @@ time_row() {  # time_row MODEL LABEL JSON
 {
   echo "## Weight quantization (issue 4)"
   echo
-  echo "\`scripts/results-weights.sh\` ($(date -u +%Y-%m-%d), commit $COMMIT, $THREADS threads):"
+  echo "\`scripts/results-weights.sh\` ($(date -u +%Y-%m-%d), rendered at commit $COMMIT, $THREADS threads):"
   echo "\`tq eval\` on corpus/valid.txt tokenized whole, windows of 512: PPL over the first 400 windows, mean"
   echo "KLD / p99 / top-1 against the bf16 model over the first 50 (the anchors' protocol). Bits per weight"
   echo "count every tensor (embedding = tied output head included, norms at 32 bits); file = tensor bytes of"
@@ -129,6 +130,7 @@ time_row() {  # time_row MODEL LABEL JSON
     echo
     echo "### $m"
     echo
+    [ -f "$OUT/eval-$m.commit" ] && echo "Measured at commit $(cat "$OUT/eval-$m.commit")." && echo
     cat "$OUT/eval-$m.md"
   done
   if ls "$OUT"/time-m-*.json "$OUT"/synth-*.json >/dev/null 2>&1; then
