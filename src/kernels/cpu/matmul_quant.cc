@@ -779,10 +779,63 @@ void MatmulFast(const QuantLayout& L, const WeightView& w, const float* x, int64
       },
       std::max<int64_t>(1, (min_rows + 3) / 4));
 }
+
+// Activations prepared for `a` serve `b` too (same x): same grouping, rotation, permutation.
+bool SameActs(const QuantLayout& a, const QuantLayout& b) {
+  if (a.kind != b.kind || a.group != b.group || a.rotate != b.rotate ||
+      a.n_segments != b.n_segments || a.n_groups != b.n_groups || a.slot_group != b.slot_group)
+    return false;
+  for (int si = 0; si < a.n_segments; ++si)
+    if (a.seg[si].bits != b.seg[si].bits || a.seg[si].n_groups != b.seg[si].n_groups) return false;
+  return true;
+}
+
+// Several weights over the same x: activations prepared once per distinct layout, then one
+// parallel region over the 4-row tiles of all the weights (tiles never straddle two weights).
+void MatmulFastMulti(const QuantLayout* Ls, const WeightView* const* ws, int64_t n, const float* x,
+                     int64_t n_tokens, float* const* ys, int64_t min_tiles) {
+  thread_local std::vector<FastActs> pool;
+  if (static_cast<int64_t>(pool.size()) < n) pool.resize(static_cast<size_t>(n));
+  std::vector<const FastActs*> acts(static_cast<size_t>(n));
+  std::vector<RowsFn> fns(static_cast<size_t>(n));
+  std::vector<int64_t> first_tile(static_cast<size_t>(n + 1), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < i && !acts[i]; ++j)
+      if (SameActs(Ls[i], Ls[j])) acts[i] = acts[j];
+    if (!acts[i]) {
+      PrepareFast(Ls[i], x, ws[i]->n_cols, n_tokens, false, pool[i]);
+      acts[i] = &pool[i];
+    }
+    fns[i] = SelectRows(Ls[i]);
+    TQ_CHECK(fns[i] != nullptr, "no fast kernel for this layout");
+    first_tile[i + 1] = first_tile[i] + (ws[i]->n_rows + 3) / 4;
+  }
+  parallel_for(
+      first_tile[n],
+      [&](int64_t u0, int64_t u1) {
+        for (int64_t i = 0; i < n; ++i) {
+          const int64_t a = std::max(u0, first_tile[i]), b = std::min(u1, first_tile[i + 1]);
+          if (a >= b) continue;
+          fns[i](Ls[i], *ws[i], *acts[i], n_tokens, false, ys[i], 4 * (a - first_tile[i]),
+                 std::min(ws[i]->n_rows, 4 * (b - first_tile[i])));
+        }
+      },
+      min_tiles);
+}
 #endif  // HWY_TARGET == HWY_AVX3_DL
 
-void QuantMatmulKernel(const QuantLayout& L, const WeightView& w, const float* x,
-                       int64_t n_tokens, float* y, bool unit_scales, int64_t min_rows) {
+void QuantMatmulMultiKernel(const QuantLayout* Ls, const WeightView* const* ws, int64_t n,
+                            const float* x, int64_t n_tokens, float* const* ys, int64_t min_tiles) {
+#if HWY_TARGET == HWY_AVX3_DL
+  MatmulFastMulti(Ls, ws, n, x, n_tokens, ys, min_tiles);
+#else
+  for (int64_t i = 0; i < n; ++i)
+    MatmulPortable(Ls[i], *ws[i], x, n_tokens, ys[i], false, 4 * min_tiles);
+#endif
+}
+
+void QuantMatmulKernel(const QuantLayout& L, const WeightView& w, const float* x, int64_t n_tokens,
+                       float* y, bool unit_scales, int64_t min_rows) {
 #if HWY_TARGET == HWY_AVX3_DL
   MatmulFast(L, w, x, n_tokens, y, unit_scales, min_rows);
 #else
@@ -798,6 +851,13 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace tq {
 HWY_EXPORT(QuantMatmulKernel);
+HWY_EXPORT(QuantMatmulMultiKernel);
+
+void quant_matmul_multi_dispatch(const QuantLayout* Ls, const WeightView* const* ws, int64_t n,
+                                 const float* x, int64_t n_tokens, float* const* ys,
+                                 int64_t min_tiles) {
+  HWY_DYNAMIC_DISPATCH(QuantMatmulMultiKernel)(Ls, ws, n, x, n_tokens, ys, min_tiles);
+}
 
 void quant_matmul_dispatch(const QuantLayout& L, const WeightView& w, const float* x,
                            int64_t n_tokens, float* y, bool unit_scales, int64_t min_rows) {
