@@ -92,11 +92,34 @@ enum class KvScaleRule : uint8_t {
   kAbsMax,        // max|y| / 127 (uniform 8-bit; kv_encode_scaled does not take it)
 };
 
-// Codes y: [n] against ascending float levels `centroids` ([2^bits], bits 1..5) whose decision
-// boundaries are `boundaries` ([2^bits − 1], the midpoints): idx[c] = nearest level of y[c]/s.
-// Returns s (f16-representable, >= 0; 0 for a zero vector). rule: kLeastSquares or kNorm.
-// The SIMD and scalar versions sum in different orders, so a scale can differ by an f16 step where
-// two candidates tie; their reconstruction errors agree to ~1e-4 (tests).
+// One coding pass of y: [n] at scale s against ascending float levels `centroids` ([2^bits]) with
+// decision boundaries `boundaries` ([2^bits − 1], the midpoints): with c = the nearest level of
+// y[i]/s, *a = Σ y·c and *b = Σ c²; idx[i] = its index when idx is not null. bits 1..6 compare
+// against the boundaries; `uniform` levels (equally spaced, bits 1..8) round instead:
+// idx = clamp(round((y/s − c0)·(1/step)), 0, 2^bits − 1) with step = c1 − c0.
+void kv_code_pass(const float* y, int64_t n, float s, const float* centroids,
+                  const float* boundaries, int bits, bool uniform, uint8_t* idx, double* a,
+                  double* b);
+
+// One part of a vector coded with a shared scale s: y ≈ s·sigma·centroids[idx].
+struct KvCodePart {
+  const float* y = nullptr;  // [n]
+  int64_t n = 0;
+  float sigma = 1.0f;        // the part's fixed relative scale (> 0)
+  const float* centroids = nullptr;
+  const float* boundaries = nullptr;
+  int bits = 0;
+  bool uniform = false;      // equally spaced levels (see kv_code_pass)
+  uint8_t* idx = nullptr;    // out [n]
+};
+
+// Codes every part with one scale s (returned; f16-representable, >= 0, 0 for a zero vector).
+// rule kNorm: s = sqrt(Σ‖y_p‖² / Σ n_p·sigma_p²). kLeastSquares: from 0.9, 1, 1.1 × that, 4
+// alternations of (nearest codes, s = Σ sigma_p<y_p, c_p> / Σ sigma_p²<c_p, c_p>), f16 rounding,
+// the start with the smallest Σ‖y_p − s·sigma_p·c_p‖². The SIMD and scalar passes sum in different
+// orders, so a scale can differ by an f16 step where two candidates tie (tests bound the effect).
+float kv_encode_shared(const KvCodePart* parts, int n_parts, KvScaleRule rule);
+// One part with sigma 1.
 float kv_encode_scaled(const float* y, int64_t n, const float* centroids, const float* boundaries,
                        int bits, KvScaleRule rule, uint8_t* idx);
 
@@ -104,6 +127,10 @@ float kv_encode_scaled(const float* y, int64_t n, const float* centroids, const 
 const char* kv_codes_path();
 
 namespace ref {
+void kv_code_pass(const float* y, int64_t n, float s, const float* centroids,
+                  const float* boundaries, int bits, bool uniform, uint8_t* idx, double* a,
+                  double* b);
+float kv_encode_shared(const KvCodePart* parts, int n_parts, KvScaleRule rule);
 float kv_encode_scaled(const float* y, int64_t n, const float* centroids, const float* boundaries,
                        int bits, KvScaleRule rule, uint8_t* idx);
 void kv_scores_codes(const int8_t* q8, const float* q_mul, int64_t n_q, const uint8_t* codes,

@@ -1,6 +1,7 @@
 // The code-domain KV formats (runtime/kv_code_store.h): q8 and TurboQuant. Bits per element at
 // head_dim d, scales included: q8 8 + 16/d; tqB B + 16/d; tqB.5 B + 1/4 + 32/d (d/4 outlier channels
-// at B+1 bits, split before rotating); tqBp (keys) B + 32/d.
+// at B+1 bits, split before rotating); tqBp (keys) B + 32/d; tqwX X (transform-coded,
+// runtime/kv_transform.h; head_dim a multiple of 16).
 #include "core/check.h"
 #include "runtime/kv_code_store.h"
 #include "runtime/kv_format_families.h"
@@ -10,6 +11,13 @@ namespace {
 
 KvPartSpec lm(int bits, KvScaleRule rule = KvScaleRule::kLeastSquares) {
   return {bits, KvLevelRule::kLloydMax, rule, true};
+}
+
+CodeKvSpec tqw(double bits) {
+  CodeKvSpec s;
+  s.split = KvSplit::kTransform;
+  s.transform_bits = bits;
+  return s;
 }
 
 struct Entry {
@@ -42,6 +50,11 @@ const std::vector<Entry>& entries() {
       {"tq4p", "TurboQuant_prod keys: 3-bit codes + 1-bit QJL of the residual (keys only)",
        {{lm(3), {1, KvLevelRule::kSign, KvScaleRule::kNorm, false}}, KvSplit::kQjlResidual, 4,
         true}},
+      {"tqw2.5", "transform-coded TurboQuant, 2.5 bits: calibrated whitened PCA + water-filled "
+                 "bits per 16 coordinates + one f16 scale", tqw(2.5)},
+      {"tqw3", "transform-coded TurboQuant, 3 bits (see tqw2.5)", tqw(3.0)},
+      {"tqw3.5", "transform-coded TurboQuant, 3.5 bits (see tqw2.5)", tqw(3.5)},
+      {"tqw4", "transform-coded TurboQuant, 4 bits (see tqw2.5)", tqw(4.0)},
   };
   return e;
 }
@@ -58,13 +71,15 @@ Result<std::unique_ptr<KvStore>> create(const KvStoreShape& s) {
 template <int... I>
 std::vector<KvFormat> build(std::integer_sequence<int, I...>) {
   return {KvFormat{entries()[I].name, entries()[I].description, bytes_per_token<I>, create<I>,
-                   entries()[I].spec.split == KvSplit::kOutliers}...};
+                   entries()[I].spec.split == KvSplit::kOutliers ||
+                       entries()[I].spec.split == KvSplit::kTransform,
+                   entries()[I].spec.split == KvSplit::kTransform}...};
 }
 
 }  // namespace
 
 std::span<const KvFormat> code_kv_formats() {
-  static const std::vector<KvFormat> t = build(std::make_integer_sequence<int, 12>());
+  static const std::vector<KvFormat> t = build(std::make_integer_sequence<int, 16>());
   TQ_CHECK(t.size() == entries().size(), "code_kv_formats: {} entries, {} registered",
            entries().size(), t.size());
   return t;

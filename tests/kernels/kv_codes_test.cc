@@ -191,3 +191,97 @@ TEST(KvCodes, QueryRoundingErrorIsSmall) {
 
 }  // namespace
 }  // namespace tq
+
+namespace tq {
+namespace {
+
+// Gaussian Lloyd–Max-like levels (any ascending set works): centroids and midpoints.
+void test_levels(int bits, std::vector<float>* c, std::vector<float>* b) {
+  const int L = 1 << bits;
+  c->resize(L);
+  for (int k = 0; k < L; ++k) (*c)[k] = static_cast<float>(3.0 * (2.0 * k + 1 - L) / L);
+  b->resize(L - 1);
+  for (int k = 0; k + 1 < L; ++k) (*b)[k] = 0.5f * ((*c)[k] + (*c)[k + 1]);
+}
+
+double part_error(const KvCodePart& p, float s) {
+  double e = 0;
+  for (int64_t i = 0; i < p.n; ++i) {
+    const double r = p.y[i] - static_cast<double>(s) * p.sigma * p.centroids[p.idx[i]];
+    e += r * r;
+  }
+  return e;
+}
+
+// SIMD and scalar passes agree exactly on codes for a given scale; the scale search may pick a
+// different f16 step where two starts tie, so the errors are compared, not the scales.
+TEST(KvEncode, SharedScaleSearchMatchesReferenceOnEveryTarget) {
+  const uint64_t seed = test::fresh_seed();
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  Rng rng(seed);
+  for (int trial = 0; trial < 40; ++trial) {
+    const int n_parts = 1 + static_cast<int>(rng.below(3));
+    std::vector<std::vector<float>> ys(n_parts), cs(n_parts), bs(n_parts);
+    std::vector<std::vector<uint8_t>> ia(n_parts), ib(n_parts);
+    std::vector<KvCodePart> pa(n_parts), pb(n_parts);
+    for (int i = 0; i < n_parts; ++i) {
+      const int64_t n = 1 + static_cast<int64_t>(rng.below(70));
+      const bool uniform = rng.below(3) == 0;
+      const int bits = 1 + static_cast<int>(rng.below(uniform ? 8 : 6));
+      const float sigma = static_cast<float>(0.2 + 2 * rng.uniform());
+      ys[i] = test::normal_vec(rng, n, sigma * 0.37);
+      test_levels(bits, &cs[i], &bs[i]);
+      ia[i].resize(n);
+      ib[i].resize(n);
+      pa[i] = {ys[i].data(), n, sigma, cs[i].data(), bs[i].data(), bits, uniform, ia[i].data()};
+      pb[i] = pa[i];
+      pb[i].idx = ib[i].data();
+    }
+    for (KvScaleRule rule : {KvScaleRule::kLeastSquares, KvScaleRule::kNorm}) {
+      const float sr = ref::kv_encode_shared(pb.data(), n_parts, rule);
+      double er = 0;
+      for (auto& p : pb) er += part_error(p, sr);
+      test::for_each_target([&](const char*) {
+        const float ss = kv_encode_shared(pa.data(), n_parts, rule);
+        double es = 0;
+        for (auto& p : pa) es += part_error(p, ss);
+        ASSERT_NEAR(es, er, 1e-3 * er + 1e-9) << "trial " << trial;
+        if (ss == sr) {
+          for (int i = 0; i < n_parts; ++i) ASSERT_EQ(ia[i], ib[i]) << trial;
+        }
+        // codes are the nearest levels at the returned scale
+        for (auto& p : pa)
+          for (int64_t k = 0; k < p.n; ++k) {
+            const float v = p.y[k] * (1.0f / (ss * p.sigma));
+            int want = 0;
+            while (want + 1 < (1 << p.bits) && v > p.boundaries[want]) ++want;
+            // uniform levels round (v − c0)/step: a value on a midpoint may go either way
+            if (p.uniform && std::fabs(v - p.boundaries[std::max(0, want - 1)]) < 1e-5f) continue;
+            ASSERT_EQ(p.idx[k], want) << v;
+          }
+      });
+    }
+  }
+}
+
+// The least-squares scale lowers the error against the norm scale: pinned for Gaussian vectors of
+// d = 128 with the 3-bit levels above.
+TEST(KvEncode, LeastSquaresBeatsNorm) {
+  Rng rng(test::fresh_seed());
+  std::vector<float> c, b;
+  test_levels(3, &c, &b);
+  std::vector<uint8_t> idx(128);
+  double e_ls = 0, e_norm = 0;
+  for (int t = 0; t < 300; ++t) {
+    std::vector<float> y = test::normal_vec(rng, 128);
+    KvCodePart p{y.data(), 128, 1.0f, c.data(), b.data(), 3, false, idx.data()};
+    e_ls += part_error(p, kv_encode_shared(&p, 1, KvScaleRule::kLeastSquares));
+    e_norm += part_error(p, kv_encode_shared(&p, 1, KvScaleRule::kNorm));
+  }
+  std::printf("LS / norm error: %.3f\n", e_ls / e_norm);
+  EXPECT_LT(e_ls / e_norm, 0.97);
+  EXPECT_GT(e_ls / e_norm, 0.5);
+}
+
+}  // namespace
+}  // namespace tq

@@ -26,6 +26,22 @@ std::shared_ptr<const KvChannelStats> random_stats(const KvCacheShape& s, Rng& r
     st->k_energy.push_back(rng.uniform());
     st->v_energy.push_back(rng.uniform());
   }
+  // Second moments for the tqw types: g·gᵀ/d + I/4 per (layer, head), g [d, d] Gaussian.
+  const int64_t d = s.head_dim;
+  for (auto* m : {&st->k_cov, &st->v_cov, &st->q_cov, &st->o_gram}) {
+    m->assign(n * static_cast<size_t>(d), 0.0);
+    for (int64_t b = 0; b < s.n_layers * s.n_kv_heads; ++b) {
+      std::vector<double> g(static_cast<size_t>(d * d));
+      for (auto& x : g) x = rng.normal();
+      double* blk = m->data() + b * d * d;
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t j = 0; j < d; ++j) {
+          double a = i == j ? 0.25 : 0.0;
+          for (int64_t k = 0; k < d; ++k) a += g[i * d + k] * g[j * d + k] / static_cast<double>(d);
+          blk[i * d + j] = a;
+        }
+    }
+  }
   return st;
 }
 
@@ -161,6 +177,7 @@ TEST(KvFormats, CodeAttentionMatchesDequantizedAttention) {
       {"tq4", "tq4", 128, 4, 2}, {"tq3", "tq2", 64, 6, 2},    {"tq3.5", "tq2.5", 128, 4, 1},
       {"tq3p", "tq4", 32, 2, 2}, {"q8", "q8", 128, 8, 2},     {"q4r", "q4", 64, 4, 2},
       {"tq4", "tq3", 7, 3, 3},   {"tq4.5", "tq3.5", 48, 4, 2}, {"tq4n", "q4r", 24, 2, 1},
+      {"tqw3.5", "tqw3.5", 128, 4, 2}, {"tqw4", "tqw2.5", 64, 6, 2}, {"tqw3", "tq3", 48, 2, 1},
   };
   test::for_each_target([&](const char*) {
     for (const Case& c : cases) {
