@@ -55,6 +55,7 @@ const std::vector<Entry>& entries() {
       {"tqw3", "transform-coded TurboQuant, 3 bits (see tqw2.5)", tqw(3.0)},
       {"tqw3.5", "transform-coded TurboQuant, 3.5 bits (see tqw2.5)", tqw(3.5)},
       {"tqw4", "transform-coded TurboQuant, 4 bits (see tqw2.5)", tqw(4.0)},
+      {"tqw4.5", "transform-coded TurboQuant, 4.5 bits (see tqw2.5)", tqw(4.5)},
   };
   return e;
 }
@@ -79,7 +80,7 @@ std::vector<KvFormat> build(std::integer_sequence<int, I...>) {
 }  // namespace
 
 std::span<const KvFormat> code_kv_formats() {
-  static const std::vector<KvFormat> t = build(std::make_integer_sequence<int, 16>());
+  static const std::vector<KvFormat> t = build(std::make_integer_sequence<int, 17>());
   TQ_CHECK(t.size() == entries().size(), "code_kv_formats: {} entries, {} registered",
            entries().size(), t.size());
   return t;
