@@ -16,6 +16,7 @@ SIFT="$DATA/ann/sift5k/sift5k_base.fvecs"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+cmake --build "$BUILD" --target bench_codec tq >&2
 echo "running bench_codec (a few minutes)..." >&2
 "$BUILD/bin/bench_codec" --benchmark_min_time="${BENCH_MIN_TIME:-0.3}" \
   --benchmark_out="$tmp/bench.json" --benchmark_out_format=json >&2

@@ -86,6 +86,7 @@ Status run(RunArgs& a) {
   const double decode_s = t.seconds();
   std::fputs(out.flush().c_str(), stdout);
   std::fputs("\n", stdout);
+  std::fflush(stdout);  // the statistics below go to stderr: keep the order when both are piped
   // The first generated token comes from the prefill logits; the other n_gen - 1 each cost one
   // decode step.
   if (!a.quiet)
