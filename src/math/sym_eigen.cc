@@ -63,7 +63,11 @@ SymEigen symmetric_eigen(int64_t n, const std::vector<double>& a_in) {
 
 std::vector<double> symmetric_power(int64_t n, const std::vector<double>& a, double p,
                                     double floor) {
-  const SymEigen e = symmetric_eigen(n, a);
+  return symmetric_power(symmetric_eigen(n, a), p, floor);
+}
+
+std::vector<double> symmetric_power(const SymEigen& e, double p, double floor) {
+  const int64_t n = static_cast<int64_t>(e.values.size());
   std::vector<double> out(static_cast<size_t>(n * n), 0.0);
   for (int64_t k = 0; k < n; ++k) {
     const double w = std::pow(std::max(e.values[k], floor), p);

@@ -22,5 +22,7 @@ SymEigen symmetric_eigen(int64_t n, const std::vector<double>& a);
 // The symmetric square root S^(p) = V·diag(λ^p)·Vᵀ of a positive semi-definite matrix, eigenvalues
 // clamped below at `floor` first (p = 0.5 or −0.5). a: [n, n].
 std::vector<double> symmetric_power(int64_t n, const std::vector<double>& a, double p, double floor);
+// The same from a decomposition already computed (e = symmetric_eigen(n, a)).
+std::vector<double> symmetric_power(const SymEigen& e, double p, double floor);
 
 }  // namespace tq

@@ -141,6 +141,14 @@ class CodeKvStore final : public KvStore {
     const uint64_t role_seed = mix_seed(mix_seed(s_.seed, static_cast<uint64_t>(s_.layer)),
                                         keys_ ? 0x6b65ull : 0x7661ull);
     heads_.resize(static_cast<size_t>(s_.n_kv_heads));
+    if (spec_.split == KvSplit::kTransform) {  // the eigen-decompositions, one task per head
+      transforms_.assign(static_cast<size_t>(s_.n_kv_heads), Result<KvTransform>(KvTransform{}));
+      parallel_for(s_.n_kv_heads, [&](int64_t a, int64_t b) {
+        for (int64_t h = a; h < b; ++h)
+          transforms_[h] = make_kv_transform(*s_.channel_stats, s_.layer, s_.role, h,
+                                             spec_.transform_bits);
+      });
+    }
     for (int64_t h = 0; h < s_.n_kv_heads; ++h) {
       Head& head = heads_[h];
       const uint64_t head_seed = mix_seed(role_seed, static_cast<uint64_t>(h));
@@ -169,6 +177,7 @@ class CodeKvStore final : public KvStore {
         if (!head.shared_scales) return alloc_error(name, static_cast<size_t>(s_.n_ctx) * 2);
       }
     }
+    transforms_.clear();
     return ok_status();
   }
 
@@ -338,8 +347,7 @@ class CodeKvStore final : public KvStore {
         break;
       }
       case KvSplit::kTransform: {
-        TQ_ASSIGN_OR_RETURN(KvTransform tr, make_kv_transform(*s_.channel_stats, s_.layer, s_.role,
-                                                              h, spec_.transform_bits));
+        TQ_ASSIGN_OR_RETURN(KvTransform tr, std::move(transforms_[h]));
         for (const KvTransformPart& tp : tr.parts) {
           std::vector<int32_t> ch;
           for (int64_t c = tp.begin; c < tp.end; ++c) ch.push_back(static_cast<int32_t>(c));
@@ -466,6 +474,7 @@ class CodeKvStore final : public KvStore {
   int64_t block_ = 0, n_blocks_ = 0;
   std::map<std::tuple<int, int, int64_t>, std::unique_ptr<PartTables>> tables_;
   std::vector<Head> heads_;  // [n_kv_heads]
+  std::vector<Result<KvTransform>> transforms_;  // [n_kv_heads] tqw, consumed by layout() in init
 };
 
 }  // namespace

@@ -52,8 +52,9 @@ Result<KvTransform> make_kv_transform(const KvChannelStats& st, int64_t layer, K
   const bool keys = role == KvRole::kKey;
   // A = W^(1/2), W the error metric (Σ_q for keys, the attn_output Gram matrix for values).
   const std::vector<double> w = regularized(st.block(keys ? st.q_cov : st.o_gram, layer, head), d);
-  const std::vector<double> a = symmetric_power(d, w, 0.5, 0.0);
-  const std::vector<double> ai = symmetric_power(d, w, -0.5, 1e-300);
+  const SymEigen ew = symmetric_eigen(d, w);
+  const std::vector<double> a = symmetric_power(ew, 0.5, 0.0);
+  const std::vector<double> ai = symmetric_power(ew, -0.5, 1e-300);
   const double* cov = st.block(keys ? st.k_cov : st.v_cov, layer, head);
   const std::vector<double> c = matmul(matmul(a, std::vector<double>(cov, cov + d * d), d), a, d);
   const SymEigen e = symmetric_eigen(d, c);
