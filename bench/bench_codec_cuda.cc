@@ -11,7 +11,8 @@
 // Σc²) read + scores written; rotation: floats read + written.
 //
 //   build/cuda/bin/bench_codec_cuda --benchmark_out=gpu.json --benchmark_out_format=json
-//   tools/codec_gpu_report.sh renders the JSON into the GPU section of docs/CODEC.md.
+// scripts/results-cuda.sh runs it on a GPU machine and renders the JSON into docs/CUDA.md. (The
+// console's "T/s" are 2^40 bytes/s; the rendered tables use decimal GB/s.)
 
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>

@@ -9,7 +9,7 @@
 //                            floats are identical bytes.
 //   inner_products,          the same estimators as VectorCodec::inner_products / squared_l2 with
 //   squared_l2               float accumulation in another order: each score is within
-//                            2·d·2⁻²⁴·Σ|terms| of the CPU's (the float summation error bound).
+//                            3·(d + 4)·2⁻²⁴·Σ|terms| of the CPU's (float summation error bounds).
 //
 // Two forms of each operation:
 //   host spans  (encode, decode, rotate, GpuCodes::upload / inner_products ...): copy in, run, copy

@@ -136,7 +136,7 @@ Status GpuCodec::rotate_device(int64_t n, const float* x, float* y, void* stream
   DeviceGuard guard(impl_->device);
   TQ_RETURN_IF_ERROR(guard.status(impl_->device));
   const CodecTables& t = impl_->tables;
-  TQ_CUDA_RETURN_IF_ERROR(launch_rotate(t, n, x, y, t.dim, nullptr, stream_of(stream)), "rotate");
+  TQ_CUDA_RETURN_IF_ERROR(launch_rotate(t, n, x, y, t.dim, nullptr, nullptr, stream_of(stream)), "rotate");
   return ok_status();
 }
 

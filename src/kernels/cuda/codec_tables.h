@@ -35,8 +35,9 @@ struct CodecTables {
 
 // Arguments of the scoring kernel (score.cu). Codes in the interleaved device layout of GpuCodes:
 // per block of 32 vectors, word w of vector v at words[(blk·W + w)·32 + v % 32].
+inline constexpr int64_t kScoreVectorAlign = 512;  // vector arrays hold a multiple of this (zero-padded)
 struct ScoreArgs {
-  int64_t n = 0;        // vectors (the arrays below hold a multiple of 128, zero-padded)
+  int64_t n = 0;        // vectors (the arrays below hold a multiple of kScoreVectorAlign)
   int64_t m = 0;        // queries
   int32_t groups = 0;   // dim_pad / 32: groups of 32 coordinates
   int32_t l2 = 0;       // 1: squared L2 distances, 0: inner products
@@ -47,6 +48,7 @@ struct ScoreArgs {
   const float* code_sq = nullptr;        // [n] Σ_j c[idx_j]² (kMse: for L2)
   const float* rotated = nullptr;        // [m, dim_pad] Π·q, zero-padded
   const float* projected = nullptr;      // [m, dim_pad] R·Π·q (kProd), zero-padded
+  const float* projected_sum = nullptr;  // [m] Σ_j (R·Π·q)_j (kProd)
   const double* query_sq = nullptr;      // [m] ‖q‖²
   float* out = nullptr;                  // [m, n]
 };

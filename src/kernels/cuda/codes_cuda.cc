@@ -16,7 +16,7 @@ namespace tq::cuda {
 struct GpuCodes::Impl {
   GpuCodec codec;
   int64_t n = 0;
-  int64_t n_alloc = 0;                 // n rounded up to 128 (the scoring kernel's block of vectors)
+  int64_t n_alloc = 0;                 // n rounded up to kScoreVectorAlign (the scoring kernel's tile)
   DeviceBuffer<uint32_t> mse_words;    // [n_alloc/32, groups·mse_bits, 32]
   DeviceBuffer<uint32_t> sign_words;   // [n_alloc/32, groups, 32] (kProd)
   DeviceBuffer<float> norms;           // [n_alloc]
@@ -31,7 +31,7 @@ const CodecTables& tables_of(const GpuCodec& c) { return detail::GpuCodecAccess:
 // Allocates the arrays of impl for n vectors, zeroed (padding vectors score as zeros, never read out).
 Status allocate(GpuCodes::Impl* m, const CodecTables& t, int64_t n, cudaStream_t s) {
   m->n = n;
-  m->n_alloc = (n + 127) / 128 * 128;
+  m->n_alloc = (n + kScoreVectorAlign - 1) / kScoreVectorAlign * kScoreVectorAlign;
   const int64_t groups = t.dim_pad / 32;
   TQ_ASSIGN_OR_RETURN(m->mse_words, DeviceBuffer<uint32_t>::alloc(m->n_alloc * groups * t.mse_bits, "codes"));
   TQ_ASSIGN_OR_RETURN(m->sign_words, DeviceBuffer<uint32_t>::alloc(t.prod ? m->n_alloc * groups : 0, "sign codes"));
@@ -191,16 +191,20 @@ Status score_device(const GpuCodes::Impl& m, int64_t n_queries, const float* que
   const size_t q_floats = static_cast<size_t>(n_queries) * t.dim_pad;
   float* rotated = nullptr;
   float* projected = nullptr;
+  float* projected_sum = nullptr;
   double* query_sq = nullptr;
   auto release = [&] {
     if (rotated) cudaFreeAsync(rotated, s);
     if (projected) cudaFreeAsync(projected, s);
+    if (projected_sum) cudaFreeAsync(projected_sum, s);
     if (query_sq) cudaFreeAsync(query_sq, s);
   };
   cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&rotated), q_floats * sizeof(float), s);
   if (e == cudaSuccess && t.prod) e = cudaMallocAsync(reinterpret_cast<void**>(&projected), q_floats * sizeof(float), s);
+  if (e == cudaSuccess && t.prod)
+    e = cudaMallocAsync(reinterpret_cast<void**>(&projected_sum), n_queries * sizeof(float), s);
   if (e == cudaSuccess) e = cudaMallocAsync(reinterpret_cast<void**>(&query_sq), n_queries * sizeof(double), s);
-  if (e == cudaSuccess) e = launch_rotate(t, n_queries, queries, rotated, t.dim_pad, projected, s);
+  if (e == cudaSuccess) e = launch_rotate(t, n_queries, queries, rotated, t.dim_pad, projected, projected_sum, s);
   if (e == cudaSuccess) e = launch_row_norms(n_queries, t.dim, queries, t.dim, nullptr, query_sq, s);
   if (e == cudaSuccess) {
     ScoreArgs a;
@@ -215,6 +219,7 @@ Status score_device(const GpuCodes::Impl& m, int64_t n_queries, const float* que
     a.code_sq = m.code_sq.get();
     a.rotated = rotated;
     a.projected = projected;
+    a.projected_sum = projected_sum;
     a.query_sq = query_sq;
     a.out = out;
     e = launch_score(t, a, s);

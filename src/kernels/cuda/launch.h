@@ -17,9 +17,10 @@ cudaError_t launch_row_norms(int64_t n, int d, const float* x, int64_t stride, f
                              cudaStream_t stream);
 
 // rotate.cu — y[i] = Π·x[i] for rows of d floats (x stride d; y stride y_stride >= d, the padding
-// zero-filled). If projected is non-null (kProd), also projected[i] = R·Π·x[i] (stride y_stride).
+// zero-filled). If projected is non-null (kProd), also projected[i] = R·Π·x[i] (stride y_stride)
+// and, if projected_sum is non-null, projected_sum[i] = Σ_j projected[i][j].
 cudaError_t launch_rotate(const CodecTables& t, int64_t n, const float* x, float* y, int64_t y_stride,
-                          float* projected, cudaStream_t stream);
+                          float* projected, float* projected_sum, cudaStream_t stream);
 
 // encode.cu — codes [n, code_bytes] (CPU layout) and gammas [n] from x [n, d] and its norms [n]
 // (launch_row_norms). Rows whose norm is not finite are skipped (codes left as they were).

@@ -12,7 +12,7 @@ namespace {
 
 template <int E>
 __global__ void rotate_kernel(CodecTables t, int64_t n, const float* __restrict__ x, float* __restrict__ y,
-                              int64_t y_stride, float* __restrict__ projected) {
+                              int64_t y_stride, float* __restrict__ projected, float* __restrict__ projected_sum) {
   extern __shared__ float smem[];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t i = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + warp;
@@ -27,14 +27,21 @@ __global__ void rotate_kernel(CodecTables t, int64_t n, const float* __restrict_
   float* yi = y + i * y_stride;
   for (int j = lane; j < y_stride; j += 32) yi[j] = j < d ? r[j] : 0.0f;
   if (!projected) return;
-  float* p = dev::rotate_forward<E>(t.qjl, r, r == a ? b : a, lane);
+  const float* p = dev::rotate_forward<E>(t.qjl, r, r == a ? b : a, lane);
   float* pi = projected + i * y_stride;
-  for (int j = lane; j < y_stride; j += 32) pi[j] = j < d ? p[j] : 0.0f;
+  float sum = 0.0f;
+  for (int j = lane; j < y_stride; j += 32) {
+    const float v = j < d ? p[j] : 0.0f;
+    pi[j] = v;
+    sum += v;
+  }
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(dev::kFullMask, sum, o);
+  if (projected_sum && lane == 0) projected_sum[i] = sum;
 }
 
 template <int E>
 cudaError_t launch(const CodecTables& t, int64_t n, const float* x, float* y, int64_t y_stride, float* projected,
-                   cudaStream_t stream) {
+                   float* projected_sum, cudaStream_t stream) {
   const RowLaunch l = row_launch(t.dim_pad, 0);
   if (l.warps == 0) return cudaErrorInvalidValue;
   if (l.smem_bytes > 48 * 1024) {
@@ -44,23 +51,23 @@ cudaError_t launch(const CodecTables& t, int64_t n, const float* x, float* y, in
   }
   const int64_t blocks = (n + l.warps - 1) / l.warps;
   rotate_kernel<E><<<static_cast<unsigned>(blocks), 32 * l.warps, l.smem_bytes, stream>>>(t, n, x, y, y_stride,
-                                                                                         projected);
+                                                                                         projected, projected_sum);
   return cudaGetLastError();
 }
 
 }  // namespace
 
 cudaError_t launch_rotate(const CodecTables& t, int64_t n, const float* x, float* y, int64_t y_stride,
-                          float* projected, cudaStream_t stream) {
+                          float* projected, float* projected_sum, cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
   switch (dev::regs_for_block(t.rot.block)) {
-    case 1: return launch<1>(t, n, x, y, y_stride, projected, stream);
-    case 2: return launch<2>(t, n, x, y, y_stride, projected, stream);
-    case 4: return launch<4>(t, n, x, y, y_stride, projected, stream);
-    case 8: return launch<8>(t, n, x, y, y_stride, projected, stream);
-    case 16: return launch<16>(t, n, x, y, y_stride, projected, stream);
-    case 32: return launch<32>(t, n, x, y, y_stride, projected, stream);
-    case 64: return launch<64>(t, n, x, y, y_stride, projected, stream);
+    case 1: return launch<1>(t, n, x, y, y_stride, projected, projected_sum, stream);
+    case 2: return launch<2>(t, n, x, y, y_stride, projected, projected_sum, stream);
+    case 4: return launch<4>(t, n, x, y, y_stride, projected, projected_sum, stream);
+    case 8: return launch<8>(t, n, x, y, y_stride, projected, projected_sum, stream);
+    case 16: return launch<16>(t, n, x, y, y_stride, projected, projected_sum, stream);
+    case 32: return launch<32>(t, n, x, y, y_stride, projected, projected_sum, stream);
+    case 64: return launch<64>(t, n, x, y, y_stride, projected, projected_sum, stream);
     default: return cudaErrorInvalidValue;
   }
 }
