@@ -112,20 +112,25 @@ int run(int argc, char** argv) {
   for (const std::string& ctx : split(contexts))
     for (const std::string& type : split(types)) cases.push_back({type, std::atoll(ctx.c_str())});
   for (Case& c : cases) {
-    benchmark::RegisterBenchmark(Collector::name(c).c_str(), [&c](benchmark::State& state) {
-      auto kv = filled_cache(c.type, c.n_ctx, &c.bytes_read);
-      Rng rng(2);
-      std::vector<float> q(kHeads * kHeadDim), out(q.size());
-      for (auto& x : q) x = static_cast<float>(rng.normal());
-      for (auto _ : state) {
-        kv->attend(0, q.data(), 1, c.n_ctx - 1, out.data());
-        benchmark::DoNotOptimize(out.data());
-        benchmark::ClobberMemory();
-      }
-      state.counters["KV_MiB"] = c.bytes_read / (1 << 20);
-      state.counters["GB/s"] = benchmark::Counter(c.bytes_read, benchmark::Counter::kIsIterationInvariantRate,
-                                                  benchmark::Counter::kIs1000);
-    })->UseRealTime()->Unit(benchmark::kMicrosecond)->MinTime(0.5);
+    benchmark::RegisterBenchmark(Collector::name(c).c_str(),
+                                 [&c](benchmark::State& state) {
+                                   auto kv = filled_cache(c.type, c.n_ctx, &c.bytes_read);
+                                   Rng rng(2);
+                                   std::vector<float> q(kHeads * kHeadDim), out(q.size());
+                                   for (auto& x : q) x = static_cast<float>(rng.normal());
+                                   for (auto _ : state) {
+                                     kv->attend(0, q.data(), 1, c.n_ctx - 1, out.data());
+                                     benchmark::DoNotOptimize(out.data());
+                                     benchmark::ClobberMemory();
+                                   }
+                                   state.counters["KV_MiB"] = c.bytes_read / (1 << 20);
+                                   state.counters["GB/s"] = benchmark::Counter(
+                                       c.bytes_read, benchmark::Counter::kIsIterationInvariantRate,
+                                       benchmark::Counter::kIs1000);
+                                 })
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond)
+        ->MinTime(0.5);
   }
   int bargc = static_cast<int>(rest.size());
   benchmark::Initialize(&bargc, rest.data());
@@ -141,7 +146,9 @@ int run(int argc, char** argv) {
                 "SIMD target %s.\n\n",
                 bw0.gb_per_s, bw1.gb_per_s, threads, gbps, simd_target_name().c_str());
   md += line;
-  md += "| context | KV | KV read / token | time / token | effective GB/s | bound | of bound | vs f16 |\n";
+  md +=
+      "| context | KV | KV read / token | time / token | effective GB/s | bound | of bound | vs "
+      "f16 |\n";
   md += "|---|---|---|---|---|---|---|---|\n";
   std::map<int64_t, double> f16_time;
   for (const Case& c : cases)
@@ -151,11 +158,12 @@ int run(int argc, char** argv) {
     const double bound = c.bytes_read / (gbps * 1e9);
     const auto f = f16_time.find(c.n_ctx);
     char vs[32] = "";
-    if (f != f16_time.end() && f->second > 0) std::snprintf(vs, sizeof vs, "%.2fx", f->second / c.seconds);
-    std::snprintf(line, sizeof line, "| %lldK | %s | %.2f MiB | %.1f µs | %.1f | %.1f µs | %.0f%% | %s |\n",
-                  static_cast<long long>(c.n_ctx / 1024), c.type.c_str(), c.bytes_read / (1 << 20),
-                  c.seconds * 1e6, c.bytes_read / c.seconds / 1e9, bound * 1e6,
-                  100 * bound / c.seconds, vs);
+    if (f != f16_time.end() && f->second > 0)
+      std::snprintf(vs, sizeof vs, "%.2fx", f->second / c.seconds);
+    std::snprintf(
+        line, sizeof line, "| %lldK | %s | %.2f MiB | %.1f µs | %.1f | %.1f µs | %.0f%% | %s |\n",
+        static_cast<long long>(c.n_ctx / 1024), c.type.c_str(), c.bytes_read / (1 << 20),
+        c.seconds * 1e6, c.bytes_read / c.seconds / 1e9, bound * 1e6, 100 * bound / c.seconds, vs);
     md += line;
   }
   std::fputs(md.c_str(), stdout);
@@ -172,4 +180,6 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace tq
 
-int main(int argc, char** argv) { return tq::run(argc, argv); }
+int main(int argc, char** argv) {
+  return tq::run(argc, argv);
+}

@@ -11,7 +11,9 @@
 namespace tq {
 namespace {
 
-float round_f16(float s) { return f16_to_f32(f32_to_f16(std::min(s, 65504.0f))); }
+float round_f16(float s) {
+  return f16_to_f32(f32_to_f16(std::min(s, 65504.0f)));
+}
 
 }  // namespace
 
@@ -22,7 +24,8 @@ float kv_encode_shared_with(const KvCodePart* parts, int n_parts, KvScaleRule ru
   int64_t total = 0;
   for (int i = 0; i < n_parts; ++i) {
     const KvCodePart& p = parts[i];
-    TQ_CHECK(p.n >= 1 && p.bits >= 1 && p.bits <= (p.uniform ? 8 : 6) && p.sigma > 0, "kv_encode_shared: part {}", i);
+    TQ_CHECK(p.n >= 1 && p.bits >= 1 && p.bits <= (p.uniform ? 8 : 6) && p.sigma > 0,
+             "kv_encode_shared: part {}", i);
     for (int64_t c = 0; c < p.n; ++c) yy += static_cast<double>(p.y[c]) * p.y[c];
     nss += static_cast<double>(p.n) * p.sigma * p.sigma;
     total += p.n;

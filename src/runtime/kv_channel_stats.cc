@@ -7,8 +7,8 @@
 
 #include "core/check.h"
 #include "core/file_util.h"
-#include "io/tokenizer.h"
 #include "core/rng.h"
+#include "io/tokenizer.h"
 #include "runtime/session.h"
 
 namespace tq {
@@ -26,7 +26,8 @@ KvChannelStats empty_stats(const Model& m, std::string source, bool covariances 
   s.k_energy.assign(n, 0.0);
   s.v_energy.assign(n, 0.0);
   if (covariances)
-    for (auto* c : {&s.k_cov, &s.v_cov, &s.q_cov, &s.o_gram}) c->assign(n * static_cast<size_t>(hp.head_dim), 0.0);
+    for (auto* c : {&s.k_cov, &s.v_cov, &s.q_cov, &s.o_gram})
+      c->assign(n * static_cast<size_t>(hp.head_dim), 0.0);
   return s;
 }
 
@@ -102,8 +103,10 @@ class RecordingKvCache final : public KvCache {
     if (stats_->has_covariances()) {
       const int64_t d = shape_.head_dim;
       for (int64_t h = 0; h < shape_.n_kv_heads; ++h) {
-        add_outer(const_cast<double*>(stats_->block(stats_->k_cov, layer, h)), k + h * d, n_tokens, kvd, d);
-        add_outer(const_cast<double*>(stats_->block(stats_->v_cov, layer, h)), v + h * d, n_tokens, kvd, d);
+        add_outer(const_cast<double*>(stats_->block(stats_->k_cov, layer, h)), k + h * d, n_tokens,
+                  kvd, d);
+        add_outer(const_cast<double*>(stats_->block(stats_->v_cov, layer, h)), v + h * d, n_tokens,
+                  kvd, d);
       }
     }
     inner_->append(layer, pos0, n_tokens, k, v);
@@ -135,8 +138,8 @@ std::vector<int64_t> KvChannelStats::outlier_channels(int64_t layer, KvRole role
   TQ_CHECK(layer >= 0 && layer < n_layers && head >= 0 && head < n_kv_heads && count >= 1 &&
                count < head_dim,
            "outlier_channels({}, {}, {})", layer, head, count);
-  const double* e = (role == KvRole::kKey ? k_energy : v_energy).data() +
-                    (layer * n_kv_heads + head) * head_dim;
+  const double* e =
+      (role == KvRole::kKey ? k_energy : v_energy).data() + (layer * n_kv_heads + head) * head_dim;
   // Units: RoPE pairs for keys, single channels otherwise; ranked by mean energy per channel.
   struct Unit {
     int64_t a, b;  // b = -1 for a single channel
@@ -188,7 +191,8 @@ Result<KvChannelStats> kv_channel_stats_from_weights(const Model& m, bool covari
     return h * d + sgn * (d / 2) + i;
   };
   std::vector<float> row(static_cast<size_t>(E));
-  std::vector<double> rows(static_cast<size_t>(d * E));  // one head's rows times g, HF channel order
+  std::vector<double> rows(
+      static_cast<size_t>(d * E));  // one head's rows times g, HF channel order
   for (int64_t l = 0; l < hp.n_layer; ++l) {
     const LayerWeights& L = m.layers[l];
     for (int role = 0; role < 3; ++role) {  // k, v, q
@@ -201,12 +205,16 @@ Result<KvChannelStats> kv_channel_stats_from_weights(const Model& m, bool covari
         for (int64_t r = h * d; r < (h + 1) * d; ++r) {
           weight_row_to_float(w, r, row.data());
           const int64_t c = channel_of_row(r, rope) - h * d;
-          for (int64_t i = 0; i < E; ++i) rows[c * E + i] = static_cast<double>(row[i]) * L.attn_norm[i];
+          for (int64_t i = 0; i < E; ++i)
+            rows[c * E + i] = static_cast<double>(row[i]) * L.attn_norm[i];
         }
         const int64_t kh = role == 2 ? h / G : h;
         double* energy = role == 0 ? s.k_energy.data() : role == 1 ? s.v_energy.data() : nullptr;
         double* cov = !covariances ? nullptr
-                      : const_cast<double*>(s.block(role == 0 ? s.k_cov : role == 1 ? s.v_cov : s.q_cov, l, kh));
+                                   : const_cast<double*>(s.block(role == 0   ? s.k_cov
+                                                                 : role == 1 ? s.v_cov
+                                                                             : s.q_cov,
+                                                                 l, kh));
         const double wgt = role == 2 ? 1.0 / static_cast<double>(G) : 1.0;
         for (int64_t i = 0; i < d; ++i)
           for (int64_t j = i; j < (cov ? d : i + 1); ++j) {
@@ -248,8 +256,7 @@ KvChannelStats kv_channel_stats_random(const Model& m, uint64_t seed) {
   return s;
 }
 
-Result<KvChannelStats> kv_channel_stats_from_tokens(const Model& m,
-                                                    std::span<const int32_t> tokens,
+Result<KvChannelStats> kv_channel_stats_from_tokens(const Model& m, std::span<const int32_t> tokens,
                                                     int64_t window, const std::string& label,
                                                     bool covariances) {
   if (tokens.empty()) return invalid_argument("KV calibration ({}): no tokens", label);
@@ -288,29 +295,30 @@ Result<KvChannelStats> kv_channel_stats_from_tokens(const Model& m,
   return s;
 }
 
-Result<std::shared_ptr<const KvChannelStats>> kv_channel_stats_from_source(const Model& m,
-                                                                           const std::string& source,
-                                                                           int64_t max_tokens,
-                                                                           bool covariances) {
+Result<std::shared_ptr<const KvChannelStats>> kv_channel_stats_from_source(
+    const Model& m, const std::string& source, int64_t max_tokens, bool covariances) {
   if (source == "weights") {
     TQ_ASSIGN_OR_RETURN(KvChannelStats s, kv_channel_stats_from_weights(m, covariances));
     return std::make_shared<const KvChannelStats>(std::move(s));
   }
   if (source == "random") {
     if (covariances)
-      return invalid_argument("--kv-calib random gives channel energies only; the tqw KV types "
-                              "need second moments (a calibration text or 'weights')");
+      return invalid_argument(
+          "--kv-calib random gives channel energies only; the tqw KV types "
+          "need second moments (a calibration text or 'weights')");
     return std::make_shared<const KvChannelStats>(kv_channel_stats_random(m, 1));
   }
   constexpr int64_t kWindow = 512;
   TQ_ASSIGN_OR_RETURN(std::string text, read_file(source));
   TQ_ASSIGN_OR_RETURN(auto tok, Tokenizer::from_model_file(m.file));
   std::vector<int32_t> ids = tok->encode(text, /*add_special=*/true);
-  const int64_t n = std::min<int64_t>(static_cast<int64_t>(ids.size()), max_tokens) / kWindow * kWindow;
+  const int64_t n =
+      std::min<int64_t>(static_cast<int64_t>(ids.size()), max_tokens) / kWindow * kWindow;
   if (n < kWindow)
-    return invalid_argument("KV calibration text {}: {} tokens, need at least {} (or max tokens "
-                            "{} is too small)",
-                            source, ids.size(), kWindow, max_tokens);
+    return invalid_argument(
+        "KV calibration text {}: {} tokens, need at least {} (or max tokens "
+        "{} is too small)",
+        source, ids.size(), kWindow, max_tokens);
   ids.resize(static_cast<size_t>(n));
   TQ_ASSIGN_OR_RETURN(KvChannelStats s,
                       kv_channel_stats_from_tokens(m, ids, kWindow, source, covariances));

@@ -23,15 +23,17 @@
 namespace tq {
 namespace {
 
-float round_f16(float s) { return f16_to_f32(f32_to_f16(std::min(s, 65504.0f))); }
+float round_f16(float s) {
+  return f16_to_f32(f32_to_f16(std::min(s, 65504.0f)));
+}
 
 // Levels, their float values (level · unit) and decision boundaries of one part.
 struct PartTables {
   KvLevels lv;
-  float unit = 1.0f;               // value of level 1 in units of the scale
-  bool uniform = false;            // equally spaced levels (coded by rounding)
-  std::vector<float> centroids;    // [2^bits] ascending: levels · unit
-  std::vector<float> boundaries;   // [2^bits − 1] midpoints
+  float unit = 1.0f;              // value of level 1 in units of the scale
+  bool uniform = false;           // equally spaced levels (coded by rounding)
+  std::vector<float> centroids;   // [2^bits] ascending: levels · unit
+  std::vector<float> boundaries;  // [2^bits − 1] midpoints
 };
 
 Result<PartTables> make_tables(KvLevelRule rule, int bits, int64_t n, const char* name) {
@@ -94,7 +96,7 @@ using Buffer = std::unique_ptr<T, FreeDeleter>;  // calloc: zero pages, committe
 
 // One part of one KV head.
 struct HeadPart {
-  std::vector<int32_t> channels;        // [n] ids into the head vector (or its transform z)
+  std::vector<int32_t> channels;  // [n] ids into the head vector (or its transform z)
   int64_t n = 0, n_pad = 0;
   const PartTables* tab = nullptr;
   KvScaleRule rule = KvScaleRule::kLeastSquares;
@@ -133,20 +135,21 @@ class CodeKvStore final : public KvStore {
     }
     if (spec_.split == KvSplit::kTransform &&
         (!s_.channel_stats || !s_.channel_stats->has_covariances()))
-      return invalid_argument("KV type {} needs second-moment statistics (a calibration text or "
-                              "the model weights)",
-                              name);
+      return invalid_argument(
+          "KV type {} needs second-moment statistics (a calibration text or "
+          "the model weights)",
+          name);
     block_ = keys_ ? kKvKeyBlock : kKvValueBlock;
     n_blocks_ = (s_.n_ctx + block_ - 1) / block_;
-    const uint64_t role_seed = mix_seed(mix_seed(s_.seed, static_cast<uint64_t>(s_.layer)),
-                                        keys_ ? 0x6b65ull : 0x7661ull);
+    const uint64_t role_seed =
+        mix_seed(mix_seed(s_.seed, static_cast<uint64_t>(s_.layer)), keys_ ? 0x6b65ull : 0x7661ull);
     heads_.resize(static_cast<size_t>(s_.n_kv_heads));
     if (spec_.split == KvSplit::kTransform) {  // the eigen-decompositions, one task per head
       transforms_.assign(static_cast<size_t>(s_.n_kv_heads), Result<KvTransform>(KvTransform{}));
       parallel_for(s_.n_kv_heads, [&](int64_t a, int64_t b) {
         for (int64_t h = a; h < b; ++h)
-          transforms_[h] = make_kv_transform(*s_.channel_stats, s_.layer, s_.role, h,
-                                             spec_.transform_bits);
+          transforms_[h] =
+              make_kv_transform(*s_.channel_stats, s_.layer, s_.role, h, spec_.transform_bits);
       });
     }
     for (int64_t h = 0; h < s_.n_kv_heads; ++h) {
@@ -173,7 +176,8 @@ class CodeKvStore final : public KvStore {
         }
       }
       if (spec_.split == KvSplit::kTransform) {
-        head.shared_scales.reset(static_cast<uint16_t*>(std::calloc(static_cast<size_t>(s_.n_ctx), 2)));
+        head.shared_scales.reset(
+            static_cast<uint16_t*>(std::calloc(static_cast<size_t>(s_.n_ctx), 2)));
         if (!head.shared_scales) return alloc_error(name, static_cast<size_t>(s_.n_ctx) * 2);
       }
     }
@@ -185,15 +189,18 @@ class CodeKvStore final : public KvStore {
     // Tasks: (head, group of 16 positions): positions of one code block never span two tasks.
     const int64_t g0 = pos0 / kKvKeyBlock, g1 = (pos0 + n_tokens - 1) / kKvKeyBlock + 1;
     const int64_t n_groups = g1 - g0, d = s_.head_dim;
-    parallel_for(s_.n_kv_heads * n_groups, [&](int64_t a, int64_t b) {
-      for (int64_t task = a; task < b; ++task) {
-        const int64_t h = task % s_.n_kv_heads, g = g0 + task / s_.n_kv_heads;
-        const int64_t p0 = std::max(pos0, g * kKvKeyBlock);
-        const int64_t p1 = std::min(pos0 + n_tokens, (g + 1) * kKvKeyBlock);
-        for (int64_t pos = p0; pos < p1; ++pos)
-          encode(h, pos, x + ((pos - pos0) * s_.n_kv_heads + h) * d);
-      }
-    }, n_tokens >= kKvKeyBlock ? 1 : s_.n_kv_heads * n_groups);  // a decode step: inline
+    parallel_for(
+        s_.n_kv_heads * n_groups,
+        [&](int64_t a, int64_t b) {
+          for (int64_t task = a; task < b; ++task) {
+            const int64_t h = task % s_.n_kv_heads, g = g0 + task / s_.n_kv_heads;
+            const int64_t p0 = std::max(pos0, g * kKvKeyBlock);
+            const int64_t p1 = std::min(pos0 + n_tokens, (g + 1) * kKvKeyBlock);
+            for (int64_t pos = p0; pos < p1; ++pos)
+              encode(h, pos, x + ((pos - pos0) * s_.n_kv_heads + h) * d);
+          }
+        },
+        n_tokens >= kKvKeyBlock ? 1 : s_.n_kv_heads * n_groups);  // a decode step: inline
   }
 
   void scores(int64_t head, const float* q, int64_t n_q, int64_t n_pos, float* s,
@@ -208,8 +215,10 @@ class CodeKvStore final : public KvStore {
     tmp.resize(static_cast<size_t>(d));
     qm.resize(static_cast<size_t>(n_q));
     for (int64_t i = 0; i < n_q; ++i) {  // the query transform, once per query
-      if (hd.transform) matvec(hd.transform->query.data(), q + i * d, d, d, qt.data() + i * d);
-      else std::copy_n(q + i * d, d, qt.data() + i * d);
+      if (hd.transform)
+        matvec(hd.transform->query.data(), q + i * d, d, d, qt.data() + i * d);
+      else
+        std::copy_n(q + i * d, d, qt.data() + i * d);
     }
     for (size_t t = 0; t < hd.parts.size(); ++t) {
       const HeadPart& p = hd.parts[t];
@@ -248,20 +257,26 @@ class CodeKvStore final : public KvStore {
                    part.tab->lv, part.tab->unit * part.sigma, buf.data());
       for (int64_t i = 0; i < n_q; ++i) {
         const float* y = buf.data() + i * part.n_pad;
-        if (part.rot) part.rot->inverse(y, row.data()); else std::copy_n(y, part.n, row.data());
+        if (part.rot)
+          part.rot->inverse(y, row.data());
+        else
+          std::copy_n(y, part.n, row.data());
         for (int64_t c = 0; c < part.n; ++c) z[i * d + part.channels[c]] += row[c];
       }
     }
     for (int64_t i = 0; i < n_q; ++i) {  // back from the transform, once per query
-      if (hd.transform) matvec(hd.transform->inv.data(), z.data() + i * d, d, d, out + i * d);
-      else std::copy_n(z.data() + i * d, d, out + i * d);
+      if (hd.transform)
+        matvec(hd.transform->inv.data(), z.data() + i * d, d, d, out + i * d);
+      else
+        std::copy_n(z.data() + i * d, d, out + i * d);
     }
   }
 
   void read(int64_t head, int64_t pos0, int64_t n_read, float* out) const override {
     const Head& hd = heads_[head];
     const int64_t d = s_.head_dim;
-    std::vector<float> y(static_cast<size_t>(d)), x(static_cast<size_t>(d)), z(static_cast<size_t>(d));
+    std::vector<float> y(static_cast<size_t>(d)), x(static_cast<size_t>(d)),
+        z(static_cast<size_t>(d));
     for (int64_t j = 0; j < n_read; ++j) {
       const int64_t pos = pos0 + j;
       std::fill(z.begin(), z.end(), 0.0f);
@@ -275,7 +290,8 @@ class CodeKvStore final : public KvStore {
           for (int64_t c = 0; c < p.n; ++c)
             if (code(p, pos, c)) signs[c / 8] |= static_cast<uint8_t>(1u << (c % 8));
           p.qjl->project_transpose_signs(signs.data(), x.data());
-          for (int64_t c = 0; c < p.n; ++c) y0[c] += scale * static_cast<float>(p.qjl->scale()) * x[c];
+          for (int64_t c = 0; c < p.n; ++c)
+            y0[c] += scale * static_cast<float>(p.qjl->scale()) * x[c];
           continue;
         }
         if (spec_.split == KvSplit::kQjlResidual) {
@@ -285,8 +301,10 @@ class CodeKvStore final : public KvStore {
         unrotate_scatter(p, y.data(), z.data());
       }
       if (spec_.split == KvSplit::kQjlResidual) unrotate_scatter(hd.parts[0], y0.data(), z.data());
-      if (hd.transform) matvec(hd.transform->inv.data(), z.data(), d, d, out + j * d);
-      else std::copy_n(z.data(), d, out + j * d);
+      if (hd.transform)
+        matvec(hd.transform->inv.data(), z.data(), d, d, out + j * d);
+      else
+        std::copy_n(z.data(), d, out + j * d);
     }
   }
 
@@ -369,8 +387,8 @@ class CodeKvStore final : public KvStore {
     return keys_ ? kv_key_code_index(pos_in_block, c) : kv_value_code_index(pos_in_block, c);
   }
   uint32_t code(const HeadPart& p, int64_t pos, int64_t c) const {
-    return kv_get_code(p.codes.get() + (pos / block_) * block_bytes(p),
-                       code_index(pos % block_, c), p.tab->lv.bits);
+    return kv_get_code(p.codes.get() + (pos / block_) * block_bytes(p), code_index(pos % block_, c),
+                       p.tab->lv.bits);
   }
   static const uint16_t* scales_of(const Head& hd, const HeadPart& p) {
     return p.scales ? p.scales.get() : hd.shared_scales.get();
@@ -378,7 +396,10 @@ class CodeKvStore final : public KvStore {
   void unrotate_scatter(const HeadPart& p, const float* y, float* z) const {
     thread_local std::vector<float> x;
     x.resize(static_cast<size_t>(p.n));
-    if (p.rot) p.rot->inverse(y, x.data()); else std::copy_n(y, p.n, x.data());
+    if (p.rot)
+      p.rot->inverse(y, x.data());
+    else
+      std::copy_n(y, p.n, x.data());
     for (int64_t c = 0; c < p.n; ++c) z[p.channels[c]] += x[c];
   }
   // Gathers a part's channels of a (transformed) head vector and rotates them: out[n].
@@ -386,7 +407,10 @@ class CodeKvStore final : public KvStore {
     thread_local std::vector<float> g;
     g.resize(static_cast<size_t>(p.n));
     for (int64_t c = 0; c < p.n; ++c) g[c] = x[p.channels[c]];
-    if (p.rot) p.rot->forward(g.data(), out); else std::copy_n(g.data(), p.n, out);
+    if (p.rot)
+      p.rot->forward(g.data(), out);
+    else
+      std::copy_n(g.data(), p.n, out);
   }
 
   void put_codes(HeadPart& p, int64_t pos, const uint8_t* idx) {
@@ -419,8 +443,8 @@ class CodeKvStore final : public KvStore {
         ys[t].resize(static_cast<size_t>(p.n));
         idx[t].resize(static_cast<size_t>(p.n));
         gather_rotate(p, src, ys[t].data());
-        cp.push_back({ys[t].data(), p.n, p.sigma, p.tab->centroids.data(),
-                      p.tab->boundaries.data(), p.tab->lv.bits, p.tab->uniform, idx[t].data()});
+        cp.push_back({ys[t].data(), p.n, p.sigma, p.tab->centroids.data(), p.tab->boundaries.data(),
+                      p.tab->lv.bits, p.tab->uniform, idx[t].data()});
       }
       const float s = n_parts ? kv_encode_shared(cp.data(), static_cast<int>(n_parts),
                                                  KvScaleRule::kLeastSquares)
@@ -473,7 +497,7 @@ class CodeKvStore final : public KvStore {
   bool keys_ = true;
   int64_t block_ = 0, n_blocks_ = 0;
   std::map<std::tuple<int, int, int64_t>, std::unique_ptr<PartTables>> tables_;
-  std::vector<Head> heads_;  // [n_kv_heads]
+  std::vector<Head> heads_;                      // [n_kv_heads]
   std::vector<Result<KvTransform>> transforms_;  // [n_kv_heads] tqw, consumed by layout() in init
 };
 

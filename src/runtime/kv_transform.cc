@@ -12,7 +12,7 @@ namespace {
 constexpr int64_t kBlock = 16;
 constexpr int kMaxBits = 8;
 // Gaussian Lloyd–Max distortion per unit variance at b bits (b = 0: the coordinate is dropped).
-constexpr double kDistortion[kMaxBits + 1] = {1.0,      0.3634,   0.1175,  0.03454, 0.009497,
+constexpr double kDistortion[kMaxBits + 1] = {1.0,      0.3634,   0.1175,   0.03454,  0.009497,
                                               0.002499, 0.000653, 0.000167, 0.0000424};
 
 // a·b for row-major [d, d] matrices.
@@ -103,7 +103,8 @@ Result<KvTransform> make_kv_transform(const KvChannelStats& st, int64_t layer, K
       double v = 0;
       for (int64_t i = b * kBlock; i < e2 * kBlock; ++i) v += t.variance[i];
       const double rms = std::sqrt(v / static_cast<double>((e2 - b) * kBlock));
-      t.parts.push_back({b * kBlock, e2 * kBlock, bits[b], static_cast<float>(std::max(rms, 1e-20))});
+      t.parts.push_back(
+          {b * kBlock, e2 * kBlock, bits[b], static_cast<float>(std::max(rms, 1e-20))});
     }
     b = e2;
   }

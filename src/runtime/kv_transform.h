@@ -34,9 +34,9 @@ struct KvTransformPart {
 
 struct KvTransform {
   int64_t dim = 0;
-  std::vector<float> fwd;    // [d, d] z = fwd·x (the stored coordinates)
-  std::vector<float> query;  // [d, d] keys: q̃ = query·q with q̃·z = q·x
-  std::vector<float> inv;    // [d, d] x = inv·z
+  std::vector<float> fwd;              // [d, d] z = fwd·x (the stored coordinates)
+  std::vector<float> query;            // [d, d] keys: q̃ = query·q with q̃·z = q·x
+  std::vector<float> inv;              // [d, d] x = inv·z
   std::vector<double> variance;        // [d] E[z_i²], descending
   std::vector<KvTransformPart> parts;  // coded ranges, ascending; blocks with 0 bits are dropped
 };

@@ -1,8 +1,8 @@
 // End-to-end KV-cache quality on tq-ref-m (head_dim 128): the KLD against the f16-KV logits of
 // quantized caches, calibration from corpus/train-00.txt (never the evaluated text). Pins the
-// headline of docs/RESULTS.md ("KV cache quality") on a few windows: transform coding (tqw3.5) beats
-// rotation + outlier split (tq3.5) at 3.5 bits and q4 with rotation at 4.5 bits, and q8 is nearly
-// lossless.
+// headline of docs/RESULTS.md ("KV cache quality") on a few windows: transform coding (tqw3.5)
+// beats rotation + outlier split (tq3.5) at 3.5 bits and q4 with rotation at 4.5 bits, and q8 is
+// nearly lossless.
 #include <gtest/gtest.h>
 #include <unistd.h>
 

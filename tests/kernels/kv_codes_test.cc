@@ -21,14 +21,16 @@ KvLevels random_levels(Rng& rng, int bits) {
   return lv;
 }
 
-// Random codes for n_pos positions in `role` layout, returned with their level values [n_pos, n_pad].
+// Random codes for n_pos positions in `role` layout, returned with their level values [n_pos,
+// n_pad].
 struct Codes {
   std::vector<uint8_t> bytes;
   std::vector<float> values;  // [n_pos, n_pad] level of each code
 };
 Codes random_codes(Rng& rng, const KvLevels& lv, int64_t n_pos, int64_t n_pad, bool keys) {
   const int64_t block = keys ? kKvKeyBlock : kKvValueBlock;
-  const int64_t bb = keys ? kv_key_block_bytes(n_pad, lv.bits) : kv_value_block_bytes(n_pad, lv.bits);
+  const int64_t bb =
+      keys ? kv_key_block_bytes(n_pad, lv.bits) : kv_value_block_bytes(n_pad, lv.bits);
   const int64_t n_blocks = (n_pos + block - 1) / block;
   Codes c;
   c.bytes.resize(static_cast<size_t>(n_blocks * bb));
@@ -37,7 +39,8 @@ Codes random_codes(Rng& rng, const KvLevels& lv, int64_t n_pos, int64_t n_pad, b
   for (int64_t j = 0; j < n_pos; ++j)
     for (int64_t x = 0; x < n_pad; ++x) {
       const uint32_t code = static_cast<uint32_t>(rng.below(1u << lv.bits));
-      const int64_t idx = keys ? kv_key_code_index(j % block, x) : kv_value_code_index(j % block, x);
+      const int64_t idx =
+          keys ? kv_key_code_index(j % block, x) : kv_value_code_index(j % block, x);
       kv_put_code(c.bytes.data() + (j / block) * bb, idx, lv.bits, code);
       EXPECT_EQ(kv_get_code(c.bytes.data() + (j / block) * bb, idx, lv.bits), code);
       c.values[j * n_pad + x] = lv.levels[code];
@@ -59,7 +62,8 @@ TEST(KvCodes, PutGetRoundTripEveryWidth) {
       want[i] = static_cast<uint8_t>(rng.below(1u << bits));
       kv_put_code(block.data(), i, bits, want[i]);
     }
-    for (int i = 0; i < 512; ++i) ASSERT_EQ(kv_get_code(block.data(), i, bits), want[i]) << bits << " " << i;
+    for (int i = 0; i < 512; ++i)
+      ASSERT_EQ(kv_get_code(block.data(), i, bits), want[i]) << bits << " " << i;
     EXPECT_EQ(block.back(), 0xAB);  // nothing written past the stream
   }
 }
@@ -70,7 +74,8 @@ TEST(KvCodes, ScoresMatchReferenceOnEveryTarget) {
   for (int bits : {1, 2, 3, 4, 5, 6, 7, 8})
     for (int64_t n_pad : {16, 48, 128})
       for (int64_t n_pos : {1, 7, 33, 100}) {
-        SCOPED_TRACE(testing::Message() << "bits " << bits << " n_pad " << n_pad << " n_pos " << n_pos);
+        SCOPED_TRACE(testing::Message()
+                     << "bits " << bits << " n_pad " << n_pad << " n_pos " << n_pos);
         Rng rng(seed + bits * 1000 + n_pad * 10 + n_pos);
         const KvLevels lv = random_levels(rng, bits);
         const Codes c = random_codes(rng, lv, n_pos, n_pad, true);
@@ -90,7 +95,8 @@ TEST(KvCodes, ScoresMatchReferenceOnEveryTarget) {
           for (int64_t i = 0; i < n_q; ++i)
             for (int64_t j = 0; j < n_pos; ++j) {
               double dot = 0;
-              for (int64_t x = 0; x < n_pad; ++x) dot += q8[i * n_pad + x] * c.values[j * n_pad + x];
+              for (int64_t x = 0; x < n_pad; ++x)
+                dot += q8[i * n_pad + x] * c.values[j * n_pad + x];
               const double v = static_cast<double>(qm[i] * f16_to_f32(sc[j])) * dot +
                                (acc ? init[i * lds + j] : 0.0);
               ASSERT_NEAR(want[i * lds + j], v, 1e-5 * (std::fabs(v) + 1));
@@ -100,7 +106,8 @@ TEST(KvCodes, ScoresMatchReferenceOnEveryTarget) {
             kv_scores_codes(q8.data(), qm.data(), n_q, c.bytes.data(), sc.data(), n_pos, n_pad, lv,
                             got.data(), lds, acc);
             for (size_t k = 0; k < got.size(); ++k)  // init + v may be fused on FMA targets
-              ASSERT_NEAR(got[k], want[k], 4e-7 * (std::fabs(want[k]) + std::fabs(init[k]) + 1e-3)) << k;
+              ASSERT_NEAR(got[k], want[k], 4e-7 * (std::fabs(want[k]) + std::fabs(init[k]) + 1e-3))
+                  << k;
           });
         }
       }
@@ -112,7 +119,8 @@ TEST(KvCodes, MixMatchesReferenceOnEveryTarget) {
   for (int bits : {1, 2, 3, 4, 5, 6, 7, 8})
     for (int64_t n_pad : {16, 48, 128})
       for (int64_t n_pos : {1, 7, 33, 64, 130}) {
-        SCOPED_TRACE(testing::Message() << "bits " << bits << " n_pad " << n_pad << " n_pos " << n_pos);
+        SCOPED_TRACE(testing::Message()
+                     << "bits " << bits << " n_pad " << n_pad << " n_pos " << n_pos);
         Rng rng(seed + bits * 1000 + n_pad * 10 + n_pos);
         const KvLevels lv = random_levels(rng, bits);
         const Codes c = random_codes(rng, lv, n_pos, n_pad, false);
@@ -135,11 +143,13 @@ TEST(KvCodes, MixMatchesReferenceOnEveryTarget) {
               for (int64_t j = j0; j < std::min(n_pos, j0 + kKvMixChunk); ++j)
                 wmax = std::max(wmax, static_cast<double>(p[i * ldp + j]) * f16_to_f32(sc[j]));
               for (int64_t j = j0; j < std::min(n_pos, j0 + kKvMixChunk); ++j) {
-                exact += static_cast<double>(p[i * ldp + j]) * f16_to_f32(sc[j]) * c.values[j * n_pad + x];
+                exact += static_cast<double>(p[i * ldp + j]) * f16_to_f32(sc[j]) *
+                         c.values[j * n_pad + x];
                 bound += wmax / 255 * 0.5 * std::fabs(c.values[j * n_pad + x]);
               }
             }
-            ASSERT_NEAR(want[i * n_pad + x], exact * out_mul, (bound + 1e-5 * std::fabs(exact)) * out_mul + 1e-6);
+            ASSERT_NEAR(want[i * n_pad + x], exact * out_mul,
+                        (bound + 1e-5 * std::fabs(exact)) * out_mul + 1e-6);
           }
         // Chunk partial sums are added in float (the compiler may fuse the multiply-add on FMA
         // targets): allow a few ulps of the absolute sum of the terms.
@@ -147,8 +157,8 @@ TEST(KvCodes, MixMatchesReferenceOnEveryTarget) {
         for (int64_t i = 0; i < n_q; ++i)
           for (int64_t x = 0; x < n_pad; ++x)
             for (int64_t j = 0; j < n_pos; ++j)
-              mag[i * n_pad + x] += p[i * ldp + j] * f16_to_f32(sc[j]) *
-                                    std::fabs(c.values[j * n_pad + x]) * out_mul;
+              mag[i * n_pad + x] +=
+                  p[i * ldp + j] * f16_to_f32(sc[j]) * std::fabs(c.values[j * n_pad + x]) * out_mul;
         test::for_each_target([&](const char*) {
           std::vector<float> got(n_q * n_pad, 123.0f);
           kv_mix_codes(p.data(), ldp, n_q, c.bytes.data(), sc.data(), n_pos, n_pad, lv, out_mul,

@@ -1,7 +1,7 @@
 // The transform-coded KV types (tqw*, runtime/kv_transform.h): the transform's identities, the bit
-// allocation, clear errors, and the point of it — on keys / values whose second moments are far from
-// isotropic (like real K/V), a lower score / output error than rotation + outlier split (tq3.5) at
-// the same bits.
+// allocation, clear errors, and the point of it — on keys / values whose second moments are far
+// from isotropic (like real K/V), a lower score / output error than rotation + outlier split
+// (tq3.5) at the same bits.
 #include "runtime/kv_transform.h"
 
 #include <gtest/gtest.h>
@@ -53,8 +53,12 @@ struct Model1 {
 };
 
 Model1 make_model(Rng& rng, int64_t d) {
-  Model1 m{d, decaying_factor(rng, d, 3), decaying_factor(rng, d, 2), decaying_factor(rng, d, 2.5),
-           decaying_factor(rng, d, 1.5), {}};
+  Model1 m{d,
+           decaying_factor(rng, d, 3),
+           decaying_factor(rng, d, 2),
+           decaying_factor(rng, d, 2.5),
+           decaying_factor(rng, d, 1.5),
+           {}};
   KvChannelStats& s = m.stats;
   s.n_layers = s.n_kv_heads = 1;
   s.head_dim = d;
@@ -79,8 +83,8 @@ TEST(KvTransform, IdentitiesAndBitAllocation) {
     const Model1 m = make_model(rng, d);
     for (KvRole role : {KvRole::kKey, KvRole::kValue})
       for (double bits : {2.5, 3.0, 3.5, 4.0}) {
-        SCOPED_TRACE(testing::Message() << "d " << d << " bits " << bits << " role "
-                                        << static_cast<int>(role));
+        SCOPED_TRACE(testing::Message()
+                     << "d " << d << " bits " << bits << " role " << static_cast<int>(role));
         auto t = make_kv_transform(m.stats, 0, role, 0, bits);
         ASSERT_TRUE(t.ok()) << t.status().to_string();
         // inv·fwd = I and queryᵀ·fwd = I (scores q̃·z equal q·x), in float

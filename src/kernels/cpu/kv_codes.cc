@@ -37,8 +37,8 @@ void DecodeKeyTile(const uint8_t* block, int64_t n_pad, const KvLevels& lv, floa
 }
 
 void ScoresFloat(const int8_t* q8, const float* q_mul, int64_t n_q, const uint8_t* codes,
-                 const uint16_t* scales, int64_t n_pos, int64_t n_pad, const KvLevels& lv,
-                 float* s, int64_t lds, bool accumulate) {
+                 const uint16_t* scales, int64_t n_pos, int64_t n_pad, const KvLevels& lv, float* s,
+                 int64_t lds, bool accumulate) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const int64_t nv = kKvKeyBlock / N;  // vectors per 16 positions (N <= 16 on these targets)
@@ -117,7 +117,8 @@ void MixFloat(const float* p, int64_t ldp, int64_t n_q, const uint8_t* codes,
   }
 }
 
-// ---- encoding ------------------------------------------------------------------------------------
+// ---- encoding
+// ------------------------------------------------------------------------------------
 
 // One coding pass at scale s: A = Σ y·c, B = Σ c² with c the nearest level of y/s, and the codes
 // when idx is not null. The level is built as c0 + Σ_k [v > b_k]·(c_{k+1} − c_k), so one compare
@@ -169,7 +170,8 @@ void UniformPass(const float* y, int64_t n, float s, float c0, float step, int b
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   VF A = hn::Zero(df), B = hn::Zero(df);
   const VF inv = hn::Set(df, 1.0f / s), vc0 = hn::Set(df, c0), vstep = hn::Set(df, step);
-  const VF inv_step = hn::Set(df, 1.0f / step), top = hn::Set(df, static_cast<float>((1 << bits) - 1));
+  const VF inv_step = hn::Set(df, 1.0f / step),
+           top = hn::Set(df, static_cast<float>((1 << bits) - 1));
   HWY_ALIGN float tail[kMaxLanes];
   HWY_ALIGN int32_t cnt_buf[kMaxLanes];
   for (int64_t i = 0; i < n; i += N) {
@@ -182,8 +184,8 @@ void UniformPass(const float* y, int64_t n, float s, float c0, float step, int b
       std::copy_n(y + i, rem, tail);
       yv = hn::Load(df, tail);
     }
-    const VF k = hn::Min(hn::Max(hn::Round(hn::Mul(hn::Sub(hn::Mul(yv, inv), vc0), inv_step)),
-                                 hn::Zero(df)), top);
+    const VF k = hn::Min(
+        hn::Max(hn::Round(hn::Mul(hn::Sub(hn::Mul(yv, inv), vc0), inv_step)), hn::Zero(df)), top);
     VF c = hn::MulAdd(k, vstep, vc0);
     if (rem < N) c = hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(rem)), c);
     A = hn::MulAdd(yv, c, A);
@@ -227,11 +229,14 @@ void Scores(const int8_t* q8, const float* q_mul, int64_t n_q, const uint8_t* co
 
 void Mix(const float* p, int64_t ldp, int64_t n_q, const uint8_t* codes, const uint16_t* scales,
          int64_t n_pos, int64_t n_pad, const KvLevels& lv, float out_mul, float* out) {
-  if (!UseVnni() || !kv_mix_codes_avx512(p, ldp, n_q, codes, scales, n_pos, n_pad, lv, out_mul, out))
+  if (!UseVnni() ||
+      !kv_mix_codes_avx512(p, ldp, n_q, codes, scales, n_pos, n_pad, lv, out_mul, out))
     MixFloat(p, ldp, n_q, codes, scales, n_pos, n_pad, lv, out_mul, out);
 }
 
-const char* Path() { return UseVnni() ? "avx512-vnni" : "float"; }
+const char* Path() {
+  return UseVnni() ? "avx512-vnni" : "float";
+}
 
 }  // namespace
 }  // namespace HWY_NAMESPACE

@@ -88,8 +88,9 @@ void kv_mix_codes(const float* p, int64_t ldp, int64_t n_q, const uint8_t* codes
       for (int64_t j = j0; j < j1; ++j) {
         const uint8_t* block = codes + (j / kKvValueBlock) * block_bytes;
         for (int64_t c = 0; c < n_pad; ++c)
-          acc[c] += static_cast<int64_t>(w8[j - j0]) *
-                    lv.levels[kv_get_code(block, kv_value_code_index(j % kKvValueBlock, c), lv.bits)];
+          acc[c] +=
+              static_cast<int64_t>(w8[j - j0]) *
+              lv.levels[kv_get_code(block, kv_value_code_index(j % kKvValueBlock, c), lv.bits)];
       }
       const float m = wmax * k;
       for (int64_t c = 0; c < n_pad; ++c) o[c] += static_cast<float>(acc[c]) * m;
