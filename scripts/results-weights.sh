@@ -2,29 +2,40 @@
 # Regenerates the weight-quantization section of docs/RESULTS.md (between its own markers):
 #  * for tq-ref-s and tq-ref-m, `tq eval` on corpus/valid.txt (ctx 512; PPL over 400 windows, KLD /
 #    top-1 vs bf16 over the first 50, as the llama.cpp anchors): bf16, q8, rtn4, gptq4, tq4
-#    data-free, tq4 / tq3 / tq2 full, mixed --bpw 3.0 and 2.5, and a mixed plan at the bits per
-#    weight of every llama.cpp row of anchors/LLAMACPP-WEIGHTS.md, that row printed beside it;
-#    calibration: corpus/train-00.txt (never valid.txt);
-#  * quantization time of tq-ref-m (from the same run) and of a synthetic Llama-3.2-1B (written
-#    once by `tq synth` into build/synth/), data-free and full.
-# Usage: scripts/results-weights.sh [tables] [time]      (default: both)
-# Env: TQ_SHARED_DATA (../shared/data), THREADS (2), CALIB_WINDOWS (128), SYNTH_CALIB_WINDOWS (16),
-#      SYNTH_TUNE_STEPS (10).
+#    data-free, tq4 / tq3 / tq2 full, uniform tq3 with a tq3 embedding, mixed --bpw 3.0 and 2.5,
+#    and a mixed plan at the bits per weight of every llama.cpp row of anchors/LLAMACPP-WEIGHTS.md,
+#    that row printed beside it; calibration: corpus/train-00.txt (never valid.txt);
+#  * quantization time (`time`): tq-ref-m and a synthetic Llama-3.2-1B (written once by `tq synth`
+#    into build/synth/), data-free and full, each a fresh `tq quantize` process.
+# Usage: scripts/results-weights.sh [tq-ref-s] [tq-ref-m] [time] [render]   (default: all four)
+# Each `tq eval` runs in slices of at most SLICE_S seconds of new rows (it resumes from its work
+# folder build/results-weights/work-MODEL-COMMIT), so with LOCK set every slice holds the CPU lock
+# on its own: LOCK=/work/wt/.cpu.lock scripts/results-weights.sh tq-ref-m
+# Env: TQ_SHARED_DATA (the build's, else ../shared/data), THREADS (2), CALIB_WINDOWS (128), SLICE_S (480), LOCK (none),
+#      SYNTH_CALIB_WINDOWS (16), SYNTH_METHOD (gptq+lsq), SYNTH_TUNE_STEPS (5, when SYNTH_METHOD has adam).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${TQ_SHARED_DATA:-../shared/data}
+# Shared data: $TQ_SHARED_DATA, else what the release build was configured with, else ../shared/data.
+DATA=${TQ_SHARED_DATA:-$(sed -n 's/^TQ_SHARED_DATA:[A-Z]*=//p' build/release/CMakeCache.txt 2>/dev/null)}
+DATA=${DATA:-../shared/data}
 THREADS=${THREADS:-2}
 CALIB_WINDOWS=${CALIB_WINDOWS:-128}
 SYNTH_CALIB_WINDOWS=${SYNTH_CALIB_WINDOWS:-16}
-SYNTH_TUNE_STEPS=${SYNTH_TUNE_STEPS:-10}
+SYNTH_TUNE_STEPS=${SYNTH_TUNE_STEPS:-5}
+SYNTH_METHOD=${SYNTH_METHOD:-gptq+lsq}  # "full" adds block Adam: ~1 TFLOP per step and layer on the 1B
+SLICE_S=${SLICE_S:-480}
+LOCK=${LOCK:-}
+COMMIT=$(git describe --always --dirty)
 TQ=build/release/bin/tq
 SYNTH=build/synth/llama-3.2-1b-bf16
 OUT=build/results-weights
 PARTS=("$@")
-[ ${#PARTS[@]} -eq 0 ] && PARTS=(tables time)
+[ ${#PARTS[@]} -eq 0 ] && PARTS=(tq-ref-s tq-ref-m time render)
+# heavy CMD...: runs CMD under the CPU lock when LOCK is set.
+heavy() { if [ -n "$LOCK" ]; then flock "$LOCK" "$@"; else "$@"; fi; }
 mkdir -p "$OUT"
-cmake --preset release >/dev/null
-cmake --build --preset release --target tq >/dev/null
+heavy cmake --preset release >/dev/null
+heavy cmake --build --preset release --target tq >/dev/null
 RESULTS=docs/RESULTS.md
 [ -f "$RESULTS" ] || printf '# Results\n\nEvery number here is produced by a command in this repository.\n\n' >"$RESULTS"
 
@@ -38,50 +49,81 @@ replace_section() {
 }
 
 ROWS="base,q8:q8,rtn4:rtn4,gptq4:gptq4,tq4 data-free:tq4@datafree,tq4 full:tq4@full,tq3 full:tq3@full"
-ROWS="$ROWS,tq2 full:tq2@full,mixed --bpw 3.0:bpw=3@full,mixed --bpw 2.5:bpw=2.5@full"
+ROWS="$ROWS,tq2 full:tq2@full,tq3 full with tq3 embedding:tq3;token_embd=tq3@full"
+ROWS="$ROWS,mixed --bpw 3.0:bpw=3@full,mixed --bpw 2.5:bpw=2.5@full"
 
 for part in "${PARTS[@]}"; do
   case "$part" in
-  tables)
-    for m in tq-ref-s tq-ref-m; do
-      "$TQ" eval -q -m "$DATA/models/$m" -f "$DATA/corpus/valid.txt" --ctx 512 --ppl-windows 400 \
+  tq-ref-s|tq-ref-m)
+    m=$part
+    work="$OUT/work-$m-$COMMIT"
+    rm -f "$OUT/eval-$m.md"
+    for slice in $(seq 1 40); do
+      rc=0
+      heavy "$TQ" eval -q -m "$DATA/models/$m" -f "$DATA/corpus/valid.txt" --ctx 512 --ppl-windows 400 \
         --kld-windows 50 --calib "$DATA/corpus/train-00.txt" --calib-windows "$CALIB_WINDOWS" \
         --methods "$ROWS" --anchors "$DATA/anchors/LLAMACPP-WEIGHTS.md" --anchor-rows \
-        -t "$THREADS" --json "$OUT/eval-$m.json" --md "$OUT/eval-$m.md" >/dev/null 2>"$OUT/eval-$m.log"
+        --work-dir "$work" --resume --max-seconds "$SLICE_S" \
+        -t "$THREADS" --json "$OUT/eval-$m.json" --md "$OUT/eval-$m.md" >/dev/null 2>>"$OUT/eval-$m.log" || rc=$?
+      [ $rc -eq 0 ] && break
+      [ $rc -eq 3 ] || { echo "tq eval failed ($rc), see $OUT/eval-$m.log" >&2; exit 1; }
     done
+    [ -f "$OUT/eval-$m.md" ] && rm -rf "$work"
     ;;
   time)
-    [ -f "$SYNTH/config.json" ] || "$TQ" synth --preset llama-3.2-1b --type bf16 -o "$SYNTH" >/dev/null
-    "$TQ" quantize -q -m "$SYNTH" -o "$OUT/synth-tq4-datafree.gguf" --recipe tq4 --method datafree \
+    [ -f "$SYNTH/config.json" ] || heavy "$TQ" synth --preset llama-3.2-1b --type bf16 -o "$SYNTH" >/dev/null
+    M="$DATA/models/tq-ref-m"
+    for k in datafree full; do
+      heavy "$TQ" quantize -q -m "$M" -o "$OUT/m-tq4-$k.gguf" --recipe tq4 --method $k \
+        --calib "$DATA/corpus/train-00.txt" --calib-windows "$CALIB_WINDOWS" -t "$THREADS" \
+        --json "$OUT/time-m-$k.json" >"$OUT/time-m-$k.log" 2>&1
+      rm -f "$OUT/m-tq4-$k.gguf"
+    done
+    heavy "$TQ" quantize -q -m "$M" -o "$OUT/m-bpw3.gguf" --bpw 3 --method full \
+      --calib "$DATA/corpus/train-00.txt" --calib-windows "$CALIB_WINDOWS" -t "$THREADS" \
+      --json "$OUT/time-m-bpw3.json" >"$OUT/time-m-bpw3.log" 2>&1
+    rm -f "$OUT/m-bpw3.gguf"
+    heavy "$TQ" quantize -q -m "$SYNTH" -o "$OUT/synth-tq4-datafree.gguf" --recipe tq4 --method datafree \
       -t "$THREADS" --json "$OUT/synth-datafree.json" >"$OUT/synth-datafree.log" 2>&1
     rm -f "$OUT/synth-tq4-datafree.gguf"
-    "$TQ" quantize -q -m "$SYNTH" -o "$OUT/synth-tq4-full.gguf" --recipe tq4 --method full \
+    heavy "$TQ" quantize -q -m "$SYNTH" -o "$OUT/synth-tq4-full.gguf" --recipe tq4 --method "$SYNTH_METHOD" \
       --calib "$DATA/corpus/train-00.txt" --calib-windows "$SYNTH_CALIB_WINDOWS" \
       --tune-steps "$SYNTH_TUNE_STEPS" --tune-windows 4 -t "$THREADS" \
       --json "$OUT/synth-full.json" >"$OUT/synth-full.log" 2>&1
     rm -f "$OUT/synth-tq4-full.gguf"
     ;;
-  *) echo "unknown part $part (tables, time)" >&2; exit 2 ;;
+  render) ;;
+  *) echo "unknown part $part (tq-ref-s, tq-ref-m, time, render)" >&2; exit 2 ;;
   esac
 done
 
 # Assemble the section from whatever results exist.
 secs() { grep -o "\"$2\": *[0-9.e+-]*" "$1" | head -1 | sed 's/.*: *//'; }
-row_secs() {  # row_secs JSON LABEL: quantize seconds of that row
-  awk -v l="\"label\": \"$2\"" 'index($0, l) { found = 1 } found && /"quantize_seconds"/ { gsub(/[^0-9.]/, "", $2); print $2; exit }' "$1"
+time_row() {  # time_row MODEL LABEL JSON
+  [ -f "$3" ] || return 0
+  printf '| %s | %s | %.3f | %.1f s | %.1f s | %.1f s | %.1f s | %.1f s |\n' "$1" "$2" \
+    "$(secs "$3" bits_per_weight)" "$(secs "$3" calibration)" "$(secs "$3" sensitivity)" \
+    "$(secs "$3" quantization)" "$(secs "$3" block_tuning)" "$(secs "$3" total)"
 }
 {
   echo "## Weight quantization (issue 4)"
   echo
-  echo "\`scripts/results-weights.sh\` ($(date -u +%Y-%m-%d), commit $(git describe --always --dirty), $THREADS threads):"
+  echo "\`scripts/results-weights.sh\` ($(date -u +%Y-%m-%d), commit $COMMIT, $THREADS threads):"
   echo "\`tq eval\` on corpus/valid.txt tokenized whole, windows of 512: PPL over the first 400 windows, mean"
   echo "KLD / p99 / top-1 against the bf16 model over the first 50 (the anchors' protocol). Bits per weight"
-  echo "count every tensor (embedding included, norms at 32 bits). Calibration: $CALIB_WINDOWS random windows of"
-  echo "512 tokens from the first 4 MB of corpus/train-00.txt (never valid.txt); --bpw sensitivities on 4"
-  echo "further train windows. \"full\" = GPTQ in the rotated basis + closed-form scales + block-output Adam"
-  echo "scales (100 steps per block on 32 windows). tq<b> = linears tq<b>g128, embedding tq<b+2>g128."
-  echo "Decode: 64 tokens, 3 repetitions, all rows back to back at the end of each model's run; the"
-  echo "reference models are small (their decode is bound by per-token overheads, not bandwidth)."
+  echo "count every tensor (embedding = tied output head included, norms at 32 bits); file = tensor bytes of"
+  echo "the GGUF (vs base = bf16 bytes / these). Calibration: $CALIB_WINDOWS random windows of 512 tokens from the first"
+  echo "4 MB of corpus/train-00.txt (never valid.txt); --bpw sensitivities on 4 further train windows."
+  echo "\"full\" = GPTQ in the rotated basis with least-squares group scales + closed-form scales +"
+  echo "block-output Adam scales (100 steps per block on 32 windows). tq<b> = linears tq<b>g128 and the"
+  echo "embedding tq<b+2>g128; \"mixed --bpw B\" = per-tensor widths from {2,3,4,5,6,8} (G=128) chosen by the"
+  echo "knapsack on measured ΔKLD, embedding included (its width is in the embedding column). rtn4 / gptq4"
+  echo "put every tensor, the embedding too, in that format. Each llama.cpp row of the anchor file is"
+  echo "printed beside the mixed plan of its size. Decode: 64 tokens, 3 repetitions, all rows back to"
+  echo "back at the end of each model's run (these small models' decode is bound by per-token overheads,"
+  echo "not bandwidth; the 1B speed test is in the runtime section and \`tq bench\`). KLD / PPL are what the"
+  echo "runtime computes: its integer kernels round each activation group to int8 (docs/RUNTIME.md), so"
+  echo "the quantized rows include that rounding on top of the weight error."
   for m in tq-ref-s tq-ref-m; do
     [ -f "$OUT/eval-$m.md" ] || continue
     echo
@@ -89,36 +131,22 @@ row_secs() {  # row_secs JSON LABEL: quantize seconds of that row
     echo
     cat "$OUT/eval-$m.md"
   done
-  if [ -f "$OUT/eval-tq-ref-m.json" ] || [ -f "$OUT/synth-full.json" ]; then
+  if ls "$OUT"/time-m-*.json "$OUT"/synth-*.json >/dev/null 2>&1; then
     echo
     echo "### Quantization time"
     echo
-    echo "| model | method | calibration | sensitivity | quantization | block tuning | total |"
-    echo "|---|---|---|---|---|---|---|"
-    if [ -f "$OUT/eval-tq-ref-m.json" ]; then
-      for label in "tq4 data-free" "tq4 full" "mixed --bpw 3.0"; do
-        awk -v l="\"label\": \"$label\"" -v name="$label" '
-          index($0, l) { found = 1 }
-          found && /"calibration"/ { c = $2 } found && /"sensitivity"/ { s = $2 }
-          found && /"quantization"/ { q = $2 } found && /"block_tuning"/ { b = $2 }
-          found && /"quantize_seconds"/ { t = $2 }
-          found && /"speedup"/ && t != "" { gsub(/[^0-9.e-]/, "", c); gsub(/[^0-9.e-]/, "", s); gsub(/[^0-9.e-]/, "", q);
-            gsub(/[^0-9.e-]/, "", b); gsub(/[^0-9.e-]/, "", t);
-            printf "| tq-ref-m | %s | %.1f s | %.1f s | %.1f s | %.1f s | %.1f s |\n", name, c, s, q, b, t; exit }' \
-          "$OUT/eval-tq-ref-m.json"
-      done
-    fi
-    for k in datafree full; do
-      f="$OUT/synth-$k.json"
-      [ -f "$f" ] || continue
-      printf '| Llama-3.2-1B (synthetic) | tq4 %s | %.1f s | %.1f s | %.1f s | %.1f s | %.1f s |\n' \
-        "$( [ $k = full ] && echo "full ($SYNTH_CALIB_WINDOWS calibration windows, $SYNTH_TUNE_STEPS Adam steps)" || echo data-free)" \
-        "$(secs "$f" calibration)" "$(secs "$f" sensitivity)" "$(secs "$f" quantization)" \
-        "$(secs "$f" block_tuning)" "$(secs "$f" total)"
-    done
+    echo "Each row one \`tq quantize\` process from the bf16 model ($THREADS threads), \`--json\` seconds."
+    echo
+    echo "| model | recipe, method | bits/weight | calibration | sensitivity | quantization | block tuning | total |"
+    echo "|---|---|---|---|---|---|---|---|"
+    time_row tq-ref-m "tq4, data-free" "$OUT/time-m-datafree.json"
+    time_row tq-ref-m "tq4, full ($CALIB_WINDOWS windows)" "$OUT/time-m-full.json"
+    time_row tq-ref-m "--bpw 3, full ($CALIB_WINDOWS windows)" "$OUT/time-m-bpw3.json"
+    time_row "Llama-3.2-1B (synthetic)" "tq4, data-free" "$OUT/synth-datafree.json"
+    time_row "Llama-3.2-1B (synthetic)" "tq4, $SYNTH_METHOD ($SYNTH_CALIB_WINDOWS windows$(case $SYNTH_METHOD in *adam*|full) echo ", $SYNTH_TUNE_STEPS Adam steps on 4";; esac))" "$OUT/synth-full.json"
     echo
     echo "The synthetic 1B has random weights: calibrating it measures time only (its quality means"
-    echo "nothing), so its full run uses fewer calibration windows and Adam steps, as stated in the row."
+    echo "nothing), so its calibrated run uses fewer windows (and by default no block Adam), as the row says."
   fi
 } >"$OUT/weights.md"
 replace_section weights "$OUT/weights.md"

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <unistd.h>
 
@@ -15,10 +16,13 @@
 namespace tq::cli {
 namespace {
 
+constexpr int kExitUnfinished = 3;  // --max-seconds stopped the run before the last row
+
 struct Args {
   std::string model, text, methods = "base,q8,rtn4,gptq4,tq4@datafree,tq4,tq3,tq2,bpw=3,bpw=2.5";
   std::string method = "full", calib, work_dir, json, md, anchors, anchor_model;
-  bool anchor_rows = false, keep = false, quiet = false;
+  bool anchor_rows = false, keep = false, quiet = false, resume = false;
+  double max_seconds = 0;
   int64_t ctx = 512, ppl_windows = 400, kld_windows = 50, calib_windows = 128;
   int64_t n_gen = 64, tune_steps = 100;
   int reps = 3, threads = 0;
@@ -37,6 +41,10 @@ Status run(Args& a) {
                                    : (std::filesystem::temp_directory_path() /
                                       fmt::format("tq_eval_{}", ::getpid())).string();
   o.keep_files = a.keep;
+  o.resume = a.resume;
+  o.max_seconds = a.max_seconds;
+  if ((a.resume || a.max_seconds > 0) && a.work_dir.empty())
+    return invalid_argument("--resume / --max-seconds need --work-dir (where the rows are kept)");
   o.progress = !a.quiet;
   o.quant.calib.text_path = a.calib;
   o.quant.calib.n_windows = a.calib_windows;
@@ -69,6 +77,11 @@ Status run(Args& a) {
         return invalid_argument("row '{}' needs calibration text: --calib FILE", r.label);
     }
   TQ_ASSIGN_OR_RETURN(auto results, run_weight_eval(o, rows));
+  if (results.size() < rows.size()) {
+    std::fprintf(stderr, "tq eval: %zu of %zu rows done in %s; run again with --resume to continue\n",
+                 results.size(), rows.size(), o.work_dir.c_str());
+    std::exit(kExitUnfinished);
+  }
   std::string md = weight_eval_markdown(o, results);
   const std::string targets = weight_eval_targets(o, results);
   if (!targets.empty()) md += "\nTargets (KLD over the first " + std::to_string(o.kld_windows) + " windows):\n\n" + targets;
@@ -104,6 +117,11 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "Calibration seed")->capture_default_str();
   cmd->add_option("--work-dir", a->work_dir, "Folder for the quantized files (default: a temp folder)");
   cmd->add_flag("--keep", a->keep, "Keep the quantized files");
+  cmd->add_flag("--resume", a->resume,
+                "Reuse the rows an earlier run with the same --work-dir and options measured");
+  cmd->add_option("--max-seconds", a->max_seconds,
+                  "Start no new row after this many seconds; exit status 3 = not finished (with "
+                  "--resume, run again to continue)");
   cmd->add_option("--json", a->json, "Write the rows as JSON here");
   cmd->add_option("--md", a->md, "Write the markdown table here");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress bars");

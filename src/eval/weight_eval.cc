@@ -40,6 +40,71 @@ std::string file_name_for(const WeightEvalRow& r, size_t i) {
   return n + ".gguf";
 }
 
+// Everything a row's measured quality depends on (resumed runs reuse a row only when it matches).
+std::string row_key(const WeightEvalOptions& o, const WeightEvalRow& r) {
+  const QuantizeOptions& q = o.quant;
+  return fmt::format("{}|{}|{}|{}|ctx={} ppl={} kld={}|calib={} n={} ctx={} seed={} sens={}|tune={} "
+                     "lr={} tw={} max={}|G={}",
+                     r.label, r.recipe, r.method, o.model_path, o.n_ctx, o.ppl_windows, o.kld_windows,
+                     q.calib.text_path, q.calib.n_windows, q.calib.n_ctx, q.calib.seed, q.sens_windows,
+                     q.tune.steps, q.tune.lr, q.tune_windows, q.tune_max_bpw, q.group) +
+         "|" + o.text_path;
+}
+
+nlohmann::json row_state(const std::string& key, const WeightEvalResult& x) {
+  nlohmann::json tensors = nlohmann::json::array();
+  for (const auto& t : x.report.tensors)
+    tensors.push_back({t.name, t.spec, t.type, t.n_params, t.bpw, t.seconds});
+  return {{"key", key}, {"recipe", x.recipe_canonical}, {"bpw", x.bpw}, {"file_bytes", x.file_bytes},
+          {"mem_reduction", x.mem_reduction}, {"ppl", x.ppl}, {"ppl_stderr", x.ppl_stderr},
+          {"dppl_pct", x.dppl_pct}, {"kld", x.kld}, {"kld_stderr", x.kld_stderr},
+          {"kld_p99", x.kld_p99}, {"top1", x.top1}, {"quant_s", x.quant_s},
+          {"calib_s", x.report.calib_s}, {"sens_s", x.report.sens_s}, {"q_s", x.report.quant_s},
+          {"tune_s", x.report.tune_s}, {"total_s", x.report.total_s}, {"anchors", x.anchors},
+          {"tensors", tensors}};
+}
+
+// The saved result of row `x.row` when `path` holds one for `key`; false otherwise.
+bool load_row_state(const std::string& path, const std::string& key, WeightEvalResult& x) {
+  auto text = read_file(path);
+  if (!text.ok()) return false;
+  const nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("key") || j["key"] != key) return false;
+  x.recipe_canonical = j.value("recipe", "");
+  x.bpw = j.value("bpw", 0.0);
+  x.file_bytes = j.value("file_bytes", uint64_t{0});
+  x.mem_reduction = j.value("mem_reduction", 0.0);
+  x.ppl = j.value("ppl", 0.0);
+  x.ppl_stderr = j.value("ppl_stderr", 0.0);
+  x.dppl_pct = j.value("dppl_pct", 0.0);
+  x.kld = j.value("kld", 0.0);
+  x.kld_stderr = j.value("kld_stderr", 0.0);
+  x.kld_p99 = j.value("kld_p99", 0.0);
+  x.top1 = j.value("top1", 0.0);
+  x.quant_s = j.value("quant_s", 0.0);
+  x.report.recipe = x.recipe_canonical;
+  x.report.bpw = x.bpw;
+  x.report.file_bytes = x.file_bytes;
+  x.report.calib_s = j.value("calib_s", 0.0);
+  x.report.sens_s = j.value("sens_s", 0.0);
+  x.report.quant_s = j.value("q_s", 0.0);
+  x.report.tune_s = j.value("tune_s", 0.0);
+  x.report.total_s = j.value("total_s", 0.0);
+  x.anchors = j.value("anchors", std::vector<int>{});
+  if (j.contains("tensors"))
+    for (const auto& t : j["tensors"]) {
+      TensorReport r;
+      r.name = t[0];
+      r.spec = t[1];
+      r.type = t[2];
+      r.n_params = t[3];
+      r.bpw = t[4];
+      r.seconds = t[5];
+      x.report.tensors.push_back(r);
+    }
+  return true;
+}
+
 std::string human_bytes(double b) {
   if (b >= 1e9) return fmt::format("{:.2f} GB", b / 1e9);
   return fmt::format("{:.2f} MB", b / 1e6);
@@ -143,11 +208,33 @@ Result<std::vector<WeightEvalResult>> run_weight_eval(const WeightEvalOptions& o
   std::vector<WeightEvalResult> out;
   std::vector<std::string> paths;
   double base_ppl = 0;
+  Timer run_timer;
   for (size_t i = 0; i < rows.size(); ++i) {
     const WeightEvalRow& row = rows[i];
     WeightEvalResult res;
     res.row = row;
     std::string path = opt.model_path;
+    const std::string key = row_key(opt, row);
+    const std::string state_path =
+        (fs::path(opt.work_dir) / fs::path(file_name_for(row, i)).replace_extension(".json")).string();
+    if (opt.resume && load_row_state(state_path, key, res)) {
+      if (row.recipe != "base") path = (fs::path(opt.work_dir) / file_name_for(row, i)).string();
+      if (fs::exists(row.recipe == "base" ? base_logits : path)) {
+        std::fprintf(stderr, "== %s: result of an earlier run (%s)\n", row.label.c_str(), state_path.c_str());
+        if (row.recipe == "base") base_ppl = res.ppl;
+        out.push_back(std::move(res));
+        paths.push_back(path);
+        continue;
+      }
+      res = WeightEvalResult{};
+      res.row = row;
+      path = opt.model_path;
+    }
+    if (opt.max_seconds > 0 && run_timer.seconds() > opt.max_seconds) {
+      std::fprintf(stderr, "stopping: %.0f s budget used, %zu of %zu rows done\n", opt.max_seconds,
+                   out.size(), rows.size());
+      return out;
+    }
     std::fprintf(stderr, "== %s (%s, %s)\n", row.label.c_str(), row.recipe.c_str(), row.method.c_str());
     if (row.recipe == "base") {
       res.recipe_canonical = "base";
@@ -204,6 +291,7 @@ Result<std::vector<WeightEvalResult>> run_weight_eval(const WeightEvalOptions& o
       std::fprintf(stderr, "   %.4f bpw, PPL %.4f (%+.2f%%), KLD %.5f, top-1 %.2f%%\n", res.bpw,
                    res.ppl, res.dppl_pct, res.kld, 100 * res.top1);
     }
+    if (opt.resume) TQ_RETURN_IF_ERROR(write_file_atomic(state_path, row_state(key, res).dump(1)));
     out.push_back(std::move(res));
     paths.push_back(path);
   }
@@ -225,8 +313,8 @@ Result<std::vector<WeightEvalResult>> run_weight_eval(const WeightEvalOptions& o
 std::string weight_eval_markdown(const WeightEvalOptions& opt,
                                  const std::vector<WeightEvalResult>& r) {
   std::string s = fmt::format(
-      "| method | bits/weight | file | vs base | PPL ({} w) | ΔPPL | mean KLD ({} w) | KLD p99 | "
-      "top-1 | decode t/s | speedup | quantize time |{}\n|---|---|---|---|---|---|---|---|---|---|---|---|{}\n",
+      "| method | bits/weight | embedding | file | vs base | PPL ({} w) | ΔPPL | mean KLD ({} w) | KLD p99 | "
+      "top-1 | decode t/s | speedup | quantize time |{}\n|---|---|---|---|---|---|---|---|---|---|---|---|---|{}\n",
       opt.ppl_windows, opt.kld_windows, opt.anchors.empty() ? "" : " llama.cpp at this size (bpw: ΔPPL, KLD, top-1) |",
       opt.anchors.empty() ? "" : "---|");
   for (const auto& x : r) {
@@ -237,9 +325,12 @@ std::string weight_eval_markdown(const WeightEvalOptions& opt,
       anchor += fmt::format("{}{} ({:.3f}: {:+.2f}%, {:.4f}, {:.1f}%)", anchor.empty() ? "" : "; ",
                             ar.format, ar.bpw, ar.dppl_pct, ar.kld, ar.top1_pct);
     }
-    s += fmt::format("| {} | {:.3f} | {} | {:.2f}x | {:.3f} ± {:.3f} | {:+.2f}% | {} | {} | {:.1f}% | "
+    std::string emb = base ? "source" : "?";
+    for (const auto& t : x.report.tensors)
+      if (t.name == "token_embd.weight") emb = t.spec;
+    s += fmt::format("| {} | {:.3f} | {} | {} | {:.2f}x | {:.3f} ± {:.3f} | {:+.2f}% | {} | {} | {:.1f}% | "
                      "{:.1f} ± {:.1f} | {:.2f}x | {} |{}\n",
-                     x.row.label, x.bpw, human_bytes(static_cast<double>(x.file_bytes)),
+                     x.row.label, x.bpw, emb, human_bytes(static_cast<double>(x.file_bytes)),
                      x.mem_reduction, x.ppl, x.ppl_stderr, x.dppl_pct,
                      base ? "0" : fmt::format("{:.4f}", x.kld), base ? "0" : fmt::format("{:.3f}", x.kld_p99),
                      100 * x.top1, x.decode_tps, x.decode_sd, x.speedup,
@@ -278,15 +369,15 @@ std::string weight_eval_targets(const WeightEvalOptions& opt,
       line("llama.cpp " + a.format, a.bpw, a.kld);
   for (const auto& x : r)
     if (x.recipe_canonical == "rtn4" || x.recipe_canonical == "gptq4") line(x.row.label, x.bpw, x.kld);
-  const WeightEvalResult *mixed3 = nullptr, *tq3 = nullptr;
-  for (const auto& x : r) {
+  // mixed --bpw 3 against every uniform tq3 row (the tq3 preset, and tq3 with the embedding too).
+  const WeightEvalResult* mixed3 = nullptr;
+  for (const auto& x : r)
     if (x.recipe_canonical == "bpw=3" && (!mixed3 || x.kld < mixed3->kld)) mixed3 = &x;
-    if (x.recipe_canonical == "tq3" && (!tq3 || x.kld < tq3->kld)) tq3 = &x;
-  }
-  if (mixed3 && tq3)
-    s += fmt::format("- mixed --bpw 3 vs uniform tq3: **{}** — {} ({:.3f} bpw) KLD {:.4f} vs {} ({:.3f} bpw) KLD {:.4f}\n",
-                     mixed3->kld < tq3->kld ? "met" : "missed", mixed3->row.label, mixed3->bpw,
-                     mixed3->kld, tq3->row.label, tq3->bpw, tq3->kld);
+  for (const auto& x : r)
+    if (mixed3 && (x.recipe_canonical == "tq3" || x.recipe_canonical.starts_with("tq3;")))
+      s += fmt::format("- mixed --bpw 3 vs uniform {}: **{}** — {} ({:.3f} bpw) KLD {:.4f} vs {:.3f} bpw KLD {:.4f}\n",
+                       x.row.label, mixed3->kld < x.kld ? "met" : "missed", mixed3->row.label,
+                       mixed3->bpw, mixed3->kld, x.bpw, x.kld);
   return s;
 }
 

@@ -45,6 +45,14 @@ struct WeightEvalOptions {
   BenchOptions bench;         // decode test (n_gen, reps)
   bool keep_files = false;
   bool progress = true;
+  // Resumable runs (work_dir kept between runs): a row whose result file (<work_dir>/rowNN_*.json,
+  // written after the row's quality measurement) matches this row and these options, and whose
+  // quantized file is still there, is read instead of measured again.
+  bool resume = false;
+  // > 0: start no new row once this many seconds have passed; the result then holds fewer rows
+  // than asked (run again with `resume` to continue). Decode speed is measured only in the run
+  // that completes every row, for all rows back to back.
+  double max_seconds = 0;
   std::vector<AnchorRow> anchors;
 };
 
@@ -62,7 +70,8 @@ struct WeightEvalResult {
   std::vector<int> anchors;  // indices into options.anchors printed beside this row
 };
 
-// Runs every row. Errors: bad rows, quantization or evaluation errors (naming the row).
+// Runs every row (or, with max_seconds, a prefix of them: fewer results than rows = not finished,
+// no decode speeds yet). Errors: bad rows, quantization or evaluation errors (naming the row).
 Result<std::vector<WeightEvalResult>> run_weight_eval(const WeightEvalOptions& opt,
                                                       const std::vector<WeightEvalRow>& rows);
 
