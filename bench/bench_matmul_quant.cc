@@ -129,6 +129,10 @@ void register_all() {
     benchmark::RegisterBenchmark((std::string("l1b_ffn_down_x16/") + f.name).c_str(), BM_Quant,
                                  f.type, 2048, 8192, 16)
         ->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+    // Llama-3.2-1B output head [128256, 2048] (bf16: 525 MB), one matrix.
+    benchmark::RegisterBenchmark((std::string("l1b_lm_head/") + f.name).c_str(), BM_Quant, f.type,
+                                 128256, 2048, 1)
+        ->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
   }
 }
 

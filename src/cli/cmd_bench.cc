@@ -102,22 +102,23 @@ void add_bench_command(CLI::App& app) {
     md += fmt::format(
         "| model | weights | params | tensor bytes | KV | KV B/token | ctx in {} | prefill t/s (p{}) | "
         "decode t/s (n{}) | bytes/token | weights read GB/s | bound t/s | % of bound | decode GB/s "
-        "| STREAM GB/s before / after | decode vs first |\n",
+        "| STREAM GB/s before / after | decode vs first | prefill vs first |\n",
         a->kv.budget, a->n_prompt, a->n_gen);
-    md += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    md += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (size_t i = 0; i < results.size(); ++i) {
       const BenchResult& r = results[i];
       const double bound = r.weights_read_gb_per_s * 1e9 / r.decode_bytes_per_token;
       md += fmt::format(
           "| {} | {} | {:.1f} M | {} | {} | {:.0f} | {} | {:.1f} ± {:.1f} | {:.2f} ± {:.2f} | {} | {:.1f} | "
           "{:.1f} | "
-          "{:.0f}% | {:.1f} | {} | {:.2f}x |\n",
+          "{:.0f}% | {:.1f} | {} | {:.2f}x | {:.2f}x |\n",
           short_name(r.path), r.weight_types, r.n_params / 1e6, human_bytes(r.file_bytes), r.kv,
           r.kv_bytes_per_token, r.kv_max_context, r.prefill_tps.mean, r.prefill_tps.sd, r.decode_tps.mean, r.decode_tps.sd,
           human_bytes(r.decode_bytes_per_token), r.weights_read_gb_per_s, bound,
           100 * r.decode_tps.mean / bound, r.decode_tps.mean * r.decode_bytes_per_token * 1e-9,
           a->bw_mib > 0 ? fmt::format("{:.1f} / {:.1f}", bw[i].first, bw[i].second) : "-",
-          r.decode_tps.mean / results.front().decode_tps.mean);
+          r.decode_tps.mean / results.front().decode_tps.mean,
+          r.prefill_tps.mean / results.front().prefill_tps.mean);
     }
     md += fmt::format(
         "\nEach test: {} timed repetitions after one warm-up; prefill = one batch of {} tokens "
@@ -172,7 +173,8 @@ void add_bench_command(CLI::App& app) {
              {"stream_after_gb_per_s", bw[i].second},
              {"decode_bound_tps", bound},
              {"decode_fraction_of_bound", bound > 0 ? r.decode_tps.mean / bound : 0.0},
-             {"decode_vs_first", r.decode_tps.mean / results.front().decode_tps.mean}});
+             {"decode_vs_first", r.decode_tps.mean / results.front().decode_tps.mean},
+             {"prefill_vs_first", r.prefill_tps.mean / results.front().prefill_tps.mean}});
       }
       exit_on_error(write_file_atomic(a->json_path, j.dump(2) + "\n"));
     }

@@ -24,8 +24,9 @@ void add_kv_args(CLI::App* cmd, KvArgs* a) {
                   "Whole KV plan in one string, e.g. \"tq3.5;0=tq4.5\" (replaces --kv-k, --kv-v, "
                   "--kv-layers)");
   cmd->add_option("--kv-calib", a->calib,
-                  "Channel statistics for the outlier-split KV types (tq2.5, tq3.5, tq4.5): a "
-                  "calibration text file, or 'weights' (data-free, the default) or 'random'");
+                  "Statistics for the outlier-split (tq2.5, tq3.5, tq4.5) and transform-coded (tqw*) "
+                  "KV types: a calibration text file (recommended for tqw*), or 'weights' "
+                  "(data-free, the default) or 'random'");
   cmd->add_option("--kv-calib-tokens", a->calib_tokens,
                   "Tokens of the calibration text to run (windows of 512)")
       ->capture_default_str();
@@ -57,7 +58,7 @@ Result<KvCacheConfig> kv_config(const KvArgs& a, const Model& model) {
   if (kv_needs_channel_stats(f)) {
     TQ_ASSIGN_OR_RETURN(cfg.channel_stats,
                         kv_channel_stats_from_source(model, a.calib.empty() ? "weights" : a.calib,
-                                                     a.calib_tokens));
+                                                     a.calib_tokens, kv_needs_covariance(f)));
   }
   return cfg;
 }

@@ -57,8 +57,9 @@ const MatmulKernel* find_matmul_kernel(TypeId type);
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y);
 
 // Several products of the same x (e.g. q, k, v): y_i = x · W_iᵀ. When every weight has a float
-// kernel, one parallel region covers all rows (fewer thread wake-ups per decoded token); otherwise
-// one matmul() per weight. Results are identical to separate matmul() calls.
+// kernel, or every weight is of our quantized types (tq<b>g<G>, q8, rtn4: matmul_quant_multi), one
+// parallel region covers all rows (fewer thread wake-ups per decoded token); otherwise one matmul()
+// per weight. Results are identical to separate matmul() calls.
 void matmul_multi(std::span<const WeightView* const> ws, const float* x, int64_t n_tokens,
                   std::span<float* const> ys);
 

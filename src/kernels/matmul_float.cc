@@ -5,6 +5,7 @@
 
 #include "core/parallel.h"
 #include "kernels/matmul_families.h"
+#include "kernels/matmul_quant.h"
 
 namespace tq {
 namespace {
@@ -42,8 +43,15 @@ bool is_float_weight(TypeId t) { return t == TypeId::f32 || t == TypeId::bf16 ||
 
 void matmul_multi(std::span<const WeightView* const> ws, const float* x, int64_t n_tokens,
                   std::span<float* const> ys) {
-  bool all_float = !force_reference_kernels();
-  for (const WeightView* w : ws) all_float = all_float && is_float_weight(w->type);
+  bool all_float = !force_reference_kernels(), all_quant = all_float;
+  for (const WeightView* w : ws) {
+    all_float = all_float && is_float_weight(w->type);
+    all_quant = all_quant && is_quant_matmul_type(w->type);
+  }
+  if (all_quant && ws.size() > 1) {
+    matmul_quant_multi(ws, x, n_tokens, ys);
+    return;
+  }
   if (!all_float || ws.size() == 1) {
     for (size_t i = 0; i < ws.size(); ++i) matmul(*ws[i], x, n_tokens, ys[i]);
     return;

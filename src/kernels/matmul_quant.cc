@@ -18,6 +18,12 @@ namespace tq {
 void quant_matmul_dispatch(const QuantLayout& L, const WeightView& w, const float* x,
                            int64_t n_tokens, float* y, bool unit_scales, int64_t min_rows);
 
+// Several weights, same x: one parallel region over 4-row tiles of all of them, with at least
+// `min_tiles` tiles per thread.
+void quant_matmul_multi_dispatch(const QuantLayout* Ls, const WeightView* const* ws, int64_t n,
+                                 const float* x, int64_t n_tokens, float* const* ys,
+                                 int64_t min_tiles);
+
 bool is_quant_matmul_type(TypeId type) {
   return find_tq_weight(type) != nullptr || type == kTypeQ8 || type == kTypeRtn4;
 }
@@ -94,6 +100,31 @@ void matmul_quant_mode(const WeightView& w, const float* x, int64_t n_tokens, fl
 
 void matmul_quant(const WeightView& w, const float* x, int64_t n_tokens, float* y) {
   matmul_quant_mode(w, x, n_tokens, y, false);
+}
+
+void matmul_quant_multi(std::span<const WeightView* const> ws, const float* x, int64_t n_tokens,
+                        std::span<float* const> ys) {
+  TQ_CHECK(ws.size() == ys.size(), "matmul_quant_multi: {} weights, {} outputs", ws.size(),
+           ys.size());
+  if (n_tokens <= 0 || ws.empty()) return;
+  std::vector<QuantLayout> layouts;
+  int64_t tiles = 0, bytes = 0, macs = 0;
+  for (const WeightView* w : ws) {
+    TQ_CHECK(w->n_cols == ws[0]->n_cols, "matmul_quant_multi: {} vs {} columns", w->n_cols,
+             ws[0]->n_cols);
+    layouts.push_back(quant_layout(*w));
+    tiles += (w->n_rows + 3) / 4;
+    bytes += static_cast<int64_t>(w->row_bytes) * w->n_rows;
+    macs += w->n_rows * w->n_cols * n_tokens;
+  }
+  if (tiles == 0) return;
+  // The thread policy of min_rows_per_thread, over the weights together.
+  const int64_t want = n_tokens == 1 ? bytes : macs;
+  const int64_t per_thread = n_tokens == 1 ? (int64_t{1} << 20) : (int64_t{2} << 20);
+  const int64_t min_tiles = std::max<int64_t>(
+      1, (per_thread * tiles + std::max<int64_t>(1, want) - 1) / std::max<int64_t>(1, want));
+  quant_matmul_multi_dispatch(layouts.data(), ws.data(), static_cast<int64_t>(ws.size()), x,
+                              n_tokens, ys.data(), min_tiles);
 }
 
 namespace {

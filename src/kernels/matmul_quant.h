@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "kernels/matmul.h"
 
@@ -55,6 +56,13 @@ QuantLayout quant_layout(const WeightView& w);
 
 // The fast kernel (matmul table entry): y = x · Wᵀ, threads over rows.
 void matmul_quant(const WeightView& w, const float* x, int64_t n_tokens, float* y);
+
+// Several weights of these types applied to the same x (e.g. q/k/v, gate/up; equal n_cols):
+// activations prepared once per distinct layout and one parallel region over all the rows, so a
+// decoded token wakes the worker threads once instead of once per weight. ys[i] = x · ws[i]ᵀ,
+// bit-identical to separate matmul_quant calls.
+void matmul_quant_multi(std::span<const WeightView* const> ws, const float* x, int64_t n_tokens,
+                        std::span<float* const> ys);
 
 // Test modes of the same kernels. unit_scales: every activation group scale a_g = 1 and κ = 1, so
 // with unit weight scales y is an exact integer (see above).

@@ -169,6 +169,14 @@ bool kv_needs_channel_stats(const KvLayerFormats& f) {
   return false;
 }
 
+bool kv_needs_covariance(const KvLayerFormats& f) {
+  for (const auto* x : f.k)
+    if (x->needs_covariance) return true;
+  for (const auto* x : f.v)
+    if (x->needs_covariance) return true;
+  return false;
+}
+
 Result<std::unique_ptr<KvCache>> make_kv_cache(const KvCacheShape& shape,
                                                const KvCacheConfig& cfg) {
   if (shape.n_layers <= 0 || shape.n_ctx <= 0 || shape.n_heads <= 0 || shape.n_kv_heads <= 0 ||

@@ -111,6 +111,8 @@ struct KvFormat {
   Result<std::unique_ptr<KvStore>> (*create)(const KvStoreShape& shape);
   // True for formats that choose outlier channels from KvStoreShape::channel_stats.
   bool needs_channel_stats = false;
+  // True for formats that also need the second moments in channel_stats (tqw*).
+  bool needs_covariance = false;
 };
 
 std::span<const KvFormat> kv_formats();
@@ -137,8 +139,9 @@ struct KvLayerFormats {
   std::vector<const KvFormat*> k, v;
 };
 Result<KvLayerFormats> resolve_kv_formats(int64_t n_layers, const KvCacheConfig& cfg);
-// True when some layer's format needs channel statistics.
+// True when some layer's format needs channel statistics / second moments.
 bool kv_needs_channel_stats(const KvLayerFormats& f);
+bool kv_needs_covariance(const KvLayerFormats& f);
 
 // A StoreKvCache for `shape` with the types of `cfg`. Errors: those of resolve_kv_formats, missing
 // or mismatched channel statistics, a format rejecting the shape.

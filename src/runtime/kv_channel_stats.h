@@ -31,6 +31,16 @@ struct KvChannelStats {
   int64_t rope_half = 0;  // keys: channel c < rope_half pairs with c + rope_half (0: no pairs)
   std::string source;     // "weights", "random", "calibration (FILE, N tokens)"
   std::vector<double> k_energy, v_energy;  // [n_layers, n_kv_heads, head_dim] mean squares
+  // Second moments for the transform-coded formats (tqw*); empty unless asked for:
+  //   k_cov, v_cov  E[k·kᵀ], E[v·vᵀ] per KV head (keys after RoPE)
+  //   q_cov         E[q·qᵀ] of the query heads sharing the KV head (after RoPE)
+  //   o_gram        Σ_g W_o,gᵀ·W_o,g over those query heads' column blocks of attn_output
+  std::vector<double> k_cov, v_cov, q_cov, o_gram;  // [n_layers, n_kv_heads, head_dim, head_dim]
+  bool has_covariances() const { return !k_cov.empty(); }
+  // One (layer, head) block of one of the matrices above.
+  const double* block(const std::vector<double>& m, int64_t layer, int64_t head) const {
+    return m.data() + (layer * n_kv_heads + head) * head_dim * head_dim;
+  }
 
   // The `count` channels (1 <= count < head_dim) of (layer, role, head) with the largest energy,
   // ascending. Keys take RoPE pairs whole (ranked by their mean energy); an odd count ends with the
@@ -40,21 +50,24 @@ struct KvChannelStats {
   Status check_shape(const KvCacheShape& shape) const;
 };
 
-// Data-free estimate from the K/V projection weights (see above).
-Result<KvChannelStats> kv_channel_stats_from_weights(const Model& model);
+// Data-free estimate from the K/V projection weights (see above); with `covariances`, also the
+// second moments (Σ = W·diag(g²)·Wᵀ, averaged over RoPE angles for K and Q) and o_gram.
+Result<KvChannelStats> kv_channel_stats_from_weights(const Model& model, bool covariances = false);
 // Seeded random energies (ablation).
 KvChannelStats kv_channel_stats_random(const Model& model, uint64_t seed);
 // Runs `tokens` through the model in windows of `window` tokens (each from an empty f32 cache) and
 // averages K² / V² per channel; `label` names the source in `source`. Errors: no tokens, eval errors.
 Result<KvChannelStats> kv_channel_stats_from_tokens(const Model& model,
                                                     std::span<const int32_t> tokens,
-                                                    int64_t window, const std::string& label);
+                                                    int64_t window, const std::string& label,
+                                                    bool covariances = false);
 
 // What --kv-calib accepts: "weights", "random" (seed 1), or a text file whose first `max_tokens`
 // tokens (whole windows of 512, at least one) are run through the model. Errors: unreadable file,
 // too few tokens.
 Result<std::shared_ptr<const KvChannelStats>> kv_channel_stats_from_source(const Model& model,
                                                                            const std::string& source,
-                                                                           int64_t max_tokens);
+                                                                           int64_t max_tokens,
+                                                                           bool covariances = false);
 
 }  // namespace tq

@@ -16,6 +16,8 @@ namespace tq {
 
 enum class KvLevelRule : uint8_t {
   kLloydMax,  // the Lloyd–Max codebook of a coordinate of a random unit vector in R^n, as int8
+              // (bits 1..5; above that int8 rounding would merge levels)
+  kGaussUniform,  // equally spaced int8 levels at the Gaussian-optimal step (bits 6..8)
   kUniform8,  // code − 128, used with kAbsMax (q8)
   kSign,      // 1 bit: −1 / +1 (the QJL sketch of TurboQuant_prod)
 };
@@ -33,6 +35,8 @@ enum class KvSplit : uint8_t {
                  // part 1: the others; each rotated and scaled on its own
   kQjlResidual,  // TurboQuant_prod keys: part 0 every channel; part 1 the signs of a QJL projection
                  // of part 0's residual in its rotated basis, scale = ‖residual‖
+  kTransform,    // tqw: runtime/kv_transform.h decides the parts per layer / role / head from
+                 // KvChannelStats second moments; all parts share one f16 scale
 };
 
 struct CodeKvSpec {
@@ -40,9 +44,10 @@ struct CodeKvSpec {
   KvSplit split = KvSplit::kNone;
   int64_t outlier_den = 4;
   bool keys_only = false;  // kQjlResidual: only an inner-product estimator, no values
+  double transform_bits = 0;  // kTransform: bits per element, the shared scale included
 };
 
-// Bytes per token of one layer, all KV heads: codes (n padded to 16) + one f16 scale per part.
+// Bytes per token of one layer, all KV heads: codes (n padded to 16) + the f16 scales.
 double code_kv_bytes_per_token(const CodeKvSpec& spec, int64_t n_kv_heads, int64_t head_dim);
 
 // One layer's store. Errors name `name`: head_dim too small for the split, a value store of a

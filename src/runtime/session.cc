@@ -54,10 +54,12 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, const Sessi
   if (opts.n_ctx < 0) return invalid_argument("context size {} must be positive", opts.n_ctx);
   const KvCacheShape shape{hp.n_layer, n_ctx, hp.n_head, hp.n_head_kv, hp.head_dim};
   KvCacheConfig cfg = opts.kv;
-  if (!cfg.channel_stats) {  // outlier-split formats without calibration: data-free estimate
+  {  // outlier-split / transform formats without calibration: the data-free estimate
     TQ_ASSIGN_OR_RETURN(KvLayerFormats f, resolve_kv_formats(hp.n_layer, cfg));
-    if (kv_needs_channel_stats(f)) {
-      TQ_ASSIGN_OR_RETURN(KvChannelStats st, kv_channel_stats_from_weights(model));
+    const bool cov = kv_needs_covariance(f);
+    if (kv_needs_channel_stats(f) &&
+        (!cfg.channel_stats || (cov && !cfg.channel_stats->has_covariances()))) {
+      TQ_ASSIGN_OR_RETURN(KvChannelStats st, kv_channel_stats_from_weights(model, cov));
       cfg.channel_stats = std::make_shared<const KvChannelStats>(std::move(st));
     }
   }

@@ -265,6 +265,49 @@ TEST(MatmulQuant, ThreadsAndRowOrderDoNotChangeBits) {
   }
 }
 
+// matmul_multi over quantized weights (one parallel region, activations shared between equal
+// layouts) equals separate calls bit for bit: mixed types, repeated types, awkward row counts.
+TEST(MatmulQuant, MultiEqualsSeparateCalls) {
+  const uint64_t seed = test::fresh_seed();
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const int64_t cols = 768;  // 6 groups of 128, 12 of 64, 24 of 32
+  const TypeId tq4 = find_tq_weight(4, 128)->id;
+  const std::vector<std::vector<TypeId>> sets = {
+      {tq4, tq4, tq4},
+      {tq4, find_tq_weight(3, 64)->id, tq4, kTypeQ8, kTypeRtn4},
+      {find_tq_weight(2, 32)->id, find_tq_weight("tq4.5g128")->id, find_tq_weight(8, 128)->id}};
+  const int saved = num_threads();
+  test::for_each_target([&](const char*) {
+    Rng rng(seed);
+    for (int threads : {1, 2})
+      for (int64_t tokens : {1, 6})
+        for (const auto& types : sets) {
+          set_num_threads(threads);
+          std::vector<Matrix> ms;
+          std::vector<std::vector<float>> deq(types.size());
+          const int64_t rows_of[] = {33, 1, 7, 70, 5};
+          for (size_t i = 0; i < types.size(); ++i)
+            ms.push_back(real_matrix(types[i], rows_of[i % 5], cols, rng, &deq[i]));
+          const std::vector<float> x = activations(rng, tokens, cols);
+          std::vector<const WeightView*> ws;
+          std::vector<std::vector<float>> y(ms.size()), want(ms.size());
+          std::vector<float*> yp;
+          for (size_t i = 0; i < ms.size(); ++i) {
+            ws.push_back(&ms[i].view);
+            y[i].assign(tokens * ms[i].view.n_rows, NAN);
+            want[i].assign(y[i].size(), NAN);
+            yp.push_back(y[i].data());
+            matmul(ms[i].view, x.data(), tokens, want[i].data());
+          }
+          matmul_multi(ws, x.data(), tokens, yp);
+          for (size_t i = 0; i < ms.size(); ++i)
+            EXPECT_EQ(y[i], want[i]) << type_name(types[i]) << " weight " << i << ", " << tokens
+                                     << " tokens, " << threads << " threads";
+        }
+  });
+  set_num_threads(saved);
+}
+
 TEST(MatmulQuant, TableEntries) {
   for (TypeId t : quant_types()) {
     const MatmulKernel* k = find_matmul_kernel(t);

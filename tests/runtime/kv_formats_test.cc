@@ -26,6 +26,22 @@ std::shared_ptr<const KvChannelStats> random_stats(const KvCacheShape& s, Rng& r
     st->k_energy.push_back(rng.uniform());
     st->v_energy.push_back(rng.uniform());
   }
+  // Second moments for the tqw types: g·gᵀ/d + I/4 per (layer, head), g [d, d] Gaussian.
+  const int64_t d = s.head_dim;
+  for (auto* m : {&st->k_cov, &st->v_cov, &st->q_cov, &st->o_gram}) {
+    m->assign(n * static_cast<size_t>(d), 0.0);
+    for (int64_t b = 0; b < s.n_layers * s.n_kv_heads; ++b) {
+      std::vector<double> g(static_cast<size_t>(d * d));
+      for (auto& x : g) x = rng.normal();
+      double* blk = m->data() + b * d * d;
+      for (int64_t i = 0; i < d; ++i)
+        for (int64_t j = 0; j < d; ++j) {
+          double a = i == j ? 0.25 : 0.0;
+          for (int64_t k = 0; k < d; ++k) a += g[i * d + k] * g[j * d + k] / static_cast<double>(d);
+          blk[i * d + j] = a;
+        }
+    }
+  }
   return st;
 }
 
@@ -83,7 +99,8 @@ Stores make_stores(const KvFormat& kf, const KvFormat& vf, const KvStoreShape& s
 }
 
 std::vector<float> decode_all(const KvStore& st, int64_t n_pos, int64_t n_kv, int64_t d) {
-  std::vector<float> rows(static_cast<size_t>(n_pos * n_kv * d)), tmp(static_cast<size_t>(n_pos * d));
+  std::vector<float> rows(static_cast<size_t>(n_pos * n_kv * d)),
+      tmp(static_cast<size_t>(n_pos * d));
   for (int64_t h = 0; h < n_kv; ++h) {
     st.read(h, 0, n_pos, tmp.data());
     for (int64_t j = 0; j < n_pos; ++j)
@@ -107,11 +124,11 @@ double rel_err(const std::vector<float>& x, const std::vector<float>& y) {
 // channels; tq4p / tq3p add an unbiased (noisier) QJL term to a (b−1)-bit code.
 TEST(KvFormats, ReconstructionErrorPinned) {
   const std::map<std::string, std::pair<double, double>> want = {
-      {"f16", {0, 1e-6}},          {"q8", {2e-5, 1e-4}},       {"q4", {0.005, 0.012}},
-      {"q4r", {0.005, 0.012}},     {"tq4", {0.0075, 0.0100}},  {"tq4n", {0.0085, 0.0110}},
-      {"tq5", {0.0019, 0.0028}},   {"tq3", {0.028, 0.036}},    {"tq3n", {0.031, 0.039}},
-      {"tq2", {0.10, 0.125}},      {"tq4.5", {0.005, 0.0075}}, {"tq3.5", {0.020, 0.028}},
-      {"tq2.5", {0.070, 0.095}},   {"tq4p", {0.014, 0.022}},   {"tq3p", {0.055, 0.075}},
+      {"f16", {0, 1e-6}},        {"q8", {2e-5, 1e-4}},       {"q4", {0.005, 0.012}},
+      {"q4r", {0.005, 0.012}},   {"tq4", {0.0075, 0.0100}},  {"tq4n", {0.0085, 0.0110}},
+      {"tq5", {0.0019, 0.0028}}, {"tq3", {0.028, 0.036}},    {"tq3n", {0.031, 0.039}},
+      {"tq2", {0.10, 0.125}},    {"tq4.5", {0.005, 0.0075}}, {"tq3.5", {0.020, 0.028}},
+      {"tq2.5", {0.070, 0.095}}, {"tq4p", {0.014, 0.022}},   {"tq3p", {0.055, 0.075}},
   };
   const uint64_t seed = test::fresh_seed();
   std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
@@ -158,9 +175,10 @@ TEST(KvFormats, CodeAttentionMatchesDequantizedAttention) {
     int64_t d, n_heads, n_kv;
   };
   const Case cases[] = {
-      {"tq4", "tq4", 128, 4, 2}, {"tq3", "tq2", 64, 6, 2},    {"tq3.5", "tq2.5", 128, 4, 1},
-      {"tq3p", "tq4", 32, 2, 2}, {"q8", "q8", 128, 8, 2},     {"q4r", "q4", 64, 4, 2},
-      {"tq4", "tq3", 7, 3, 3},   {"tq4.5", "tq3.5", 48, 4, 2}, {"tq4n", "q4r", 24, 2, 1},
+      {"tq4", "tq4", 128, 4, 2},       {"tq3", "tq2", 64, 6, 2},     {"tq3.5", "tq2.5", 128, 4, 1},
+      {"tq3p", "tq4", 32, 2, 2},       {"q8", "q8", 128, 8, 2},      {"q4r", "q4", 64, 4, 2},
+      {"tq4", "tq3", 7, 3, 3},         {"tq4.5", "tq3.5", 48, 4, 2}, {"tq4n", "q4r", 24, 2, 1},
+      {"tqw3.5", "tqw3.5", 128, 4, 2}, {"tqw4", "tqw2.5", 64, 6, 2}, {"tqw3", "tq3", 48, 2, 1},
   };
   test::for_each_target([&](const char*) {
     for (const Case& c : cases) {
@@ -174,7 +192,8 @@ TEST(KvFormats, CodeAttentionMatchesDequantizedAttention) {
       KvStoreShape ks{KvRole::kKey, s.n_ctx, c.n_kv, c.d, 1, 11, cfg.channel_stats.get()};
       Stores ref = make_stores(*find_kv_format(c.k), *find_kv_format(c.v), ks);
       const int64_t n_total = 70, n_prefill = 37, kvd = c.n_kv * c.d;
-      std::vector<float> K = kv_like(rng, n_total, c.n_kv, c.d), V = kv_like(rng, n_total, c.n_kv, c.d);
+      std::vector<float> K = kv_like(rng, n_total, c.n_kv, c.d),
+                         V = kv_like(rng, n_total, c.n_kv, c.d);
       for (auto& x : K) x *= 0.5f;  // realistic score spread (attention neither flat nor one-hot)
       (*kv)->append(1, 0, n_prefill, K.data(), V.data());
       ref.k->write(0, n_prefill, K.data());

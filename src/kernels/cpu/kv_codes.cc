@@ -17,6 +17,7 @@
 #include "core/half.h"
 #include "kernels/cpu/kv_codes_avx512.h"
 #include "kernels/kv_codes.h"
+#include "kernels/kv_encode.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace tq {
@@ -36,8 +37,8 @@ void DecodeKeyTile(const uint8_t* block, int64_t n_pad, const KvLevels& lv, floa
 }
 
 void ScoresFloat(const int8_t* q8, const float* q_mul, int64_t n_q, const uint8_t* codes,
-                 const uint16_t* scales, int64_t n_pos, int64_t n_pad, const KvLevels& lv,
-                 float* s, int64_t lds, bool accumulate) {
+                 const uint16_t* scales, int64_t n_pos, int64_t n_pad, const KvLevels& lv, float* s,
+                 int64_t lds, bool accumulate) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const int64_t nv = kKvKeyBlock / N;  // vectors per 16 positions (N <= 16 on these targets)
@@ -116,13 +117,14 @@ void MixFloat(const float* p, int64_t ldp, int64_t n_q, const uint8_t* codes,
   }
 }
 
-// ---- encoding ------------------------------------------------------------------------------------
+// ---- encoding
+// ------------------------------------------------------------------------------------
 
 // One coding pass at scale s: A = Σ y·c, B = Σ c² with c the nearest level of y/s, and the codes
 // when idx is not null. The level is built as c0 + Σ_k [v > b_k]·(c_{k+1} − c_k), so one compare
 // and two adds per boundary cover any level count without a table lookup.
-void EncodePass(const float* y, int64_t n, float s, const float* bnd, const float* delta, float c0,
-                int n_bnd, uint8_t* idx, double* a_out, double* b_out) {
+void CodePassImpl(const float* y, int64_t n, float s, const float* bnd, const float* delta,
+                  float c0, int n_bnd, uint8_t* idx, double* a_out, double* b_out) {
   const DF df;
   const hn::RebindToSigned<DF> di;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
@@ -160,55 +162,53 @@ void EncodePass(const float* y, int64_t n, float s, const float* bnd, const floa
   *b_out = hn::GetLane(hn::SumOfLanes(df, B));
 }
 
-float RoundF16(float s) { return f16_to_f32(f32_to_f16(std::min(s, 65504.0f))); }
-
-float EncodeScaled(const float* y, int64_t n, const float* centroids, const float* boundaries,
-                   int bits, KvScaleRule rule, uint8_t* idx) {
-  const int n_bnd = (1 << bits) - 1;
-  float delta[255];
-  for (int k = 0; k < n_bnd; ++k) delta[k] = centroids[k + 1] - centroids[k];
+// Uniform levels: idx = clamp(round((v − c0)/step)), c = c0 + idx·step.
+void UniformPass(const float* y, int64_t n, float s, float c0, float step, int bits, uint8_t* idx,
+                 double* a_out, double* b_out) {
   const DF df;
+  const hn::RebindToSigned<DF> di;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  double yy = 0;
-  for (int64_t c = 0; c < n; ++c) yy += static_cast<double>(y[c]) * y[c];
-  (void)N;
-  const float s0 = static_cast<float>(std::sqrt(yy / static_cast<double>(n)));
-  double a, b;
-  if (!(s0 > 0.0f)) {
-    int z = 0;
-    while (z < n_bnd && boundaries[z] < 0.0f) ++z;
-    std::fill(idx, idx + n, static_cast<uint8_t>(z));
-    return 0.0f;
-  }
-  if (rule == KvScaleRule::kNorm) {
-    const float s = RoundF16(s0);
-    EncodePass(y, n, s, boundaries, delta, centroids[0], n_bnd, idx, &a, &b);
-    return s;
-  }
-  thread_local std::vector<uint8_t> cand;
-  cand.resize(static_cast<size_t>(n));
-  double best = std::numeric_limits<double>::infinity();
-  float best_s = RoundF16(s0);
-  for (float f : {0.9f, 1.0f, 1.1f}) {
-    float s = f * s0;
-    for (int it = 0; it < 4; ++it) {
-      EncodePass(y, n, s, boundaries, delta, centroids[0], n_bnd, nullptr, &a, &b);
-      const float next = b > 0 ? static_cast<float>(a / b) : s0;
-      s = next > 0.0f ? next : s0;
+  VF A = hn::Zero(df), B = hn::Zero(df);
+  const VF inv = hn::Set(df, 1.0f / s), vc0 = hn::Set(df, c0), vstep = hn::Set(df, step);
+  const VF inv_step = hn::Set(df, 1.0f / step),
+           top = hn::Set(df, static_cast<float>((1 << bits) - 1));
+  HWY_ALIGN float tail[kMaxLanes];
+  HWY_ALIGN int32_t cnt_buf[kMaxLanes];
+  for (int64_t i = 0; i < n; i += N) {
+    const int64_t rem = std::min(N, n - i);
+    VF yv;
+    if (rem == N) {
+      yv = hn::LoadU(df, y + i);
+    } else {
+      std::fill(tail, tail + kMaxLanes, 0.0f);
+      std::copy_n(y + i, rem, tail);
+      yv = hn::Load(df, tail);
     }
-    s = RoundF16(s);
-    if (!(s > 0.0f)) continue;
-    EncodePass(y, n, s, boundaries, delta, centroids[0], n_bnd, cand.data(), &a, &b);
-    const double err = yy - 2.0 * s * a + static_cast<double>(s) * s * b;
-    if (err < best) {
-      best = err;
-      best_s = s;
-      std::copy_n(cand.data(), n, idx);
+    const VF k = hn::Min(
+        hn::Max(hn::Round(hn::Mul(hn::Sub(hn::Mul(yv, inv), vc0), inv_step)), hn::Zero(df)), top);
+    VF c = hn::MulAdd(k, vstep, vc0);
+    if (rem < N) c = hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(rem)), c);
+    A = hn::MulAdd(yv, c, A);
+    B = hn::MulAdd(c, c, B);
+    if (idx) {
+      hn::Store(hn::ConvertTo(di, k), di, cnt_buf);
+      for (int64_t l = 0; l < rem; ++l) idx[i + l] = static_cast<uint8_t>(cnt_buf[l]);
     }
   }
-  if (!(best < std::numeric_limits<double>::infinity()))  // every start underflowed f16
-    EncodePass(y, n, best_s > 0 ? best_s : 1.0f, boundaries, delta, centroids[0], n_bnd, idx, &a, &b);
-  return best_s;
+  *a_out = hn::GetLane(hn::SumOfLanes(df, A));
+  *b_out = hn::GetLane(hn::SumOfLanes(df, B));
+}
+
+void CodePass(const float* y, int64_t n, float s, const float* centroids, const float* boundaries,
+              int bits, bool uniform, uint8_t* idx, double* a, double* b) {
+  if (uniform) {
+    UniformPass(y, n, s, centroids[0], centroids[1] - centroids[0], bits, idx, a, b);
+    return;
+  }
+  const int n_bnd = (1 << bits) - 1;
+  float delta[63];
+  for (int k = 0; k < n_bnd; ++k) delta[k] = centroids[k + 1] - centroids[k];
+  CodePassImpl(y, n, s, boundaries, delta, centroids[0], n_bnd, idx, a, b);
 }
 
 bool UseVnni() {
@@ -229,11 +229,14 @@ void Scores(const int8_t* q8, const float* q_mul, int64_t n_q, const uint8_t* co
 
 void Mix(const float* p, int64_t ldp, int64_t n_q, const uint8_t* codes, const uint16_t* scales,
          int64_t n_pos, int64_t n_pad, const KvLevels& lv, float out_mul, float* out) {
-  if (!UseVnni() || !kv_mix_codes_avx512(p, ldp, n_q, codes, scales, n_pos, n_pad, lv, out_mul, out))
+  if (!UseVnni() ||
+      !kv_mix_codes_avx512(p, ldp, n_q, codes, scales, n_pos, n_pad, lv, out_mul, out))
     MixFloat(p, ldp, n_q, codes, scales, n_pos, n_pad, lv, out_mul, out);
 }
 
-const char* Path() { return UseVnni() ? "avx512-vnni" : "float"; }
+const char* Path() {
+  return UseVnni() ? "avx512-vnni" : "float";
+}
 
 }  // namespace
 }  // namespace HWY_NAMESPACE
@@ -245,13 +248,23 @@ namespace tq {
 HWY_EXPORT(Scores);
 HWY_EXPORT(Mix);
 HWY_EXPORT(Path);
-HWY_EXPORT(EncodeScaled);
+HWY_EXPORT(CodePass);
+
+void kv_code_pass(const float* y, int64_t n, float s, const float* centroids,
+                  const float* boundaries, int bits, bool uniform, uint8_t* idx, double* a,
+                  double* b) {
+  TQ_CHECK(n >= 1 && bits >= 1 && bits <= (uniform ? 8 : 6), "kv_code_pass: n {} bits {}", n, bits);
+  HWY_DYNAMIC_DISPATCH(CodePass)(y, n, s, centroids, boundaries, bits, uniform, idx, a, b);
+}
+
+float kv_encode_shared(const KvCodePart* parts, int n_parts, KvScaleRule rule) {
+  return kv_encode_shared_with(parts, n_parts, rule, &kv_code_pass);
+}
 
 float kv_encode_scaled(const float* y, int64_t n, const float* centroids, const float* boundaries,
                        int bits, KvScaleRule rule, uint8_t* idx) {
-  TQ_CHECK(n >= 1 && bits >= 1 && bits <= 5 && rule != KvScaleRule::kAbsMax,
-           "kv_encode_scaled: n {} bits {}", n, bits);
-  return HWY_DYNAMIC_DISPATCH(EncodeScaled)(y, n, centroids, boundaries, bits, rule, idx);
+  const KvCodePart p{y, n, 1.0f, centroids, boundaries, bits, false, idx};
+  return kv_encode_shared(&p, 1, rule);
 }
 
 float quantize_query_i8(const float* q, int64_t n, int64_t n_pad, int8_t* q8) {

@@ -7,11 +7,10 @@
 
 #include "core/half.h"
 #include "kernels/kv_codes.h"
+#include "kernels/kv_encode.h"
 
 namespace tq::ref {
 namespace {
-
-float round_f16(float s) { return f16_to_f32(f32_to_f16(std::min(s, 65504.0f))); }
 
 // The number of boundaries below v (binary search over the ascending boundaries).
 uint8_t nearest(const float* boundaries, int bits, float v) {
@@ -23,66 +22,34 @@ uint8_t nearest(const float* boundaries, int bits, float v) {
 
 }  // namespace
 
-float kv_encode_scaled(const float* y, int64_t n, const float* centroids, const float* boundaries,
-                       int bits, KvScaleRule rule, uint8_t* idx) {
-  double yy = 0;
-  for (int64_t c = 0; c < n; ++c) yy += static_cast<double>(y[c]) * y[c];
-  const float s0 = static_cast<float>(std::sqrt(yy / static_cast<double>(n)));
-  if (!(s0 > 0.0f)) {
-    const uint8_t z = nearest(boundaries, bits, 0.0f);
-    std::fill(idx, idx + n, z);
-    return 0.0f;
+void kv_code_pass(const float* y, int64_t n, float s, const float* centroids,
+                  const float* boundaries, int bits, bool uniform, uint8_t* idx, double* a,
+                  double* b) {
+  const float inv = 1.0f / s;
+  const float c0 = centroids[0], inv_step = 1.0f / (centroids[1] - centroids[0]);
+  const float top = static_cast<float>((1 << bits) - 1);
+  double sa = 0, sb = 0;
+  for (int64_t c = 0; c < n; ++c) {
+    const uint8_t k = uniform ? static_cast<uint8_t>(std::clamp(
+                                    std::nearbyint((y[c] * inv - c0) * inv_step), 0.0f, top))
+                              : nearest(boundaries, bits, y[c] * inv);
+    if (idx) idx[c] = k;
+    sa += static_cast<double>(y[c]) * centroids[k];
+    sb += static_cast<double>(centroids[k]) * centroids[k];
   }
-  auto codes_for = [&](float s, uint8_t* out, double* yc, double* cc) {
-    const float inv = 1.0f / s;
-    double a = 0, b = 0;
-    for (int64_t c = 0; c < n; ++c) {
-      const uint8_t k = nearest(boundaries, bits, y[c] * inv);
-      if (out) out[c] = k;
-      a += static_cast<double>(y[c]) * centroids[k];
-      b += static_cast<double>(centroids[k]) * centroids[k];
-    }
-    *yc = a;
-    *cc = b;
-  };
-  if (rule == KvScaleRule::kNorm) {
-    const float s = round_f16(s0);
-    double a, b;
-    codes_for(s, idx, &a, &b);
-    return s;
-  }
-  // Least squares: alternate nearest codes and s = <y, c>/<c, c> from three starts (0.9, 1, 1.1 of
-  // the norm scale), round s to f16, keep the start with the smallest error.
-  thread_local std::vector<uint8_t> cand;
-  cand.resize(static_cast<size_t>(n));
-  double best = std::numeric_limits<double>::infinity();
-  float best_s = round_f16(s0);
-  for (float f : {0.9f, 1.0f, 1.1f}) {
-    float s = f * s0;
-    for (int it = 0; it < 4; ++it) {
-      double a, b;
-      codes_for(s, nullptr, &a, &b);
-      const float next = b > 0 ? static_cast<float>(a / b) : s0;
-      s = next > 0.0f ? next : s0;
-    }
-    s = round_f16(s);
-    if (!(s > 0.0f)) continue;
-    double a, b;
-    codes_for(s, cand.data(), &a, &b);
-    const double err = yy - 2.0 * s * a + static_cast<double>(s) * s * b;
-    if (err < best) {
-      best = err;
-      best_s = s;
-      std::copy_n(cand.data(), n, idx);
-    }
-  }
-  if (!(best < std::numeric_limits<double>::infinity())) {  // every start underflowed f16
-    double a, b;
-    codes_for(best_s > 0 ? best_s : 1.0f, idx, &a, &b);
-  }
-  return best_s;
+  *a = sa;
+  *b = sb;
 }
 
+float kv_encode_shared(const KvCodePart* parts, int n_parts, KvScaleRule rule) {
+  return kv_encode_shared_with(parts, n_parts, rule, &ref::kv_code_pass);
+}
+
+float kv_encode_scaled(const float* y, int64_t n, const float* centroids, const float* boundaries,
+                       int bits, KvScaleRule rule, uint8_t* idx) {
+  const KvCodePart p{y, n, 1.0f, centroids, boundaries, bits, false, idx};
+  return ref::kv_encode_shared(&p, 1, rule);
+}
 
 void kv_scores_codes(const int8_t* q8, const float* q_mul, int64_t n_q, const uint8_t* codes,
                      const uint16_t* scales, int64_t n_pos, int64_t n_pad, const KvLevels& lv,
@@ -121,8 +88,9 @@ void kv_mix_codes(const float* p, int64_t ldp, int64_t n_q, const uint8_t* codes
       for (int64_t j = j0; j < j1; ++j) {
         const uint8_t* block = codes + (j / kKvValueBlock) * block_bytes;
         for (int64_t c = 0; c < n_pad; ++c)
-          acc[c] += static_cast<int64_t>(w8[j - j0]) *
-                    lv.levels[kv_get_code(block, kv_value_code_index(j % kKvValueBlock, c), lv.bits)];
+          acc[c] +=
+              static_cast<int64_t>(w8[j - j0]) *
+              lv.levels[kv_get_code(block, kv_value_code_index(j % kKvValueBlock, c), lv.bits)];
       }
       const float m = wmax * k;
       for (int64_t c = 0; c < n_pad; ++c) o[c] += static_cast<float>(acc[c]) * m;
