@@ -13,6 +13,7 @@
 # on its own: LOCK=/work/wt/.cpu.lock scripts/results-weights.sh tq-ref-m
 # Env: TQ_SHARED_DATA (the build's, else ../shared/data), THREADS (2), CALIB_WINDOWS (128), SLICE_S (480), LOCK (none),
 #      SYNTH_CALIB_WINDOWS (16), SYNTH_METHOD (gptq+lsq), SYNTH_TUNE_STEPS (5, when SYNTH_METHOD has adam).
+#      SYNTH (build/synth/llama-3.2-1b-bf16: the synthetic 1B, a folder or .gguf; made when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Shared data: $TQ_SHARED_DATA, else what the release build was configured with, else ../shared/data.
@@ -28,7 +29,7 @@ LOCK=${LOCK:-}
 COMMIT=$(git describe --always)  # "-dirty" when tracked files other than docs/RESULTS.md changed
 git diff --quiet HEAD -- . ':!docs/RESULTS.md' || COMMIT="$COMMIT-dirty"
 TQ=build/release/bin/tq
-SYNTH=build/synth/llama-3.2-1b-bf16
+SYNTH=${SYNTH:-build/synth/llama-3.2-1b-bf16}  # HF folder or .gguf; made by tq synth when missing
 OUT=build/results-weights
 PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(tq-ref-s tq-ref-m time render)
@@ -72,7 +73,7 @@ for part in "${PARTS[@]}"; do
     [ -f "$OUT/eval-$m.md" ] && rm -rf "$work" && echo "$COMMIT" >"$OUT/eval-$m.commit"
     ;;
   time)
-    [ -f "$SYNTH/config.json" ] || heavy "$TQ" synth --preset llama-3.2-1b --type bf16 -o "$SYNTH" >/dev/null
+    [ -e "$SYNTH" ] || heavy "$TQ" synth --preset llama-3.2-1b --type bf16 -o "$SYNTH" >/dev/null
     M="$DATA/models/tq-ref-m"
     for k in datafree full; do
       heavy "$TQ" quantize -q -m "$M" -o "$OUT/m-tq4-$k.gguf" --recipe tq4 --method $k \
@@ -99,7 +100,7 @@ for part in "${PARTS[@]}"; do
 done
 
 # Assemble the section from whatever results exist.
-secs() { grep -o "\"$2\": *[0-9.e+-]*" "$1" | head -1 | sed 's/.*: *//'; }
+secs() { grep -o "\"$2\": *[0-9][0-9.e+-]*" "$1" | head -1 | sed 's/.*: *//'; }  # numbers only (block_tuning is also a list)
 time_row() {  # time_row MODEL LABEL JSON
   [ -f "$3" ] || return 0
   printf '| %s | %s | %.3f | %.1f s | %.1f s | %.1f s | %.1f s | %.1f s |\n' "$1" "$2" \
