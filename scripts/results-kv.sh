@@ -24,14 +24,7 @@ cmake --build --preset release --target tq bench_kv_attention >/dev/null
 RESULTS=docs/RESULTS.md
 [ -f "$RESULTS" ] || printf '# Results\n\nEvery number here is produced by a command in this repository.\n\n' >"$RESULTS"
 
-# replace_section NAME FILE: puts FILE between <!-- NAME:begin --> and <!-- NAME:end -->.
-replace_section() {
-  grep -q "<!-- $1:begin -->" "$RESULTS" || printf '<!-- %s:begin -->\n<!-- %s:end -->\n\n' "$1" "$1" >>"$RESULTS"
-  awk -v name="$1" -v f="$2" '
-    $0 == "<!-- " name ":begin -->" { print; while ((getline l < f) > 0) print l; skip = 1; next }
-    $0 == "<!-- " name ":end -->" { skip = 0 }
-    !skip' "$RESULTS" >"$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS"
-}
+. scripts/results-lib.sh  # replace_section
 
 # K/V pairs of the table ("K/V" or "K/V@weights" for data-free statistics).
 PAIRS=(f16/f16 q8/q8 q4/q4 q4r/q4r tq4/tq4 tq4/tq3 tq3/tq3 tq3.5/tq3.5 tq2.5/tq2.5 tq3p/tq3

@@ -41,14 +41,7 @@ heavy cmake --build --preset release --target tq >/dev/null
 RESULTS=docs/RESULTS.md
 [ -f "$RESULTS" ] || printf '# Results\n\nEvery number here is produced by a command in this repository.\n\n' >"$RESULTS"
 
-# replace_section NAME FILE: puts FILE between <!-- NAME:begin --> and <!-- NAME:end -->.
-replace_section() {
-  grep -q "<!-- $1:begin -->" "$RESULTS" || printf '<!-- %s:begin -->\n<!-- %s:end -->\n\n' "$1" "$1" >>"$RESULTS"
-  awk -v name="$1" -v f="$2" '
-    $0 == "<!-- " name ":begin -->" { print; while ((getline l < f) > 0) print l; skip = 1; next }
-    $0 == "<!-- " name ":end -->" { skip = 0 }
-    !skip' "$RESULTS" >"$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS"
-}
+. scripts/results-lib.sh  # replace_section
 
 ROWS="base,q8:q8,rtn4:rtn4,gptq4:gptq4,tq4 data-free:tq4@datafree,tq4 full:tq4@full,tq3 full:tq3@full"
 ROWS="$ROWS,tq2 full:tq2@full,tq3 full with tq3 embedding:tq3;token_embd=tq3@full"

@@ -1,0 +1,11 @@
+# Sourced by the scripts/results-*.sh: shared helpers. Needs RESULTS (the markdown file) set.
+
+# replace_section NAME FILE: puts FILE between <!-- NAME:begin --> and <!-- NAME:end --> of $RESULTS
+# (appending the two markers first when the section does not exist yet).
+replace_section() {
+  grep -q "<!-- $1:begin -->" "$RESULTS" || printf '<!-- %s:begin -->\n<!-- %s:end -->\n\n' "$1" "$1" >>"$RESULTS"
+  awk -v name="$1" -v f="$2" '
+    $0 == "<!-- " name ":begin -->" { print; while ((getline l < f) > 0) print l; skip = 1; next }
+    $0 == "<!-- " name ":end -->" { skip = 0 }
+    !skip' "$RESULTS" >"$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS"
+}
