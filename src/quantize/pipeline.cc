@@ -111,20 +111,20 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     if (std::find(opt.widths.begin(), opt.widths.end(), opt.sens_bits) == opt.widths.end())
       return invalid_argument("the measured width {} must be one of the candidate widths",
                               opt.sens_bits);
-    std::vector<const TensorPlan*> todo;
+    std::vector<const TensorPlan*> pending;
     for (const TensorPlan& t : plan.tensors)
-      if (t.is_matrix() && !t.pinned && !table.count(t.name)) todo.push_back(&t);
-    std::stable_sort(todo.begin(), todo.end(), [](const TensorPlan* a, const TensorPlan* b) {
+      if (t.is_matrix() && !t.pinned && !table.count(t.name)) pending.push_back(&t);
+    std::stable_sort(pending.begin(), pending.end(), [](const TensorPlan* a, const TensorPlan* b) {
       return layer_of(a->name) < layer_of(b->name);
     });
     Timer ts;
     const double calib_before_sens = ctx->calib_seconds;
-    if (!todo.empty()) {
+    if (!pending.empty()) {
       TQ_ASSIGN_OR_RETURN(SensitivityProbe * probe, ctx->probe());
-      int64_t todo_params = 0;
-      for (const auto* t : todo) todo_params += t->n_params;
-      Progress bar("sensitivity", todo_params, opt.progress);
-      for (const TensorPlan* tp : todo) {
+      int64_t pending_params = 0;
+      for (const auto* t : pending) pending_params += t->n_params;
+      Progress bar("sensitivity", pending_params, opt.progress);
+      for (const TensorPlan* tp : pending) {
         const TensorInfo* ti = model.file.find(tp->name);
         const std::vector<float> w = load_f32(*ti);
         InputKey ik;
