@@ -24,7 +24,9 @@ struct Args {
   bool anchor_rows = false, keep = false, quiet = false, resume = false;
   double max_seconds = 0;
   int64_t ctx = 512, ppl_windows = 400, kld_windows = 50, calib_windows = 128;
-  int64_t n_gen = 64, tune_steps = 100;
+  int64_t n_gen = 64, tune_steps = 100, sens_windows = 4;
+  std::vector<double> sens_widths = tq::QuantizeOptions().sens_widths;
+  std::vector<double> widths = tq::QuantizeOptions().widths;
   int reps = 3, threads = 0;
   uint64_t seed = 0;
 };
@@ -51,6 +53,9 @@ Status run(Args& a) {
   o.quant.calib.n_ctx = a.ctx;
   o.quant.calib.seed = a.seed;
   o.quant.tune.steps = a.tune_steps;
+  o.quant.sens_windows = a.sens_windows;
+  o.quant.sens_widths = a.sens_widths;
+  o.quant.widths = a.widths;
   o.quant.tune.seed = a.seed;
   o.bench.n_prompt = 1;
   o.bench.n_gen = a.n_gen;
@@ -114,6 +119,12 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("-n,--gen-tokens", a->n_gen, "Decode test length")->capture_default_str();
   cmd->add_option("-r,--reps", a->reps, "Decode test repetitions")->capture_default_str();
   cmd->add_option("--tune-steps", a->tune_steps, "Adam steps per block (method adam)")->capture_default_str();
+  cmd->add_option("--sens-windows", a->sens_windows, "Windows for the KLD sensitivity of bpw= rows")
+      ->capture_default_str();
+  cmd->add_option("--widths", a->widths, "Candidate widths of bpw= rows (x.5 = tq<x>.5)")
+      ->delimiter(',')->capture_default_str();
+  cmd->add_option("--sens-widths", a->sens_widths, "Widths at which bpw= rows measure the KLD sensitivity")
+      ->delimiter(',')->capture_default_str();
   cmd->add_option("--seed", a->seed, "Calibration seed")->capture_default_str();
   cmd->add_option("--work-dir", a->work_dir, "Folder for the quantized files (default: a temp folder)");
   cmd->add_flag("--keep", a->keep, "Keep the quantized files");

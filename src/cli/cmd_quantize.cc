@@ -17,6 +17,8 @@ struct Args {
   std::string model, out, recipe, method, calib, json;
   double bpw = 0;
   int64_t calib_windows = 128, calib_ctx = 512, sens_windows = 4;
+  std::vector<double> sens_widths = tq::QuantizeOptions().sens_widths;
+  std::vector<double> widths = tq::QuantizeOptions().widths;
   uint64_t seed = 0;
   int64_t tune_steps = 100, tune_windows = 32;
   double tune_lr = 2e-3;
@@ -65,6 +67,8 @@ Status run(const Args& a) {
   opt.calib.seed = a.seed;
   opt.calib.progress = !a.quiet;
   opt.sens_windows = a.sens_windows;
+  opt.sens_widths = a.sens_widths;
+  opt.widths = a.widths;
   opt.tune.steps = a.tune_steps;
   opt.tune.lr = a.tune_lr;
   opt.tune.seed = a.seed;
@@ -101,6 +105,13 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--calib-ctx", a->calib_ctx, "Tokens per calibration window")->capture_default_str();
   cmd->add_option("--sens-windows", a->sens_windows,
                   "Windows for the per-tensor KLD sensitivity of --bpw plans")->capture_default_str();
+  cmd->add_option("--widths", a->widths,
+                  "Candidate widths of --bpw plans (x.5 = the fractional format tq<x>.5)")
+      ->delimiter(',')->capture_default_str();
+  cmd->add_option("--sens-widths", a->sens_widths,
+                  "Widths (among --widths) at which --bpw measures each tensor's KLD sensitivity; "
+                  "the others are extrapolated by the weighted error")
+      ->delimiter(',')->capture_default_str();
   cmd->add_option("--tune-steps", a->tune_steps, "Adam steps per block (method adam)")->capture_default_str();
   cmd->add_option("--tune-windows", a->tune_windows, "Calibration windows used by adam")->capture_default_str();
   cmd->add_option("--tune-lr", a->tune_lr, "Adam learning rate on the scale multipliers")->capture_default_str();

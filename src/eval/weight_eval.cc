@@ -1,6 +1,7 @@
 #include "eval/weight_eval.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <charconv>
 #include <cmath>
@@ -44,10 +45,11 @@ std::string file_name_for(const WeightEvalRow& r, size_t i) {
 std::string row_key(const WeightEvalOptions& o, const WeightEvalRow& r) {
   const QuantizeOptions& q = o.quant;
   return fmt::format("{}|{}|{}|{}|ctx={} ppl={} kld={}|calib={} n={} ctx={} seed={} sens={}|tune={} "
-                     "lr={} tw={} max={}|G={}",
+                     "lr={} tw={} max={}|G={} sw={} w={}",
                      r.label, r.recipe, r.method, o.model_path, o.n_ctx, o.ppl_windows, o.kld_windows,
                      q.calib.text_path, q.calib.n_windows, q.calib.n_ctx, q.calib.seed, q.sens_windows,
-                     q.tune.steps, q.tune.lr, q.tune_windows, q.tune_max_bpw, q.group) +
+                     q.tune.steps, q.tune.lr, q.tune_windows, q.tune_max_bpw, q.group,
+                     fmt::join(q.sens_widths, ","), fmt::join(q.widths, ",")) +
          "|" + o.text_path;
 }
 

@@ -70,9 +70,8 @@ BlockTuneReport tune_block_scales(const BlockRunner& runner, int64_t layer,
     Param& p = params[i];
     p.t = tensors[i];
     const TqTensor& t = *p.t;
-    const TqCodec& codec = tq_codec(t.bits, t.group);
     p.u.resize(t.codes.size());
-    for (size_t k = 0; k < t.codes.size(); ++k) p.u[k] = codec.codebook[t.codes[k]];
+    codebook_values(t, p.u.data());
     p.mult.assign(t.scales.size(), 1.0f);
     p.m1.assign(t.scales.size(), 0.0f);
     p.m2.assign(t.scales.size(), 0.0f);

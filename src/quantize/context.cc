@@ -103,11 +103,16 @@ Result<QuantizedTensor> quantize_tensor(const TensorPlan& t, const float* w, con
       // The tied embedding stays data-free (measured: GPTQ with the head's H alone hurts its role
       // as the input lookup, research WEIGHTS.md §3).
       const bool data_aware = t.role != TensorRole::kEmbedding && H != nullptr;
+      // A fractional spec: the groups with the largest (H-weighted) energy get the extra bit.
+      const std::vector<uint8_t> wide =
+          s.half ? tq_choose_wide_groups(w, R, C, s.group, data_aware ? &H->H : nullptr)
+                 : std::vector<uint8_t>{};
       if (method.gptq && data_aware) {
-        TQ_ASSIGN_OR_RETURN(TqTensor tt, tq_quantize_gptq(w, R, C, H->H, s.bits, s.group, gptq, search));
+        TQ_ASSIGN_OR_RETURN(TqTensor tt,
+                            tq_quantize_gptq(w, R, C, H->H, s.bits, s.group, gptq, search, wide));
         q.tq = std::move(tt);
       } else {
-        q.tq = tq_quantize_datafree(w, R, C, s.bits, s.group, search);
+        q.tq = tq_quantize_datafree(w, R, C, s.bits, s.group, search, wide);
       }
       if (method.lsq && data_aware) tq_refit_scales(*q.tq, w, H->H, gptq.damp);
       return q;
@@ -132,7 +137,7 @@ Result<double> allocate_plan(ModelPlan& plan, const std::map<std::string, Tensor
   int64_t fixed_bits = 0;
   std::vector<AllocItem> items;
   std::vector<TensorPlan*> targets;
-  std::vector<std::vector<int>> widths;
+  std::vector<std::vector<double>> widths;
   for (TensorPlan& t : plan.tensors) {
     if (!t.is_matrix() || t.pinned) {
       fixed_bits += t.bits();
@@ -141,13 +146,10 @@ Result<double> allocate_plan(ModelPlan& plan, const std::map<std::string, Tensor
     auto it = sens.find(t.name);
     if (it == sens.end()) return invalid_argument("no sensitivity measured for '{}'", t.name);
     AllocItem item{t.name, {}};
-    std::vector<int> ws;
+    std::vector<double> ws;
     for (const auto& [b, cost] : it->second.dkld) {
       TensorPlan probe = t;
-      TensorSpec spec;
-      spec.bits = b;
-      spec.group = group;
-      TQ_RETURN_IF_ERROR(assign_spec(probe, spec));
+      TQ_RETURN_IF_ERROR(assign_spec(probe, tq_spec_of_width(b, group)));
       item.options.push_back({probe.bits(), cost});
       ws.push_back(b);
     }
@@ -162,10 +164,7 @@ Result<double> allocate_plan(ModelPlan& plan, const std::map<std::string, Tensor
   const int64_t unit = std::max<int64_t>(2048, total / 200000);
   TQ_ASSIGN_OR_RETURN(AllocResult r, allocate_bits(items, budget, unit));
   for (size_t i = 0; i < targets.size(); ++i) {
-    TensorSpec spec;
-    spec.bits = widths[i][r.choice[i]];
-    spec.group = group;
-    TQ_RETURN_IF_ERROR(assign_spec(*targets[i], spec));
+    TQ_RETURN_IF_ERROR(assign_spec(*targets[i], tq_spec_of_width(widths[i][r.choice[i]], group)));
   }
   return r.cost;
 }

@@ -34,16 +34,28 @@ Result<std::vector<uint8_t>> QuantizedTensor::encode(int64_t permute_head_dim) c
   };
   if (tq) {
     const TqTensor& t = *tq;
-    const int64_t gb = tq_group_bytes(t.bits, t.group), ng = t.n_groups();
-    if (static_cast<size_t>(gb * ng) != rb)
+    const int64_t ng = t.n_groups();
+    // Block slots of a row: a fractional tensor stores its wide groups first (formats/tq_weight.h).
+    std::vector<int64_t> slot_group(static_cast<size_t>(ng)), slot_offset(static_cast<size_t>(ng));
+    int64_t bytes = 0, j = 0;
+    for (int pass = 0; pass < (t.fractional() ? 2 : 1); ++pass)
+      for (int64_t g = 0; g < ng; ++g)
+        if (!t.fractional() || (t.wide[g] != 0) == (pass == 0)) {
+          slot_group[j] = g;
+          slot_offset[j++] = bytes;
+          bytes += tq_group_bytes(t.group_bits(g), t.group);
+        }
+    if (static_cast<size_t>(bytes) != rb)
       return invalid_argument("{}: {} rows are {} bytes, tq blocks give {}", name,
-                              type_name(type), rb, gb * ng);
+                              type_name(type), rb, bytes);
     parallel_for(n_rows, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const int64_t s = src_row(r);
-        for (int64_t g = 0; g < ng; ++g)
-          tq_pack_group(t.codes.data() + s * n_cols + g * t.group, t.scales[s * ng + g], t.bits,
-                        t.group, out.data() + r * rb + g * gb);
+        for (int64_t k = 0; k < ng; ++k) {
+          const int64_t g = slot_group[k];
+          tq_pack_group(t.codes.data() + s * n_cols + g * t.group, t.scales[s * ng + g],
+                        t.group_bits(g), t.group, out.data() + r * rb + slot_offset[k]);
+        }
       }
     }, 16);
     return out;

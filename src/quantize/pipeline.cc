@@ -1,6 +1,7 @@
 #include "quantize/pipeline.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -105,18 +106,38 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
   if (opt.recipe.target_bpw) {
     Method sm = opt.method;
     sm.adam = false;
-    const std::string key = fmt::format("g{}|{}|b{}|w{}", opt.group, to_string(sm), opt.sens_bits,
-                                        fmt::join(opt.widths, ","));
+    const std::string key = fmt::format("g{}|{}|b{}|w{}", opt.group, to_string(sm),
+                                        fmt::join(opt.sens_widths, ","), fmt::join(opt.widths, ","));
     auto& table = ctx->sensitivity[key];
-    if (std::find(opt.widths.begin(), opt.widths.end(), opt.sens_bits) == opt.widths.end())
-      return invalid_argument("the measured width {} must be one of the candidate widths",
-                              opt.sens_bits);
+    if (opt.sens_widths.empty()) return invalid_argument("no width to measure the sensitivity at");
+    for (double b : opt.sens_widths)
+      if (std::find(opt.widths.begin(), opt.widths.end(), b) == opt.widths.end())
+        return invalid_argument("the measured width {} must be one of the candidate widths ({})", b,
+                                fmt::join(opt.widths, ", "));
     std::vector<const TensorPlan*> pending;
     for (const TensorPlan& t : plan.tensors)
       if (t.is_matrix() && !t.pinned && !table.count(t.name)) pending.push_back(&t);
     std::stable_sort(pending.begin(), pending.end(), [](const TensorPlan* a, const TensorPlan* b) {
       return layer_of(a->name) < layer_of(b->name);
     });
+    // The Hessian a tensor's sensitivity uses (also a tied embedding's: the head's input).
+    auto sens_hessian = [&](const TensorPlan& t) -> Result<const HessianSet::Entry*> {
+      InputKey ik;
+      const bool tied_emb = t.role == TensorRole::kEmbedding && model.tied_output;
+      if ((t.role != TensorRole::kEmbedding || tied_emb) && input_key_of(t.name, hp.n_layer, &ik))
+        return ctx->hessian(ik);
+      return static_cast<const HessianSet::Entry*>(nullptr);
+    };
+    // Ŵ of tensor t at `width` (false: the tensor cannot take it).
+    auto quantize_at = [&](const TensorPlan& t, const std::vector<float>& w, const HessianSet::Entry* H,
+                           const TensorSpec& spec, std::vector<float>& wh) -> Result<bool> {
+      TensorPlan tb = t;
+      if (!assign_spec(tb, spec).ok()) return false;
+      TQ_ASSIGN_OR_RETURN(QuantizedTensor q, quantize_tensor(tb, w.data(), sm, H, opt.gptq));
+      wh.resize(w.size());
+      q.dequantize(wh.data());
+      return true;
+    };
     Timer ts;
     const double calib_before_sens = ctx->calib_seconds;
     if (!pending.empty()) {
@@ -125,40 +146,37 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
       for (const auto* t : pending) pending_params += t->n_params;
       Progress bar("sensitivity", pending_params, opt.progress);
       for (const TensorPlan* tp : pending) {
-        const TensorInfo* ti = model.file.find(tp->name);
-        const std::vector<float> w = load_f32(*ti);
-        InputKey ik;
-        const HessianSet::Entry* H = nullptr;
-        const bool tied_emb = tp->role == TensorRole::kEmbedding && model.tied_output;
-        if ((tp->role != TensorRole::kEmbedding || tied_emb) && input_key_of(tp->name, hp.n_layer, &ik)) {
-          TQ_ASSIGN_OR_RETURN(H, ctx->hessian(ik));
-        }
+        const std::vector<float> w = load_f32(*model.file.find(tp->name));
+        TQ_ASSIGN_OR_RETURN(const HessianSet::Entry* H, sens_hessian(*tp));
         TensorSensitivity s;
-        std::vector<float> wh(w.size());
-        for (int b : opt.widths) {
-          TensorPlan tb = *tp;
-          TensorSpec spec;
-          spec.bits = b;
-          spec.group = opt.group;
-          TQ_RETURN_IF_ERROR(assign_spec(tb, spec));
-          TQ_ASSIGN_OR_RETURN(QuantizedTensor q, quantize_tensor(tb, w.data(), sm, H, opt.gptq));
-          q.dequantize(wh.data());
+        std::vector<float> wh;
+        for (double b : opt.widths) {
+          // A width the tensor cannot take (a fractional one on an odd number of groups) is no
+          // candidate.
+          TQ_ASSIGN_OR_RETURN(const bool fits, quantize_at(*tp, w, H, tq_spec_of_width(b, opt.group), wh));
+          if (!fits) continue;
           double proxy = 0;
           if (H) {
-            proxy = hessian_weighted_error(w.data(), wh.data(), tb.n_rows(), tb.n_cols(), H->H);
+            proxy = hessian_weighted_error(w.data(), wh.data(), tp->n_rows(), tp->n_cols(), H->H);
           } else {  // an untied input embedding: plain squared error
             for (size_t i = 0; i < w.size(); ++i) proxy += static_cast<double>(w[i] - wh[i]) * (w[i] - wh[i]);
           }
           s.proxy[b] = proxy;
-          if (b == opt.sens_bits) {
-            TQ_ASSIGN_OR_RETURN(s.dkld_ref, probe->delta_kld(tp->name, wh.data()));
+          if (std::find(opt.sens_widths.begin(), opt.sens_widths.end(), b) != opt.sens_widths.end()) {
+            TQ_ASSIGN_OR_RETURN(s.measured[b], probe->delta_kld(tp->name, wh.data()));
           }
         }
-        // Extrapolate ΔKLD by the error ratio; monotone: more bits never predicted worse.
+        if (s.measured.empty())
+          return invalid_argument("{}: none of the widths {} fits it", tp->name, fmt::join(opt.sens_widths, ", "));
+        // A width without a measurement: the nearest measured width (the lower on a tie) scaled by
+        // the error ratio. Monotone: more bits are never predicted worse.
         double best = INFINITY;
-        const double ref_proxy = s.proxy[opt.sens_bits];
         for (const auto& [b, p] : s.proxy) {
-          const double d = ref_proxy > 0 ? std::max(s.dkld_ref, 0.0) * p / ref_proxy : 0.0;
+          auto m = s.measured.begin();
+          for (auto it = s.measured.begin(); it != s.measured.end(); ++it)
+            if (std::abs(it->first - b) < std::abs(m->first - b)) m = it;
+          const double ref = s.proxy[m->first], dm = std::max(m->second, 0.0);
+          const double d = m->first == b ? dm : (ref > 0 ? dm * p / ref : 0.0);
           best = std::min(best, d);
           s.dkld[b] = best;
         }
@@ -171,7 +189,7 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     TQ_ASSIGN_OR_RETURN(rep.predicted_dkld, allocate_plan(plan, table, *opt.recipe.target_bpw, opt.group));
     for (const auto& t : plan.tensors)
       if (table.count(t.name) && t.spec.kind == TensorSpec::Kind::kTq)
-        predicted[t.name] = table[t.name].dkld.at(t.spec.bits);
+        predicted[t.name] = table[t.name].dkld.at(t.spec.width());
   }
   rep.n_params = plan.n_params();
   rep.total_bits = plan.total_bits();
@@ -195,10 +213,18 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
   std::stable_sort(order.begin(), order.end(), [](const TensorPlan* a, const TensorPlan* b) {
     return order_key(a->name) < order_key(b->name);
   });
+  // A fractional tq tensor is followed by its group map "<name>.tq_map" (i8 [n_groups]).
+  auto map_of = [&](const TensorPlan& t) -> std::string {
+    const TqWeightSpec* s = find_tq_weight(t.type);
+    return s && s->fractional() && !opt.dequantized_output ? tq_group_map_tensor_name(t.name) : "";
+  };
   std::vector<GgufTensorDecl> decls;
-  for (const TensorPlan* t : order)
+  for (const TensorPlan* t : order) {
     decls.push_back({t->name, opt.dequantized_output && t->is_matrix() ? TypeId::f32 : t->type,
                      t->shape});
+    if (const std::string m = map_of(*t); !m.empty())
+      decls.push_back({m, TypeId::i8, {t->n_cols() / t->spec.group}});
+  }
   TQ_ASSIGN_OR_RETURN(Metadata meta, gguf_metadata_for(model.file, TypeId::f32));
   meta.erase("general.file_type");
   meta.set("turboquant.format_version", MetaValue::u32(kTurboQuantFormatVersion));
@@ -287,6 +313,11 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
       ready[t.name].assign(p, p + wp.size() * sizeof(float));
     } else {
       TQ_ASSIGN_OR_RETURN(ready[t.name], q.encode(head_dim));
+      if (const std::string m = map_of(t); !m.empty()) {
+        if (!q.tq || !q.tq->fractional())
+          return invalid_argument("internal: {} is {} but has no group map", t.name, type_name(t.type));
+        ready[m] = q.tq->wide;
+      }
     }
     if (deq_out) *deq_out = std::move(wh);
     bar.step(t.n_params, t.name);
@@ -388,6 +419,10 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     if (it == ready.end()) return invalid_argument("internal: '{}' was not produced", t->name);
     TQ_RETURN_IF_ERROR(writer->write(it->second.data(), it->second.size()));
     ready.erase(it);
+    if (const std::string m = map_of(*t); !m.empty()) {
+      TQ_RETURN_IF_ERROR(writer->write(ready.at(m).data(), ready.at(m).size()));
+      ready.erase(m);
+    }
   }
   TQ_RETURN_IF_ERROR(writer->finish());
   bar.finish();

@@ -7,8 +7,9 @@
 //      (only when the method or the plan needs them; in passes over layer ranges when they would
 //      not fit max_hessian_bytes at once);
 //   2. for `bpw=B`: per tensor, the quantization at every candidate width, the Hessian-weighted
-//      error tr(E H Eᵀ) at each, and ONE measured ΔKLD at sens_bits; ΔKLD at the other widths is
-//      extrapolated by the error ratio; then the exact knapsack over all unpinned tensors;
+//      error tr(E H Eᵀ) at each, and the measured ΔKLD at the widths of sens_widths; ΔKLD at the
+//      other widths is extrapolated from the nearest measured width by the error ratio; then the
+//      exact knapsack over all unpinned tensors;
 //   3. the embedding, then block by block: every tensor quantized (data-free / GPTQ / closed-form
 //      scales), the block tuned (adam), encoded and written; then the output head and vectors.
 #pragma once
@@ -37,8 +38,10 @@ struct QuantizeOptions {
   Method method;
   CalibrationOptions calib;               // text_path required when the run needs calibration
   int64_t sens_windows = 4;               // windows for ΔKLD (disjoint from the Hessian windows)
-  int sens_bits = 3;                      // the width whose ΔKLD is measured; others extrapolated
-  std::vector<int> widths = {2, 3, 4, 5, 6, 8};  // candidate widths of mixed plans
+  std::vector<double> sens_widths = {3};  // widths whose ΔKLD is measured; others extrapolated
+  // Candidate widths of mixed plans (x.5: the fractional tq<x>.5 formats, for tensors whose rows
+  // hold an even number of groups).
+  std::vector<double> widths = {2, 3, 4, 5, 6, 8};
   int group = 128;                        // G of mixed plans
   GptqOptions gptq;
   BlockTuneOptions tune;
@@ -76,9 +79,9 @@ struct QuantizeReport {
 
 // Per-tensor sensitivity of one (G, method) for the allocator.
 struct TensorSensitivity {
-  double dkld_ref = 0;           // measured ΔKLD at QuantizeOptions::sens_bits
-  std::map<int, double> proxy;   // width → tr(E H Eᵀ)
-  std::map<int, double> dkld;    // width → extrapolated ΔKLD (monotone in width)
+  std::map<double, double> measured;  // width → measured ΔKLD (QuantizeOptions::sens_widths)
+  std::map<double, double> proxy;     // width → tr(E H Eᵀ)
+  std::map<double, double> dkld;      // width → ΔKLD, measured or extrapolated (monotone in width)
 };
 
 // State shared by several runs on one model (tq eval): calibration windows, Hessians,

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "formats/format.h"
+#include "formats/tq_weight.h"
 
 namespace tq {
 
@@ -23,7 +24,10 @@ const char* tensor_role_name(TensorRole r) {
 }
 
 int64_t TensorPlan::bits() const {
-  return static_cast<int64_t>(std::llround(bits_per_element(type) * static_cast<double>(n_params)));
+  const auto b = static_cast<int64_t>(std::llround(bits_per_element(type) * static_cast<double>(n_params)));
+  const TqWeightSpec* tq = find_tq_weight(type);
+  // A fractional tq tensor's group map (one i8 per input group) is stored beside it.
+  return tq && tq->fractional() ? b + 8 * (n_cols() / tq->group) : b;
 }
 
 int64_t ModelPlan::n_params() const {
@@ -51,7 +55,7 @@ Result<TypeId> spec_type(const TensorSpec& s) {
   std::string name;
   switch (s.kind) {
     case TensorSpec::Kind::kTq:
-      name = fmt::format("tq{}g{}", s.bits, s.group);
+      name = fmt::format("tq{}{}g{}", s.bits, s.half ? ".5" : "", s.group);
       break;
     case TensorSpec::Kind::kQ8:
       name = "q8";

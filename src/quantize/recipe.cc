@@ -62,16 +62,20 @@ Result<TensorSpec> parse_tensor_spec(const std::string& text) {
     const size_t g = t.find('g');
     const std::string bits_s = t.substr(2, g == std::string::npos ? std::string::npos : g - 2);
     int bits = 0, group = kDefaultTqGroup;
-    if (!parse_int(bits_s, &bits))
-      return invalid_argument("'{}': expected tq<bits>[g<group>], e.g. tq4 or tq3g64", t);
+    const bool half = bits_s.ends_with(".5");
+    if (!parse_int(half ? bits_s.substr(0, bits_s.size() - 2) : bits_s, &bits))
+      return invalid_argument("'{}': expected tq<bits>[.5][g<group>], e.g. tq4, tq3.5 or tq3g64", t);
     if (g != std::string::npos && !parse_int(t.substr(g + 1), &group))
       return invalid_argument("'{}': the group size after 'g' must be a number", t);
     if (!(bits >= 2 && bits <= 6) && bits != 8)
       return invalid_argument("'{}': TurboQuant widths are 2, 3, 4, 5, 6 or 8 bits", t);
+    if (half && bits > 5)
+      return invalid_argument("'{}': fractional widths are 2.5, 3.5, 4.5 and 5.5 bits", t);
     if (group != 32 && group != 64 && group != 128)
       return invalid_argument("'{}': the group size must be 32, 64 or 128", t);
     s.kind = TensorSpec::Kind::kTq;
     s.bits = bits;
+    s.half = half;
     s.group = group;
     return s;
   }
@@ -88,11 +92,21 @@ Result<TensorSpec> parse_tensor_spec(const std::string& text) {
   return s;
 }
 
+TensorSpec tq_spec_of_width(double width, int group) {
+  TensorSpec s;
+  s.kind = TensorSpec::Kind::kTq;
+  s.bits = static_cast<int>(std::floor(width));
+  s.half = width - s.bits >= 0.25;
+  s.group = group;
+  return s;
+}
+
 std::string to_string(const TensorSpec& s) {
   switch (s.kind) {
-    case TensorSpec::Kind::kTq:
-      return s.group == kDefaultTqGroup ? fmt::format("tq{}", s.bits)
-                                        : fmt::format("tq{}g{}", s.bits, s.group);
+    case TensorSpec::Kind::kTq: {
+      const std::string b = fmt::format("tq{}{}", s.bits, s.half ? ".5" : "");
+      return s.group == kDefaultTqGroup ? b : fmt::format("{}g{}", b, s.group);
+    }
     case TensorSpec::Kind::kQ8:
       return "q8";
     case TensorSpec::Kind::kRtn4:
@@ -166,7 +180,13 @@ bool pattern_matches(const std::string& pattern, const std::string& name_in) {
 TensorSpec implicit_embedding_spec(const TensorSpec& head) {
   if (head.kind != TensorSpec::Kind::kTq) return head;
   TensorSpec e = head;
-  e.bits = head.bits + 2 > 6 ? 8 : head.bits + 2;
+  if (head.half && head.bits + 2 <= 5) {
+    e.bits = head.bits + 2;
+  } else {
+    const int b = head.bits + 2 + (head.half ? 1 : 0);
+    e.bits = b > 6 ? 8 : b;
+    e.half = false;
+  }
   return e;
 }
 

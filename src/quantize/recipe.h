@@ -4,8 +4,10 @@
 //   recipe  := head (';' override)*
 //   head    := spec | 'bpw=' NUMBER            (a uniform default, or a mixed plan to a size budget)
 //   override:= pattern '=' spec                (later overrides win over earlier ones)
-//   spec    := 'tq' B ['g' G]                  TurboQuant weights, B in {2,3,4,5,6,8}, G in {32,64,128}
-//                                              (G = 128 when omitted; canonical form omits g128)
+//   spec    := 'tq' B ['.5'] ['g' G]           TurboQuant weights, B in {2,3,4,5,6,8}, G in {32,64,128}
+//                                              (G = 128 when omitted; canonical form omits g128);
+//                                              B.5 (B in 2..5): the fractional channel-split format,
+//                                              half of the input groups at B+1 bits
 //            | 'q8' | 'rtn4' | 'gptq4'         baselines (per-row int8; asymmetric int4 g128 by
 //                                              round-to-nearest or by GPTQ)
 //            | any other format-table name     data-free (the format's from_float), e.g. bf16, q8_0
@@ -14,7 +16,8 @@
 //
 // Examples: "tq4", "tq3;attn_v=tq5;ffn_down=tq4", "bpw=2.7", "bpw=3;token_embd=tq6".
 // The embedding (token_embd, also the output head when tied) gets an implicit spec unless an
-// override names it: for a tq<B> head, tq<B+2> (tq8 above 6 bits) — measured (docs/research
+// override names it: for a tq<B> head, tq<B+2> (tq8 above 6 bits; tq<B>.5 → tq<B+2>.5 up to
+// tq5.5, else tq8) — measured (docs/research
 // WEIGHTS.md §3) as the single most sensitive tensor; for every other head spec, the head spec.
 // With 'bpw=' every tensor not pinned by an override is sized by the allocator.
 #pragma once
@@ -36,11 +39,14 @@ struct TensorSpec {
     kFormat,  // any format-table type by name, quantized data-free with its from_float
   };
   Kind kind = Kind::kTq;
-  int bits = 4;         // kTq
+  int bits = 4;         // kTq (the narrow width of a fractional spec)
+  bool half = false;    // kTq: tq<bits>.5, half of the groups at bits+1
   int group = 128;      // kTq
   std::string format;   // kFormat: the format-table name as written
 
   bool operator==(const TensorSpec&) const = default;
+  // kTq: the nominal width in bits per weight without scales (3 for tq3, 3.5 for tq3.5).
+  double width() const { return bits + (half ? 0.5 : 0.0); }
 };
 
 struct TensorOverride {
@@ -66,6 +72,8 @@ Result<Recipe> parse_recipe(const std::string& text);
 std::string to_string(const Recipe& r);
 
 Result<TensorSpec> parse_tensor_spec(const std::string& text);
+// The TurboQuant spec of a nominal width (2, 2.5, 3, ... as TensorSpec::width()) and group.
+TensorSpec tq_spec_of_width(double width, int group);
 std::string to_string(const TensorSpec& s);
 
 // True when `pattern` selects tensor `name` (with or without a ".weight" suffix): exact match, a

@@ -5,6 +5,7 @@
 
 #include "core/check.h"
 #include "core/parallel.h"
+#include "formats/tq_weight.h"
 #include "quantize/linalg.h"
 
 namespace tq {
@@ -13,34 +14,45 @@ namespace {
 // GPTQ column quantizer for the TurboQuant codebook with per-(row, group) scales set on entry.
 class TqColumns final : public ColumnQuantizer {
  public:
-  TqColumns(TqTensor& t, const TqCodec& codec, ScaleSearch search)
-      : t_(t), codec_(codec), search_(search) {}
+  TqColumns(TqTensor& t, ScaleSearch search) : t_(t), search_(search) {}
   int64_t group_size() const override { return t_.group; }
   void begin_group(int64_t g, const float* cols, int64_t n_rows, int64_t r0,
                    int64_t r1) override {
     const int G = t_.group;
+    const TqCodec& codec = tq_codec(t_.group_bits(g), G);
     float v[128];
     for (int64_t r = r0; r < r1; ++r) {
       for (int c = 0; c < G; ++c) v[c] = cols[c * n_rows + r];
       t_.scales[r * t_.n_groups() + g] =
-          quantize_group(codec_, v, search_, t_.codes.data() + r * t_.n_cols + g * G);
+          quantize_group(codec, v, search_, t_.codes.data() + r * t_.n_cols + g * G);
     }
   }
   void quantize_column(int64_t j, const float* w, float* q, int64_t r0, int64_t r1) override {
     const int64_t g = j / t_.group;
+    const TqCodec& codec = tq_codec(t_.group_bits(g), t_.group);
     for (int64_t r = r0; r < r1; ++r) {
       const float s = t_.scales[r * t_.n_groups() + g];
       uint8_t& idx = t_.codes[r * t_.n_cols + j];
-      idx = static_cast<uint8_t>(s != 0 ? codec_.nearest(w[r] / s) : codec_.nearest(0.0f));
-      q[r] = s * codec_.codebook[idx];
+      idx = static_cast<uint8_t>(s != 0 ? codec.nearest(w[r] / s) : codec.nearest(0.0f));
+      q[r] = s * codec.codebook[idx];
     }
   }
 
  private:
   TqTensor& t_;
-  const TqCodec& codec_;
   ScaleSearch search_;
 };
+
+// An empty TqTensor of the given shape (fractional when `wide` is not empty).
+TqTensor make_tq_tensor(int64_t n_rows, int64_t n_cols, int bits, int group,
+                        const std::vector<uint8_t>& wide) {
+  TQ_CHECK(n_cols % group == 0, "{} columns are not a multiple of the group {}", n_cols, group);
+  TQ_CHECK(wide.empty() || static_cast<int64_t>(wide.size()) == n_cols / group,
+           "group map of {} entries for {} groups", wide.size(), n_cols / group);
+  return TqTensor{bits, group, n_rows, n_cols,
+                  std::vector<uint8_t>(static_cast<size_t>(n_rows * n_cols)),
+                  std::vector<float>(static_cast<size_t>(n_rows * (n_cols / group))), wide};
+}
 
 // Asymmetric int4 parameters of one group of original weights (static groups), exactly as the
 // rtn4 format's own quantizer sets them: m = f16(min), d = f16((max − m)/15).
@@ -87,16 +99,43 @@ std::vector<float> transpose(const float* w, int64_t n_rows, int64_t n_cols) {
 
 }  // namespace
 
+void codebook_values(const TqTensor& t, float* u) {
+  const int64_t ng = t.n_groups();
+  for (int64_t g = 0; g < ng; ++g) {
+    const std::vector<float>& cb = tq_codec(t.group_bits(g), t.group).codebook;
+    for (int64_t r = 0; r < t.n_rows; ++r) {
+      const uint8_t* idx = t.codes.data() + r * t.n_cols + g * t.group;
+      float* o = u + r * t.n_cols + g * t.group;
+      for (int i = 0; i < t.group; ++i) o[i] = cb[idx[i]];
+    }
+  }
+}
+
 void dequantize_rotated(const TqTensor& t, float* w_hat) {
-  const TqCodec& codec = tq_codec(t.bits, t.group);
+  codebook_values(t, w_hat);
   const int64_t ng = t.n_groups();
   for (int64_t r = 0; r < t.n_rows; ++r)
     for (int64_t g = 0; g < ng; ++g) {
       const float s = t.scales[r * ng + g];
-      const uint8_t* idx = t.codes.data() + r * t.n_cols + g * t.group;
       float* o = w_hat + r * t.n_cols + g * t.group;
-      for (int i = 0; i < t.group; ++i) o[i] = s * codec.codebook[idx[i]];
+      for (int i = 0; i < t.group; ++i) o[i] *= s;
     }
+}
+
+std::vector<uint8_t> tq_choose_wide_groups(const float* w, int64_t n_rows, int64_t n_cols,
+                                           int group, const std::vector<double>* H) {
+  TQ_CHECK(n_cols % (2 * group) == 0, "a fractional tensor needs an even number of groups ({} "
+           "columns, group {})", n_cols, group);
+  std::vector<double> col(static_cast<size_t>(n_cols), 0.0);
+  for (int64_t r = 0; r < n_rows; ++r)
+    for (int64_t c = 0; c < n_cols; ++c) {
+      const double v = w[r * n_cols + c];
+      if (std::isfinite(v)) col[c] += v * v;
+    }
+  std::vector<double> energy(static_cast<size_t>(n_cols / group), 0.0);
+  for (int64_t c = 0; c < n_cols; ++c)
+    energy[c / group] += col[c] * (H ? std::max((*H)[c * n_cols + c], 0.0) : 1.0);
+  return tq_group_map_from_energy(energy).wide;
 }
 
 void dequantize(const TqTensor& t, float* w_hat) {
@@ -132,16 +171,14 @@ std::vector<double> rotate_hessian(const TqCodec& codec, const std::vector<doubl
 }
 
 TqTensor tq_quantize_datafree(const float* w, int64_t n_rows, int64_t n_cols, int bits, int group,
-                              ScaleSearch search) {
-  TQ_CHECK(n_cols % group == 0, "{} columns are not a multiple of the group {}", n_cols, group);
-  const TqCodec& codec = tq_codec(bits, group);
-  TqTensor t{bits, group, n_rows, n_cols, std::vector<uint8_t>(static_cast<size_t>(n_rows * n_cols)),
-             std::vector<float>(static_cast<size_t>(n_rows * (n_cols / group)))};
+                              ScaleSearch search, const std::vector<uint8_t>& wide) {
+  TqTensor t = make_tq_tensor(n_rows, n_cols, bits, group, wide);
   const int64_t ng = n_cols / group;
   parallel_for(n_rows * ng, [&](int64_t b, int64_t e) {
     float v[128];
     for (int64_t i = b; i < e; ++i) {
       const int64_t r = i / ng, g = i % ng;
+      const TqCodec& codec = tq_codec(t.group_bits(g), group);
       std::copy_n(w + r * n_cols + g * group, group, v);
       codec.rotate(v);
       t.scales[i] = quantize_group(codec, v, search, t.codes.data() + r * n_cols + g * group);
@@ -152,16 +189,15 @@ TqTensor tq_quantize_datafree(const float* w, int64_t n_rows, int64_t n_cols, in
 
 Result<TqTensor> tq_quantize_gptq(const float* w, int64_t n_rows, int64_t n_cols,
                                   const std::vector<double>& H, int bits, int group,
-                                  const GptqOptions& opt, ScaleSearch search) {
-  TQ_CHECK(n_cols % group == 0, "{} columns are not a multiple of the group {}", n_cols, group);
-  const TqCodec& codec = tq_codec(bits, group);
+                                  const GptqOptions& opt, ScaleSearch search,
+                                  const std::vector<uint8_t>& wide) {
+  TqTensor t = make_tq_tensor(n_rows, n_cols, bits, group, wide);
+  const TqCodec& codec = tq_codec(bits, group);  // the rotation (the same for every width)
   std::vector<float> wr(static_cast<size_t>(n_rows * n_cols));
   rotate_rows(codec, w, n_rows, n_cols, wr.data());
   std::vector<float> wt = transpose(wr.data(), n_rows, n_cols);
   const std::vector<double> Hr = rotate_hessian(codec, H, n_cols);
-  TqTensor t{bits, group, n_rows, n_cols, std::vector<uint8_t>(static_cast<size_t>(n_rows * n_cols)),
-             std::vector<float>(static_cast<size_t>(n_rows * (n_cols / group)))};
-  TqColumns cols(t, codec, search);
+  TqColumns cols(t, search);
   GptqOptions o = opt;
   o.act_order = false;  // scales are set on group entry (natural order)
   o.block = std::max<int64_t>(group, (o.block / group) * group);
@@ -181,7 +217,7 @@ RefitReport tq_refit_scales(TqTensor& t, const float* w, const std::vector<doubl
   for (int64_t i = 0; i < n; ++i) hd[i * n + i] += static_cast<float>(damp * mean_diag);
   std::vector<float> wr(static_cast<size_t>(R * n)), u(static_cast<size_t>(R * n));
   rotate_rows(codec, w, R, n, wr.data());
-  for (int64_t i = 0; i < R * n; ++i) u[i] = codec.codebook[t.codes[i]];
+  codebook_values(t, u.data());
   RefitReport rep;
   std::vector<float> w_before(static_cast<size_t>(R * n));
   dequantize_rotated(t, w_before.data());

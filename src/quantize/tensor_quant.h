@@ -19,14 +19,24 @@
 namespace tq {
 
 // A tensor in tq<bits>g<group> form: per row, per group of `group` input features, the codebook
-// indices of the rotated weights and one fp16-representable scale.
+// indices of the rotated weights and one fp16-representable scale. A fractional tensor
+// (tq<bits>.5g<group>) also has its group map: the input groups marked in `wide` use the
+// (bits+1)-bit codebook in every row (formats/tq_weight.h).
 struct TqTensor {
   int bits = 0, group = 0;
   int64_t n_rows = 0, n_cols = 0;
   std::vector<uint8_t> codes;  // [n_rows, n_cols] codebook indices (rotated basis)
   std::vector<float> scales;   // [n_rows, n_cols / group] fp16-exact values
+  std::vector<uint8_t> wide;   // [n_cols / group] 1 = bits+1 (fractional formats); empty: uniform
   int64_t n_groups() const { return n_cols / group; }
+  bool fractional() const { return !wide.empty(); }
+  // The width of input group g (the column group, same in every row).
+  int group_bits(int64_t g) const { return !wide.empty() && wide[g] ? bits + 1 : bits; }
 };
+
+// u [n_rows, n_cols] := the codebook values c[idx] of every code (rotated basis, unscaled), each
+// group from its own width's codebook.
+void codebook_values(const TqTensor& t, float* u);
 
 // Ŵ in the original basis, w_hat [n_rows, n_cols].
 void dequantize(const TqTensor& t, float* w_hat);
@@ -38,16 +48,24 @@ void rotate_rows(const TqCodec& codec, const float* w, int64_t n_rows, int64_t n
 // H [n, n] → R_b H R_bᵀ with R_b the block-diagonal of R (the Gram matrix of rotated inputs).
 std::vector<double> rotate_hessian(const TqCodec& codec, const std::vector<double>& H, int64_t n);
 
-// (a) Data-free.
+// The group map of a fractional tensor: the half of the input groups with the largest energy is
+// wide. Energy of group g: Σ_{i∈g} H_ii Σ_r W[r,i]² with a Hessian (the expected output error
+// weight), Σ_{i∈g} Σ_r W[r,i]² without (the format's data-free default). n_cols / group even.
+std::vector<uint8_t> tq_choose_wide_groups(const float* w, int64_t n_rows, int64_t n_cols,
+                                           int group, const std::vector<double>* H);
+
+// (a) Data-free. `wide`: the group map of a fractional tensor (empty: uniform tq<bits>).
 TqTensor tq_quantize_datafree(const float* w, int64_t n_rows, int64_t n_cols, int bits, int group,
-                              ScaleSearch search = ScaleSearch::kLeastSquares);
+                              ScaleSearch search = ScaleSearch::kLeastSquares,
+                              const std::vector<uint8_t>& wide = {});
 
 // (b) GPTQ in the rotated basis; H [n_cols, n_cols] in the original basis. Errors: H not positive
 // definite after damping.
 Result<TqTensor> tq_quantize_gptq(const float* w, int64_t n_rows, int64_t n_cols,
                                   const std::vector<double>& H, int bits, int group,
                                   const GptqOptions& opt = {},
-                                  ScaleSearch search = ScaleSearch::kLeastSquares);
+                                  ScaleSearch search = ScaleSearch::kLeastSquares,
+                                  const std::vector<uint8_t>& wide = {});
 
 // (c) Closed-form learned scales: for every row, the group scales minimizing
 // (w − Q s)ᵀ (H + λI) (w − Q s) with the codes Q fixed (λ = damp · mean diag H), rounded to fp16;

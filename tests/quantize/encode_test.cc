@@ -8,6 +8,7 @@
 #include "../common/test_seed.h"
 #include "core/rng.h"
 #include "formats/format.h"
+#include "formats/tq_weight.h"
 #include "io/gguf_convert.h"
 #include "quantize/encode.h"
 
@@ -57,6 +58,54 @@ TEST(Encode, TqDataFreeEqualsFormatQuantizer) {
       ASSERT_TRUE(bytes.ok());
       EXPECT_EQ(*bytes, from_float_bytes(q.type, w, rows, cols)) << type_name(q.type);
       expect_decodes_to(q, *bytes);
+    }
+}
+
+// Fractional tq<b>.5: the pipeline's tensor (with its own group map) encodes into the bytes the
+// format's from_float_aux writes with that map, wide groups stored first, and decodes back exactly;
+// the map follows the H-weighted energy, and GPTQ-chosen codes decode too.
+TEST(Encode, TqFractionalEqualsFormatQuantizer) {
+  Rng rng(testing::test_seed("encode tq fractional"));
+  const int64_t rows = 7;
+  for (int bits : {2, 3, 4, 5})
+    for (int group : {32, 64, 128}) {
+      const int64_t cols = group * 6;
+      const auto w = random_rows(rng, rows, cols);
+      std::vector<double> H(static_cast<size_t>(cols * cols), 0.0);
+      for (int64_t i = 0; i < cols; ++i) H[i * cols + i] = 0.5 + rng.uniform() * ((i / group) % 2 == 1 ? 50 : 1);
+      const auto wide = tq_choose_wide_groups(w.data(), rows, cols, group, &H);
+      for (int64_t g = 0; g < cols / group; ++g)
+        EXPECT_EQ(wide[g], (g % 2 == 1) ? 1 : 0) << "group " << g << " of tq" << bits << ".5g" << group;
+      QuantizedTensor q;
+      q.name = "t";
+      q.type = find_tq_weight_fractional(bits, group)->id;
+      q.n_rows = rows;
+      q.n_cols = cols;
+      q.tq = tq_quantize_datafree(w.data(), rows, cols, bits, group, ScaleSearch::kLeastSquares, wide);
+      auto bytes = q.encode();
+      ASSERT_TRUE(bytes.ok()) << bytes.status().to_string();
+      const FormatTraits* f = find_format(q.type);
+      const TqGroupMap map = *tq_group_map(wide);
+      const size_t rb = *row_bytes(q.type, cols);
+      std::vector<uint8_t> ref(rb * rows);
+      for (int64_t r = 0; r < rows; ++r) f->from_float_aux(w.data() + r * cols, ref.data() + r * rb, cols, &map);
+      EXPECT_EQ(*bytes, ref) << type_name(q.type);
+      std::vector<float> deq(static_cast<size_t>(rows * cols)), row(static_cast<size_t>(cols));
+      q.dequantize(deq.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        f->to_float_aux(bytes->data() + r * rb, row.data(), cols, &map);
+        for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(row[c], deq[r * cols + c]) << type_name(q.type);
+      }
+      auto g = tq_quantize_gptq(w.data(), rows, cols, H, bits, group, {}, ScaleSearch::kLeastSquares, wide);
+      ASSERT_TRUE(g.ok());
+      q.tq = *g;
+      auto gb = q.encode();
+      ASSERT_TRUE(gb.ok());
+      q.dequantize(deq.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        f->to_float_aux(gb->data() + r * rb, row.data(), cols, &map);
+        for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(row[c], deq[r * cols + c]) << type_name(q.type);
+      }
     }
 }
 

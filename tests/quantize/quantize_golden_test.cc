@@ -143,23 +143,12 @@ TEST_F(QuantizeGolden, BlockTuningLowersBlockOutputError) {
   EXPECT_LT(rep.loss_after, 0.9 * rep.loss_before);
 }
 
-// Quantize tq-ref-s with GPTQ + closed-form scales at 3 bits, then PPL / KLD on valid.txt.
+// Quantize tq-ref-s with GPTQ + closed-form scales at 3 and 3.5 bits (the fractional format, its
+// group maps in the file), then PPL / KLD on valid.txt.
 TEST_F(QuantizeGolden, QuantizedModelInPinnedRange) {
   const fs::path dir = fs::temp_directory_path() / ("tq_quant_golden_" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  QuantizeOptions o;
-  o.recipe = *parse_recipe("tq3");
-  o.method = *parse_method("gptq+lsq");
-  o.calib.text_path = kTrain;
-  o.calib.n_windows = 32;
-  o.progress = false;
-  const std::string out = (dir / "s_tq3.gguf").string();
-  auto rep = quantize_model(*model_, out, o);
-  ASSERT_TRUE(rep.ok()) << rep.status().to_string();
-  EXPECT_NEAR(rep->bpw, 3.7537, 1e-3);  // linears tq3g128 (3.125), embedding tq5g128, norms f32
-  auto qm = load_model(out);
-  ASSERT_TRUE(qm.ok()) << qm.status().to_string();
-  auto tok = Tokenizer::from_model_file((*qm)->file);
+  auto tok = Tokenizer::from_model_file(model_->file);
   ASSERT_TRUE(tok.ok());
   const auto ids = (*tok)->encode(*read_file(kValid), true);
   auto run = [&](const Model& m, const std::string& save, const std::string& base) {
@@ -176,14 +165,36 @@ TEST_F(QuantizeGolden, QuantizedModelInPinnedRange) {
   };
   const std::string base = (dir / "base.logits").string();
   const PerplexityResult b = run(*model_, base, "");
-  const PerplexityResult q = run(**qm, "", base);
-  ASSERT_TRUE(q.kld.has_value());
-  std::printf("tq-ref-s tq3 gptq+lsq: PPL %.4f (base %.4f), KLD %.5f, top-1 %.4f\n", q.ppl, b.ppl,
-              q.kld->mean, q.kld->top1_agreement);
-  // Pinned (32 calibration windows, seed 0; 20 windows of valid.txt).
-  EXPECT_NEAR(q.ppl, 42.965, 0.2);
-  EXPECT_NEAR(q.kld->mean, 0.0887, 0.004);
-  EXPECT_NEAR(q.kld->top1_agreement, 0.8005, 0.01);
+  auto quantized = [&](const std::string& recipe, double bpw) {
+    QuantizeOptions o;
+    o.recipe = *parse_recipe(recipe);
+    o.method = *parse_method("gptq+lsq");
+    o.calib.text_path = kTrain;
+    o.calib.n_windows = 32;
+    o.progress = false;
+    const std::string out = (dir / ("s_" + recipe + ".gguf")).string();
+    auto rep = quantize_model(*model_, out, o);
+    EXPECT_TRUE(rep.ok()) << rep.status().to_string();
+    EXPECT_NEAR(rep->bpw, bpw, 1e-3) << recipe;
+    auto qm = load_model(out);
+    EXPECT_TRUE(qm.ok()) << qm.status().to_string();
+    const PerplexityResult q = run(**qm, "", base);
+    EXPECT_TRUE(q.kld.has_value());
+    std::printf("tq-ref-s %s gptq+lsq: PPL %.4f (base %.4f), KLD %.5f, top-1 %.4f\n", recipe.c_str(),
+                q.ppl, b.ppl, q.kld->mean, q.kld->top1_agreement);
+    return q;
+  };
+  // Pinned (32 calibration windows, seed 0; 20 windows of valid.txt). Linears tq3g128 (3.125),
+  // embedding tq5g128, norms f32.
+  const PerplexityResult q3 = quantized("tq3", 3.7537);
+  EXPECT_NEAR(q3.ppl, 42.965, 0.2);
+  EXPECT_NEAR(q3.kld->mean, 0.0887, 0.004);
+  EXPECT_NEAR(q3.kld->top1_agreement, 0.8005, 0.01);
+  // Linears tq3.5g128 (3.625 + 2 map bytes per tensor), embedding tq5.5g128.
+  const PerplexityResult q35 = quantized("tq3.5", 4.2537);
+  EXPECT_NEAR(q35.ppl, 41.597, 0.2);
+  EXPECT_NEAR(q35.kld->mean, 0.0536, 0.003);
+  EXPECT_LT(q35.kld->mean, 0.75 * q3.kld->mean);
   fs::remove_all(dir);
 }
 

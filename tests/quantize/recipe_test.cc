@@ -9,7 +9,8 @@ namespace {
 TEST(Recipe, CanonicalRoundTrip) {
   for (const char* s : {"tq4", "tq3;attn_v=tq5;ffn_down=tq4", "bpw=2.7", "bpw=3;token_embd=tq6",
                         "tq2g64;blk.0.*=tq4;output=q8", "rtn4", "gptq4", "q8", "bf16",
-                        "tq4;token_embd=q8_0", "bpw=5.047;blk.5.ffn_down=tq8g32"}) {
+                        "tq4;token_embd=q8_0", "bpw=5.047;blk.5.ffn_down=tq8g32", "tq3.5",
+                        "tq2.5g64;attn_v=tq4.5;token_embd=tq5.5g32"}) {
     auto r = parse_recipe(s);
     ASSERT_TRUE(r.ok()) << s << ": " << r.status().to_string();
     EXPECT_EQ(to_string(*r), s);
@@ -48,12 +49,25 @@ TEST(Recipe, SpecForTensors) {
   // Implicit embedding: two bits above the default, 8 above 6.
   EXPECT_EQ(to_string(*spec_for(r, "token_embd.weight", true)), "tq5");
   EXPECT_EQ(to_string(*spec_for(*parse_recipe("tq6"), "token_embd.weight", true)), "tq8");
+  EXPECT_EQ(to_string(*spec_for(*parse_recipe("tq3.5"), "token_embd.weight", true)), "tq5.5");
+  EXPECT_EQ(to_string(*spec_for(*parse_recipe("tq4.5g64"), "token_embd.weight", true)), "tq8g64");
   EXPECT_EQ(to_string(*spec_for(*parse_recipe("gptq4"), "token_embd.weight", true)), "gptq4");
   EXPECT_EQ(to_string(*spec_for(*parse_recipe("tq4;token_embd=tq4"), "token_embd.weight", true)),
             "tq4");
   auto m = *parse_recipe("bpw=3;token_embd=tq6");
   EXPECT_FALSE(spec_for(m, "blk.0.attn_q.weight", false).has_value());
   EXPECT_EQ(to_string(*spec_for(m, "token_embd.weight", true)), "tq6");
+}
+
+TEST(Recipe, Widths) {
+  EXPECT_EQ(parse_tensor_spec("tq3.5")->width(), 3.5);
+  EXPECT_EQ(parse_tensor_spec("tq3")->width(), 3.0);
+  for (double w : {2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 8.0}) {
+    const TensorSpec s = tq_spec_of_width(w, 64);
+    EXPECT_EQ(s.width(), w);
+    EXPECT_EQ(s.group, 64);
+    EXPECT_EQ(*parse_tensor_spec(to_string(s)), s);
+  }
 }
 
 TEST(Recipe, PatternMatching) {
@@ -76,6 +90,8 @@ TEST(Recipe, Errors) {
   expect_error("", "empty");
   expect_error("tq7", "2, 3, 4, 5, 6 or 8");
   expect_error("tq4g100", "32, 64 or 128");
+  expect_error("tq6.5", "2.5, 3.5, 4.5 and 5.5");
+  expect_error("tq3.7", "tq<bits>[.5]");
   expect_error("tq4;attn_v", "pattern=format");
   expect_error("tq4;=tq5", "needs a tensor pattern");
   expect_error("attn_v=tq5", "first item");
