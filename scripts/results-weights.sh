@@ -2,7 +2,8 @@
 # Regenerates the weight-quantization section of docs/RESULTS.md (between its own markers):
 #  * for tq-ref-s and tq-ref-m, `tq eval` on corpus/valid.txt (ctx 512; PPL over 400 windows, KLD /
 #    top-1 vs bf16 over the first 50, as the llama.cpp anchors): bf16, q8, rtn4, gptq4, tq4
-#    data-free, tq4 / tq3 / tq2 full, uniform tq3 with a tq3 embedding, mixed --bpw 3.0 and 2.5,
+#    data-free, tq4 / tq3 / tq2 / tq3.5 full, uniform tq3 with a tq3 embedding (and with 256 hot
+#    rows), mixed --bpw 3.0 and 2.5,
 #    and a mixed plan at the bits per weight of every llama.cpp row of anchors/LLAMACPP-WEIGHTS.md,
 #    that row printed beside it; calibration: corpus/train-00.txt (never valid.txt);
 #  * quantization time (`time`): tq-ref-m and a synthetic Llama-3.2-1B (written once by `tq synth`
@@ -44,7 +45,8 @@ RESULTS=docs/RESULTS.md
 . scripts/results-lib.sh  # replace_section
 
 ROWS="base,q8:q8,rtn4:rtn4,gptq4:gptq4,tq4 data-free:tq4@datafree,tq4 full:tq4@full,tq3 full:tq3@full"
-ROWS="$ROWS,tq2 full:tq2@full,tq3 full with tq3 embedding:tq3;token_embd=tq3@full"
+ROWS="$ROWS,tq2 full:tq2@full,tq3.5 full:tq3.5@full,tq3 full with tq3 embedding:tq3;token_embd=tq3@full"
+ROWS="$ROWS,tq3 full with tq3+h256 embedding:tq3;token_embd=tq3+h256@full"
 ROWS="$ROWS,mixed --bpw 3.0:bpw=3@full,mixed --bpw 2.5:bpw=2.5@full"
 
 for part in "${PARTS[@]}"; do

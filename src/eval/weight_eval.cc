@@ -376,7 +376,8 @@ std::string weight_eval_targets(const WeightEvalOptions& opt,
   for (const auto& x : r)
     if (x.recipe_canonical == "bpw=3" && (!mixed3 || x.kld < mixed3->kld)) mixed3 = &x;
   for (const auto& x : r)
-    if (mixed3 && (x.recipe_canonical == "tq3" || x.recipe_canonical.starts_with("tq3;")))
+    if (mixed3 && (x.recipe_canonical == "tq3" || x.recipe_canonical.starts_with("tq3;")) &&
+        x.recipe_canonical.find("+h") == std::string::npos)  // hot rows: not uniform
       s += fmt::format("- mixed --bpw 3 vs uniform {}: **{}** — {} ({:.3f} bpw) KLD {:.4f} vs {:.3f} bpw KLD {:.4f}\n",
                        x.row.label, mixed3->kld < x.kld ? "met" : "missed", mixed3->row.label,
                        mixed3->bpw, mixed3->kld, x.bpw, x.kld);

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "formats/format.h"
 #include "formats/tq_weight.h"
@@ -144,7 +145,7 @@ void weight_row_to_float(const WeightView& w, int64_t row, float* out) {
 
 size_t Model::weight_bytes_per_token() const {
   auto bytes = [](const WeightView& w) { return w.row_bytes * static_cast<size_t>(w.n_rows); };
-  size_t total = tok_embd.row_bytes + bytes(output);
+  size_t total = tok_embd.row_bytes + bytes(output) + (tied_output ? bytes(tok_embd_hot) : 0);
   for (const auto& l : layers)
     total += bytes(l.wq) + bytes(l.wk) + bytes(l.wv) + bytes(l.wo) + bytes(l.w_gate) +
              bytes(l.w_up) + bytes(l.w_down);
@@ -167,6 +168,28 @@ Result<std::unique_ptr<Model>> bind_model(ModelFile mf) {
   Binder b(f, &m->group_maps);
   TQ_ASSIGN_OR_RETURN(m->tok_embd,
                       b.matrix("token_embd.weight", hp.n_vocab, hp.n_embd, "n_vocab x n_embd"));
+  if (const TensorInfo* ids = f.find(kHotRowsIds)) {
+    // Hot rows: K ids (i32, strictly increasing, < n_vocab) and their residual rows [K, n_embd].
+    if (ids->shape.size() != 1 || ids->type != TypeId::i32)
+      return corrupt_file("{}: tensor '{}' must be a 1-D i32 tensor, not {} of {} dimension(s)",
+                          where(f, *ids), kHotRowsIds, type_name(ids->type), ids->shape.size());
+    const int64_t K = ids->shape[0];
+    TQ_ASSIGN_OR_RETURN(m->tok_embd_hot, b.matrix(kHotRowsWeight, K, hp.n_embd, "hot rows x n_embd"));
+    m->hot_ids.resize(static_cast<size_t>(K));
+    std::memcpy(m->hot_ids.data(), ids->data, static_cast<size_t>(K) * sizeof(int32_t));
+    m->hot_slot.assign(static_cast<size_t>(hp.n_vocab), -1);
+    for (int64_t k = 0; k < K; ++k) {
+      const int32_t id = m->hot_ids[k];
+      if (id < 0 || id >= hp.n_vocab || (k > 0 && id <= m->hot_ids[k - 1]))
+        return corrupt_file("{}: tensor '{}': entry {} is {} (ids must be strictly increasing and "
+                            "below n_vocab {})",
+                            where(f, *ids), kHotRowsIds, k, id, hp.n_vocab);
+      m->hot_slot[id] = static_cast<int32_t>(k);
+    }
+  } else if (f.find(kHotRowsWeight)) {
+    return corrupt_file("{}: tensor '{}' is present but its ids '{}' are missing", f.path,
+                        kHotRowsWeight, kHotRowsIds);
+  }
   if (f.find("output.weight")) {
     TQ_ASSIGN_OR_RETURN(m->output,
                         b.matrix("output.weight", hp.n_vocab, hp.n_embd, "n_vocab x n_embd"));

@@ -30,12 +30,21 @@ struct LayerWeights {
   WeightView w_down;                  // [n_embd, n_ff]
 };
 
+// The token embedding's hot rows (quantized files, tq quantize "+h<K>"): residual rows [K, n_embd]
+// added to the rows of the K token ids (i32, strictly increasing) — in the lookup and, for a tied
+// output head, in the logits of those tokens.
+inline constexpr const char* kHotRowsWeight = "token_embd.hot.weight";
+inline constexpr const char* kHotRowsIds = "token_embd.hot_ids";
+
 struct Model {
   ModelFile file;  // owns the mappings the WeightViews point into
   HParams hp;
   WeightView tok_embd;  // [n_vocab, n_embd]; rows read with the format's to_float
   WeightView output;    // [n_vocab, n_embd]; == tok_embd when the embedding is tied
   bool tied_output = false;
+  WeightView tok_embd_hot;          // [K, n_embd] residual rows; n_rows == 0 when there are none
+  std::vector<int32_t> hot_ids;     // [K] their token ids, strictly increasing
+  std::vector<int32_t> hot_slot;    // [n_vocab] index into hot_ids, −1 for other tokens (or empty)
   std::vector<float> output_norm;     // [n_embd]
   std::vector<LayerWeights> layers;   // [n_layer]
   // [n_rot / 2], scaling applied (llama3: through the float32 rope_freqs factors of

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "core/timer.h"
 #include "quantize/allocate.h"
@@ -80,6 +81,25 @@ Result<const HessianSet::Entry*> QuantizeContext::hessian(const InputKey& key) {
   return e;
 }
 
+Result<std::vector<int32_t>> QuantizeContext::hot_token_ids(int64_t k) {
+  TQ_RETURN_IF_ERROR(load_windows());
+  const int64_t V = model_.hp.n_vocab;
+  if (token_counts_.empty()) {
+    token_counts_.assign(static_cast<size_t>(V), 0);
+    for (const auto& w : windows_)
+      for (int32_t id : w)
+        if (id >= 0 && id < V) ++token_counts_[id];
+  }
+  k = std::clamp<int64_t>(k, 0, V);
+  std::vector<int32_t> ids(static_cast<size_t>(V));
+  std::iota(ids.begin(), ids.end(), 0);
+  std::stable_sort(ids.begin(), ids.end(),
+                   [&](int32_t a, int32_t b) { return token_counts_[a] > token_counts_[b]; });
+  ids.resize(static_cast<size_t>(k));
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 Result<SensitivityProbe*> QuantizeContext::probe() {
   if (!probe_) {
     TQ_RETURN_IF_ERROR(load_windows());
@@ -137,7 +157,7 @@ Result<double> allocate_plan(ModelPlan& plan, const std::map<std::string, Tensor
   int64_t fixed_bits = 0;
   std::vector<AllocItem> items;
   std::vector<TensorPlan*> targets;
-  std::vector<std::vector<double>> widths;
+  std::vector<std::vector<TensorSpec>> specs;  // [item][option]
   for (TensorPlan& t : plan.tensors) {
     if (!t.is_matrix() || t.pinned) {
       fixed_bits += t.bits();
@@ -146,26 +166,36 @@ Result<double> allocate_plan(ModelPlan& plan, const std::map<std::string, Tensor
     auto it = sens.find(t.name);
     if (it == sens.end()) return invalid_argument("no sensitivity measured for '{}'", t.name);
     AllocItem item{t.name, {}};
-    std::vector<double> ws;
-    for (const auto& [b, cost] : it->second.dkld) {
+    std::vector<TensorSpec> ss;
+    auto add = [&](TensorSpec spec, double cost) -> Status {
       TensorPlan probe = t;
-      TQ_RETURN_IF_ERROR(assign_spec(probe, tq_spec_of_width(b, group)));
+      TQ_RETURN_IF_ERROR(assign_spec(probe, spec));
       item.options.push_back({probe.bits(), cost});
-      ws.push_back(b);
+      ss.push_back(spec);
+      return ok_status();
+    };
+    for (const auto& [b, cost] : it->second.dkld) TQ_RETURN_IF_ERROR(add(tq_spec_of_width(b, group), cost));
+    for (const auto& [bk, cost] : it->second.hot_dkld) {
+      TensorSpec spec = tq_spec_of_width(bk.first, group);
+      spec.hot_rows = bk.second;
+      TQ_RETURN_IF_ERROR(add(spec, cost));
     }
     items.push_back(std::move(item));
     targets.push_back(&t);
-    widths.push_back(std::move(ws));
+    specs.push_back(std::move(ss));
   }
   const int64_t budget =
       static_cast<int64_t>(std::floor(target_bpw * static_cast<double>(plan.n_params()))) - fixed_bits;
   int64_t total = 0;
-  for (const auto& it : items) total += it.options.empty() ? 0 : it.options.back().bits;
+  for (const auto& it : items) {
+    int64_t most = 0;
+    for (const auto& o : it.options) most = std::max(most, o.bits);
+    total += most;
+  }
   const int64_t unit = std::max<int64_t>(2048, total / 200000);
   TQ_ASSIGN_OR_RETURN(AllocResult r, allocate_bits(items, budget, unit));
-  for (size_t i = 0; i < targets.size(); ++i) {
-    TQ_RETURN_IF_ERROR(assign_spec(*targets[i], tq_spec_of_width(widths[i][r.choice[i]], group)));
-  }
+  for (size_t i = 0; i < targets.size(); ++i)
+    TQ_RETURN_IF_ERROR(assign_spec(*targets[i], specs[i][r.choice[i]]));
   return r.cost;
 }
 

@@ -11,7 +11,30 @@
 
 namespace tq {
 
+void QuantizedTensor::add_hot_rows(const float* w, std::vector<int32_t> ids, int bits, int group) {
+  hot.reset();
+  hot_ids.clear();
+  std::vector<float> wh(static_cast<size_t>(n_rows * n_cols));
+  dequantize_stored(wh.data());
+  const auto K = static_cast<int64_t>(ids.size());
+  std::vector<float> r(static_cast<size_t>(K * n_cols));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < n_cols; ++c)
+      r[k * n_cols + c] = w[ids[k] * n_cols + c] - wh[ids[k] * n_cols + c];
+  hot = tq_quantize_datafree(r.data(), K, n_cols, bits, group);
+  hot_ids = std::move(ids);
+}
+
 void QuantizedTensor::dequantize(float* out) const {
+  dequantize_stored(out);
+  if (!hot) return;
+  std::vector<float> r(static_cast<size_t>(hot->n_rows * n_cols));
+  tq::dequantize(*hot, r.data());
+  for (size_t k = 0; k < hot_ids.size(); ++k)
+    for (int64_t c = 0; c < n_cols; ++c) out[hot_ids[k] * n_cols + c] += r[k * n_cols + c];
+}
+
+void QuantizedTensor::dequantize_stored(float* out) const {
   if (tq) {
     tq::dequantize(*tq, out);
   } else if (int4) {

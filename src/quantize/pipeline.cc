@@ -166,6 +166,22 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
             TQ_ASSIGN_OR_RETURN(s.measured[b], probe->delta_kld(tp->name, wh.data()));
           }
         }
+        // The embedding's hot-row options, each measured (one forward per option).
+        if (tp->role == TensorRole::kEmbedding)
+          for (double b : opt.widths)
+            for (double f : opt.hot_fractions) {
+              TensorPlan tb = *tp;
+              TensorSpec spec = tq_spec_of_width(b, opt.group);
+              spec.hot_rows = std::llround(f * static_cast<double>(tp->n_rows()));
+              if (b > 5 || spec.hot_rows <= 0 || !assign_spec(tb, spec).ok()) continue;
+              TQ_ASSIGN_OR_RETURN(QuantizedTensor q, quantize_tensor(tb, w.data(), sm, H, opt.gptq));
+              TQ_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ctx->hot_token_ids(spec.hot_rows));
+              q.add_hot_rows(w.data(), std::move(ids), spec.bits, spec.group);
+              wh.resize(w.size());
+              q.dequantize(wh.data());
+              TQ_ASSIGN_OR_RETURN(const double d, probe->delta_kld(tp->name, wh.data()));
+              s.hot_dkld[{b, spec.hot_rows}] = d;
+            }
         if (s.measured.empty())
           return invalid_argument("{}: none of the widths {} fits it", tp->name, fmt::join(opt.sens_widths, ", "));
         // A width without a measurement: the nearest measured width (the lower on a tie) scaled by
@@ -189,7 +205,9 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     TQ_ASSIGN_OR_RETURN(rep.predicted_dkld, allocate_plan(plan, table, *opt.recipe.target_bpw, opt.group));
     for (const auto& t : plan.tensors)
       if (table.count(t.name) && t.spec.kind == TensorSpec::Kind::kTq)
-        predicted[t.name] = table[t.name].dkld.at(t.spec.width());
+        predicted[t.name] = t.spec.hot_rows > 0
+                                ? table[t.name].hot_dkld.at({t.spec.width(), t.spec.hot_rows})
+                                : table[t.name].dkld.at(t.spec.width());
   }
   rep.n_params = plan.n_params();
   rep.total_bits = plan.total_bits();
@@ -213,17 +231,25 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
   std::stable_sort(order.begin(), order.end(), [](const TensorPlan* a, const TensorPlan* b) {
     return order_key(a->name) < order_key(b->name);
   });
-  // A fractional tq tensor is followed by its group map "<name>.tq_map" (i8 [n_groups]).
-  auto map_of = [&](const TensorPlan& t) -> std::string {
+  // Side tensors written right after a matrix: a fractional tq tensor's group map "<name>.tq_map"
+  // (i8 [n_groups]); the embedding's hot rows (residual rows [K, E] and their i32 token ids).
+  auto side_decls = [&](const TensorPlan& t) {
+    std::vector<GgufTensorDecl> d;
+    if (opt.dequantized_output || !t.is_matrix()) return d;
     const TqWeightSpec* s = find_tq_weight(t.type);
-    return s && s->fractional() && !opt.dequantized_output ? tq_group_map_tensor_name(t.name) : "";
+    if (s && s->fractional()) d.push_back({tq_group_map_tensor_name(t.name), TypeId::i8, {t.n_cols() / s->group}});
+    if (t.spec.kind == TensorSpec::Kind::kTq && t.spec.hot_rows > 0) {
+      const TqWeightSpec* r = find_tq_weight(t.spec.bits, t.spec.group);
+      d.push_back({kHotRowsWeight, r->id, {t.spec.hot_rows, t.n_cols()}});
+      d.push_back({kHotRowsIds, TypeId::i32, {t.spec.hot_rows}});
+    }
+    return d;
   };
   std::vector<GgufTensorDecl> decls;
   for (const TensorPlan* t : order) {
     decls.push_back({t->name, opt.dequantized_output && t->is_matrix() ? TypeId::f32 : t->type,
                      t->shape});
-    if (const std::string m = map_of(*t); !m.empty())
-      decls.push_back({m, TypeId::i8, {t->n_cols() / t->spec.group}});
+    for (auto& d : side_decls(*t)) decls.push_back(std::move(d));
   }
   TQ_ASSIGN_OR_RETURN(Metadata meta, gguf_metadata_for(model.file, TypeId::f32));
   meta.erase("general.file_type");
@@ -282,7 +308,12 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     if (needs_hessian(t, opt.method, model) && input_key_of(t.name, hp.n_layer, &ik)) {
       TQ_ASSIGN_OR_RETURN(*H, ctx->hessian(ik));
     }
-    return quantize_tensor(t, w.data(), opt.method, *H, opt.gptq);
+    TQ_ASSIGN_OR_RETURN(QuantizedTensor q, quantize_tensor(t, w.data(), opt.method, *H, opt.gptq));
+    if (t.spec.kind == TensorSpec::Kind::kTq && t.spec.hot_rows > 0) {
+      TQ_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ctx->hot_token_ids(t.spec.hot_rows));
+      q.add_hot_rows(w.data(), std::move(ids), t.spec.bits, t.spec.group);
+    }
+    return q;
   };
   auto finish_tensor = [&](const TensorPlan& t, const QuantizedTensor& q, const std::vector<float>& w,
                            const HessianSet::Entry* H, double seconds,
@@ -292,9 +323,10 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     TensorReport r;
     r.name = t.name;
     r.spec = to_string(t.spec);
-    r.type = type_name(t.type);
+    r.type = t.spec.hot_rows > 0 ? fmt::format("{}+h{}", type_name(t.type), t.spec.hot_rows)
+                                 : std::string(type_name(t.type));
     r.n_params = t.n_params;
-    r.bpw = bits_per_element(t.type);
+    r.bpw = static_cast<double>(t.bits()) / static_cast<double>(t.n_params);  // side tensors too
     r.weight_err = rel_weight_error(w.data(), wh.data(), static_cast<int64_t>(w.size()));
     if (H) r.output_err = rel_output_error(w.data(), wh.data(), t.n_rows(), t.n_cols(), H->H);
     if (predicted.count(t.name)) r.dkld = predicted[t.name];
@@ -313,10 +345,24 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
       ready[t.name].assign(p, p + wp.size() * sizeof(float));
     } else {
       TQ_ASSIGN_OR_RETURN(ready[t.name], q.encode(head_dim));
-      if (const std::string m = map_of(t); !m.empty()) {
-        if (!q.tq || !q.tq->fractional())
-          return invalid_argument("internal: {} is {} but has no group map", t.name, type_name(t.type));
-        ready[m] = q.tq->wide;
+      for (const GgufTensorDecl& d : side_decls(t)) {
+        if (d.name == kHotRowsIds) {
+          const auto* p = reinterpret_cast<const uint8_t*>(q.hot_ids.data());
+          ready[d.name].assign(p, p + q.hot_ids.size() * sizeof(int32_t));
+        } else if (d.name == kHotRowsWeight) {
+          if (!q.hot) return invalid_argument("internal: {} has no hot rows", t.name);
+          QuantizedTensor hq;
+          hq.name = d.name;
+          hq.type = d.type;
+          hq.n_rows = q.hot->n_rows;
+          hq.n_cols = q.hot->n_cols;
+          hq.tq = *q.hot;
+          TQ_ASSIGN_OR_RETURN(ready[d.name], hq.encode());
+        } else {
+          if (!q.tq || !q.tq->fractional())
+            return invalid_argument("internal: {} is {} but has no group map", t.name, type_name(t.type));
+          ready[d.name] = q.tq->wide;
+        }
       }
     }
     if (deq_out) *deq_out = std::move(wh);
@@ -419,9 +465,11 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     if (it == ready.end()) return invalid_argument("internal: '{}' was not produced", t->name);
     TQ_RETURN_IF_ERROR(writer->write(it->second.data(), it->second.size()));
     ready.erase(it);
-    if (const std::string m = map_of(*t); !m.empty()) {
-      TQ_RETURN_IF_ERROR(writer->write(ready.at(m).data(), ready.at(m).size()));
-      ready.erase(m);
+    for (const GgufTensorDecl& d : side_decls(*t)) {
+      auto side = ready.find(d.name);
+      if (side == ready.end()) return invalid_argument("internal: '{}' was not produced", d.name);
+      TQ_RETURN_IF_ERROR(writer->write(side->second.data(), side->second.size()));
+      ready.erase(side);
     }
   }
   TQ_RETURN_IF_ERROR(writer->finish());

@@ -41,8 +41,11 @@ struct QuantizeOptions {
   std::vector<double> sens_widths = {3};  // widths whose ΔKLD is measured; others extrapolated
   // Candidate widths of mixed plans (x.5: the fractional tq<x>.5 formats, for tensors whose rows
   // hold an even number of groups).
-  std::vector<double> widths = {2, 3, 4, 5, 6, 8};
+  std::vector<double> widths = {2, 2.5, 3, 3.5, 4, 4.5, 5, 5.5, 6, 8};
   int group = 128;                        // G of mixed plans
+  // Hot-row counts a mixed plan considers for the embedding, as fractions of n_vocab (each
+  // measured at every width; 0 = none is always a candidate).
+  std::vector<double> hot_fractions = {1.0 / 32, 1.0 / 8};
   GptqOptions gptq;
   BlockTuneOptions tune;
   int64_t tune_windows = 32;              // calibration windows the adam step uses
@@ -82,6 +85,7 @@ struct TensorSensitivity {
   std::map<double, double> measured;  // width → measured ΔKLD (QuantizeOptions::sens_widths)
   std::map<double, double> proxy;     // width → tr(E H Eᵀ)
   std::map<double, double> dkld;      // width → ΔKLD, measured or extrapolated (monotone in width)
+  std::map<std::pair<double, int64_t>, double> hot_dkld;  // (width, hot rows) → measured ΔKLD
 };
 
 // State shared by several runs on one model (tq eval): calibration windows, Hessians,
@@ -98,6 +102,9 @@ class QuantizeContext {
   Result<const std::vector<std::vector<int32_t>>*> windows();  // the Hessian windows
   Result<SensitivityProbe*> probe();
   int64_t n_calib_tokens() const { return calib_tokens_; }
+  // The `k` token ids most frequent in the calibration windows (ties to the lower id), ascending:
+  // the hot rows of an embedding.
+  Result<std::vector<int32_t>> hot_token_ids(int64_t k);
 
   std::map<std::string, std::map<std::string, TensorSensitivity>> sensitivity;  // key → tensor →
   double calib_seconds = 0, sens_seconds = 0;
@@ -110,6 +117,7 @@ class QuantizeContext {
   bool progress_;
   bool have_windows_ = false;
   std::vector<std::vector<int32_t>> windows_, sens_windows_list_;
+  std::vector<int64_t> token_counts_;  // [n_vocab] occurrences in windows_
   std::vector<std::vector<InputKey>> ranges_;  // key groups that fit the memory budget
   int loaded_range_ = -1;
   HessianSet hessians_;

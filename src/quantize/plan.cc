@@ -27,7 +27,15 @@ int64_t TensorPlan::bits() const {
   const auto b = static_cast<int64_t>(std::llround(bits_per_element(type) * static_cast<double>(n_params)));
   const TqWeightSpec* tq = find_tq_weight(type);
   // A fractional tq tensor's group map (one i8 per input group) is stored beside it.
-  return tq && tq->fractional() ? b + 8 * (n_cols() / tq->group) : b;
+  const int64_t map = tq && tq->fractional() ? 8 * (n_cols() / tq->group) : 0;
+  // Hot rows: the residual rows and their i32 token ids.
+  int64_t hot = 0;
+  if (spec.kind == TensorSpec::Kind::kTq && spec.hot_rows > 0) {
+    const TqWeightSpec* r = find_tq_weight(spec.bits, spec.group);
+    hot = std::llround(r->bits_per_weight() * static_cast<double>(spec.hot_rows * n_cols())) +
+          32 * spec.hot_rows;
+  }
+  return b + map + hot;
 }
 
 int64_t ModelPlan::n_params() const {
@@ -79,6 +87,13 @@ Status assign_spec(TensorPlan& t, const TensorSpec& spec) {
   if (t.n_cols() % f->block_elems != 0)
     return invalid_argument("tensor '{}' has rows of {} elements, not a multiple of {}'s block of {}",
                             t.name, t.n_cols(), f->name, f->block_elems);
+  if (spec.hot_rows > 0) {
+    if (t.name != "token_embd.weight")
+      return invalid_argument("tensor '{}': hot rows ({}) are for the token embedding only", t.name,
+                              to_string(spec));
+    if (spec.hot_rows > t.n_rows())
+      return invalid_argument("tensor '{}': {} hot rows of {} rows", t.name, spec.hot_rows, t.n_rows());
+  }
   t.spec = spec;
   t.type = id;
   return ok_status();

@@ -58,6 +58,16 @@ Result<TensorSpec> parse_tensor_spec(const std::string& text) {
     s.kind = TensorSpec::Kind::kGptq4;
     return s;
   }
+  if (const size_t plus = t.find('+'); plus != std::string::npos && t.starts_with("tq")) {
+    // tq<...>+h<K>: the hot rows of an embedding.
+    const std::string hot = t.substr(plus + 1);
+    int k = 0;
+    if (!hot.starts_with("h") || !parse_int(hot.substr(1), &k) || k <= 0)
+      return invalid_argument("'{}': expected tq<bits>[.5][g<group>]+h<rows>, e.g. tq3+h1024", t);
+    TQ_ASSIGN_OR_RETURN(s, parse_tensor_spec(t.substr(0, plus)));
+    s.hot_rows = k;
+    return s;
+  }
   if (t.size() >= 3 && t.starts_with("tq") && t[2] >= '0' && t[2] <= '9') {
     const size_t g = t.find('g');
     const std::string bits_s = t.substr(2, g == std::string::npos ? std::string::npos : g - 2);
@@ -92,6 +102,14 @@ Result<TensorSpec> parse_tensor_spec(const std::string& text) {
   return s;
 }
 
+TensorSpec hot_residual_spec(const TensorSpec& s) {
+  TensorSpec r;
+  r.kind = TensorSpec::Kind::kTq;
+  r.bits = s.bits;
+  r.group = s.group;
+  return r;
+}
+
 TensorSpec tq_spec_of_width(double width, int group) {
   TensorSpec s;
   s.kind = TensorSpec::Kind::kTq;
@@ -105,7 +123,8 @@ std::string to_string(const TensorSpec& s) {
   switch (s.kind) {
     case TensorSpec::Kind::kTq: {
       const std::string b = fmt::format("tq{}{}", s.bits, s.half ? ".5" : "");
-      return s.group == kDefaultTqGroup ? b : fmt::format("{}g{}", b, s.group);
+      const std::string hot = s.hot_rows > 0 ? fmt::format("+h{}", s.hot_rows) : "";
+      return (s.group == kDefaultTqGroup ? b : fmt::format("{}g{}", b, s.group)) + hot;
     }
     case TensorSpec::Kind::kQ8:
       return "q8";

@@ -7,7 +7,9 @@
 //   spec    := 'tq' B ['.5'] ['g' G]           TurboQuant weights, B in {2,3,4,5,6,8}, G in {32,64,128}
 //                                              (G = 128 when omitted; canonical form omits g128);
 //                                              B.5 (B in 2..5): the fractional channel-split format,
-//                                              half of the input groups at B+1 bits
+//                                              half of the input groups at B+1 bits;
+//                                              '+h' K (token_embd only): the K tokens most frequent in
+//                                              the calibration text get a residual row in tq<B>g<G>
 //            | 'q8' | 'rtn4' | 'gptq4'         baselines (per-row int8; asymmetric int4 g128 by
 //                                              round-to-nearest or by GPTQ)
 //            | any other format-table name     data-free (the format's from_float), e.g. bf16, q8_0
@@ -41,6 +43,7 @@ struct TensorSpec {
   Kind kind = Kind::kTq;
   int bits = 4;         // kTq (the narrow width of a fractional spec)
   bool half = false;    // kTq: tq<bits>.5, half of the groups at bits+1
+  int64_t hot_rows = 0; // kTq, token_embd only: rows with a residual (the embedding's hot rows)
   int group = 128;      // kTq
   std::string format;   // kFormat: the format-table name as written
 
@@ -72,6 +75,8 @@ Result<Recipe> parse_recipe(const std::string& text);
 std::string to_string(const Recipe& r);
 
 Result<TensorSpec> parse_tensor_spec(const std::string& text);
+// The spec of the residual rows of a spec with hot rows: tq<bits>g<group> (the whole width).
+TensorSpec hot_residual_spec(const TensorSpec& s);
 // The TurboQuant spec of a nominal width (2, 2.5, 3, ... as TensorSpec::width()) and group.
 TensorSpec tq_spec_of_width(double width, int group);
 std::string to_string(const TensorSpec& s);

@@ -182,5 +182,85 @@ TEST(QuantizedFile, DamagedFilesAreRefusedClearly) {
   }
 }
 
+// The embedding's hot rows ("+h<K>"): stored as residual rows and their token ids (the K tokens
+// most frequent in the calibration windows), added to the lookup and the tied head's logits, and
+// equal to the pipeline's dequantized embedding; damaged ids are refused.
+std::string quantize_hot(bool dequantized) {
+  const std::string p = (temp_dir() / (dequantized ? "s_hot_f32.gguf" : "s_hot.gguf")).string();
+  auto m = load_model(kModel);
+  EXPECT_TRUE(m.ok());
+  QuantizeOptions o;
+  o.recipe = *parse_recipe("tq4;token_embd=tq3+h64");
+  o.calib.text_path = kTrain;
+  o.calib.n_windows = 2;
+  o.calib.progress = false;
+  o.progress = false;
+  o.dequantized_output = dequantized;
+  auto r = quantize_model(**m, p, o);
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  return p;
+}
+
+TEST(QuantizedFile, HotRowsOnlyForTheEmbedding) {
+  auto m = load_model(kModel);
+  ASSERT_TRUE(m.ok());
+  auto plan = make_plan(**m, *parse_recipe("tq3;attn_v=tq3+h4"));
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("token embedding only"), std::string::npos)
+      << plan.status().message();
+  EXPECT_FALSE(make_plan(**m, *parse_recipe("tq3;token_embd=tq3+h9000")).ok());  // > n_vocab rows
+}
+
+TEST(QuantizedFile, HotRowsAreStoredAndUsed) {
+  const std::string path = quantize_hot(false);
+  auto m = load_model(path);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  Model& model = **m;
+  ASSERT_EQ(model.hot_ids.size(), 64u);
+  for (size_t k = 1; k < model.hot_ids.size(); ++k) EXPECT_LT(model.hot_ids[k - 1], model.hot_ids[k]);
+  EXPECT_EQ(model.tok_embd_hot.n_rows, 64);
+  EXPECT_STREQ(type_name(model.tok_embd_hot.type), "tq3g128");
+  // Lookup: base row + residual == the pipeline's dequantized row (the --dequantized file).
+  auto f32 = load_model(quantize_hot(true));
+  ASSERT_TRUE(f32.ok());
+  const int64_t E = model.hp.n_embd;
+  std::vector<float> base(E), res(E), want(E);
+  for (int32_t id : {model.hot_ids.front(), model.hot_ids[31], model.hot_ids.back()}) {
+    weight_row_to_float(model.tok_embd, id, base.data());
+    weight_row_to_float(model.tok_embd_hot, model.hot_slot[id], res.data());
+    weight_row_to_float((*f32)->tok_embd, id, want.data());
+    for (int64_t c = 0; c < E; ++c) ASSERT_NEAR(base[c] + res[c], want[c], 1e-6f) << "token " << id;
+  }
+  // The runtime uses them: the logits change when the hot rows are dropped.
+  const std::vector<int32_t> prompt = {model.hot_ids[0], model.hot_ids[1], 5, model.hot_ids[2]};
+  auto logits = [&]() {
+    auto s = Session::create(model, {64, 64, {}});
+    EXPECT_TRUE(s.ok());
+    EXPECT_TRUE((*s)->eval(prompt, LogitsMode::kLast).ok());
+    auto l = (*s)->last_logits();
+    return std::vector<float>(l.begin(), l.end());
+  };
+  const auto with = logits();
+  for (float x : with) ASSERT_TRUE(std::isfinite(x));
+  const std::vector<int32_t> ids = model.hot_ids;
+  model.hot_ids.clear();
+  model.hot_slot.clear();
+  const auto without = logits();
+  double diff = 0;
+  for (size_t i = 0; i < with.size(); ++i) diff = std::max(diff, std::abs(double(with[i]) - without[i]));
+  EXPECT_GT(diff, 1e-3);
+  // Damaged ids (found in the file by their bytes): not increasing, out of range.
+  const std::string good = *read_file(path);
+  const size_t at = good.find(std::string(reinterpret_cast<const char*>(ids.data()), ids.size() * 4));
+  ASSERT_NE(at, std::string::npos);
+  for (int32_t bad : {ids[0], int32_t{1} << 30}) {
+    std::string b = good;
+    std::memcpy(b.data() + at + 4, &bad, 4);
+    const std::string msg = corrupt_and_load(b, "hot ids");
+    EXPECT_NE(msg.find("token_embd.hot_ids"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("strictly increasing"), std::string::npos) << msg;
+  }
+}
+
 }  // namespace
 }  // namespace tq

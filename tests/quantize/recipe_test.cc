@@ -10,7 +10,8 @@ TEST(Recipe, CanonicalRoundTrip) {
   for (const char* s : {"tq4", "tq3;attn_v=tq5;ffn_down=tq4", "bpw=2.7", "bpw=3;token_embd=tq6",
                         "tq2g64;blk.0.*=tq4;output=q8", "rtn4", "gptq4", "q8", "bf16",
                         "tq4;token_embd=q8_0", "bpw=5.047;blk.5.ffn_down=tq8g32", "tq3.5",
-                        "tq2.5g64;attn_v=tq4.5;token_embd=tq5.5g32"}) {
+                        "tq2.5g64;attn_v=tq4.5;token_embd=tq5.5g32", "tq3;token_embd=tq3+h1024",
+                        "bpw=3;token_embd=tq2.5g64+h7"}) {
     auto r = parse_recipe(s);
     ASSERT_TRUE(r.ok()) << s << ": " << r.status().to_string();
     EXPECT_EQ(to_string(*r), s);
@@ -91,6 +92,9 @@ TEST(Recipe, Errors) {
   expect_error("tq7", "2, 3, 4, 5, 6 or 8");
   expect_error("tq4g100", "32, 64 or 128");
   expect_error("tq6.5", "2.5, 3.5, 4.5 and 5.5");
+  expect_error("tq3+h0", "+h<rows>");
+  expect_error("tq3+x5", "+h<rows>");
+  expect_error("tq9+h5", "2, 3, 4, 5, 6 or 8");
   expect_error("tq3.7", "tq<bits>[.5]");
   expect_error("tq4;attn_v", "pattern=format");
   expect_error("tq4;=tq5", "needs a tensor pattern");
