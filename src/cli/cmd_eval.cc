@@ -78,7 +78,7 @@ Status run(Args& a) {
     if (r.recipe != "base" && a.calib.empty()) {
       auto m = parse_method(r.method);
       auto rec = parse_recipe(r.recipe);
-      if ((m.ok() && m->needs_calibration()) || (rec.ok() && rec->target_bpw) || r.recipe == "gptq4")
+      if ((m.ok() && m->needs_calibration()) || (rec.ok() && recipe_needs_calibration(*rec)))
         return invalid_argument("row '{}' needs calibration text: --calib FILE", r.label);
     }
   TQ_ASSIGN_OR_RETURN(auto results, run_weight_eval(o, rows));

@@ -57,10 +57,13 @@ Status run(const Args& a) {
   TQ_ASSIGN_OR_RETURN(opt.recipe, parse_recipe(a.recipe.empty() ? fmt::format("bpw={}", a.bpw) : a.recipe));
   const std::string method = !a.method.empty() ? a.method : (a.calib.empty() ? "datafree" : "full");
   TQ_ASSIGN_OR_RETURN(opt.method, parse_method(method));
-  if ((opt.method.needs_calibration() || opt.recipe.target_bpw) && a.calib.empty())
-    return invalid_argument("method '{}'{} needs calibration text: --calib FILE (e.g. a training "
-                            "text; never the evaluation text)",
-                            method, opt.recipe.target_bpw ? " with --bpw" : "");
+  if ((opt.method.needs_calibration() || recipe_needs_calibration(opt.recipe)) && a.calib.empty())
+    return invalid_argument("method '{}' with recipe '{}' needs calibration text: --calib FILE "
+                            "(e.g. a training text; never the evaluation text)",
+                            method, to_string(opt.recipe));
+  for (double w : a.widths)
+    if (w * 2 != std::floor(w * 2))
+      return invalid_argument("--widths: {} is not a whole or half width", w);
   opt.calib.text_path = a.calib;
   opt.calib.n_windows = a.calib_windows;
   opt.calib.n_ctx = a.calib_ctx;

@@ -110,6 +110,9 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
                                         fmt::join(opt.sens_widths, ","), fmt::join(opt.widths, ","));
     auto& table = ctx->sensitivity[key];
     if (opt.sens_widths.empty()) return invalid_argument("no width to measure the sensitivity at");
+    for (double b : opt.widths)
+      if (!(b >= 2 && b <= 8) || b * 2 != std::floor(b * 2) || b == 6.5 || b == 7 || b == 7.5)
+        return invalid_argument("candidate width {} is not a tq width (2, 2.5, ..., 5.5, 6, 8)", b);
     for (double b : opt.sens_widths)
       if (std::find(opt.widths.begin(), opt.widths.end(), b) == opt.widths.end())
         return invalid_argument("the measured width {} must be one of the candidate widths ({})", b,
@@ -259,7 +262,7 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
   meta.set("turboquant.bits_per_weight", MetaValue::f64(rep.bpw));
   meta.set(kTqWeightSeedKey, MetaValue::u64(kTqWeightRotationSeed));
   meta.set("turboquant.weight.codebook", MetaValue::str("sphere-lloyd-max-int8 (b<=6), uniform (b=8)"));
-  if (opt.method.needs_calibration() || opt.recipe.target_bpw) {
+  if (opt.method.needs_calibration() || recipe_needs_calibration(opt.recipe)) {
     meta.set("turboquant.calibration.seed", MetaValue::u64(opt.calib.seed));
     meta.set("turboquant.calibration.windows", MetaValue::u64(static_cast<uint64_t>(opt.calib.n_windows)));
     meta.set("turboquant.calibration.ctx", MetaValue::u64(static_cast<uint64_t>(opt.calib.n_ctx)));

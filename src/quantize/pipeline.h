@@ -44,7 +44,7 @@ struct QuantizeOptions {
   std::vector<double> widths = {2, 2.5, 3, 3.5, 4, 4.5, 5, 5.5, 6, 8};
   int group = 128;                        // G of mixed plans
   // Hot-row counts a mixed plan considers for the embedding, as fractions of n_vocab (each
-  // measured at every width; 0 = none is always a candidate).
+  // measured at every candidate width up to 5 bits; no hot rows is always a candidate).
   std::vector<double> hot_fractions = {1.0 / 32, 1.0 / 8};
   GptqOptions gptq;
   BlockTuneOptions tune;

@@ -102,6 +102,11 @@ Status assign_spec(TensorPlan& t, const TensorSpec& spec) {
 Result<ModelPlan> make_plan(const Model& model, const Recipe& recipe) {
   ModelPlan plan;
   for (const TensorInfo& ti : model.file.tensors) {
+    // Side tensors of a quantized file (group maps, hot rows) belong to its quantized weights.
+    if (ti.name.ends_with(".tq_map") || ti.name == kHotRowsIds || ti.name == kHotRowsWeight)
+      return unsupported("{}: tensor '{}' is side data of a quantized weight; quantize the float "
+                         "source model instead of a quantized file",
+                         ti.file, ti.name);
     TensorPlan t;
     t.name = ti.name;
     t.shape = ti.shape;

@@ -102,12 +102,14 @@ Result<TensorSpec> parse_tensor_spec(const std::string& text) {
   return s;
 }
 
-TensorSpec hot_residual_spec(const TensorSpec& s) {
-  TensorSpec r;
-  r.kind = TensorSpec::Kind::kTq;
-  r.bits = s.bits;
-  r.group = s.group;
-  return r;
+bool recipe_needs_calibration(const Recipe& r) {
+  auto needs = [](const TensorSpec& s) {
+    return s.kind == TensorSpec::Kind::kGptq4 || s.hot_rows > 0;
+  };
+  if (r.target_bpw || (r.base && needs(*r.base))) return true;
+  for (const auto& o : r.overrides)
+    if (needs(o.spec)) return true;
+  return false;
 }
 
 TensorSpec tq_spec_of_width(double width, int group) {

@@ -75,8 +75,8 @@ Result<Recipe> parse_recipe(const std::string& text);
 std::string to_string(const Recipe& r);
 
 Result<TensorSpec> parse_tensor_spec(const std::string& text);
-// The spec of the residual rows of a spec with hot rows: tq<bits>g<group> (the whole width).
-TensorSpec hot_residual_spec(const TensorSpec& s);
+// True when the recipe itself needs calibration text: a bpw= budget, gptq4, or hot rows.
+bool recipe_needs_calibration(const Recipe& r);
 // The TurboQuant spec of a nominal width (2, 2.5, 3, ... as TensorSpec::width()) and group.
 TensorSpec tq_spec_of_width(double width, int group);
 std::string to_string(const TensorSpec& s);
