@@ -88,6 +88,7 @@ for part in "${PARTS[@]}"; do
       --tune-steps "$SYNTH_TUNE_STEPS" --tune-windows 4 -t "$THREADS" \
       --json "$OUT/synth-full.json" >"$OUT/synth-full.log" 2>&1
     rm -f "$OUT/synth-tq4-full.gguf"
+    echo "$COMMIT" >"$OUT/time.commit"
     ;;
   render) ;;
   *) echo "unknown part $part (tq-ref-s, tq-ref-m, time, render)" >&2; exit 2 ;;
@@ -113,8 +114,10 @@ time_row() {  # time_row MODEL LABEL JSON
   echo "4 MB of corpus/train-00.txt (never valid.txt); --bpw sensitivities on 4 further train windows."
   echo "\"full\" = GPTQ in the rotated basis with least-squares group scales + closed-form scales +"
   echo "block-output Adam scales (100 steps per block on 32 windows). tq<b> = linears tq<b>g128 and the"
-  echo "embedding tq<b+2>g128; \"mixed --bpw B\" = per-tensor widths from {2,3,4,5,6,8} (G=128) chosen by the"
-  echo "knapsack on measured ΔKLD, embedding included (its width is in the embedding column). rtn4 / gptq4"
+  echo "embedding tq<b+2>g128 (tq3.5: tq3.5g128, half of each tensor's input groups at 4 bits, embedding"
+  echo "tq5.5); +h<K> = the K most frequent calibration tokens' embedding rows get a residual row (docs/FORMATS.md)."
+  echo "\"mixed --bpw B\" = per-tensor widths from {2,2.5,3,...,5.5,6,8} (G=128; embedding also with n_vocab/32"
+  echo "or n_vocab/8 hot rows) chosen by the knapsack on measured ΔKLD (its embedding choice is in the embedding column). rtn4 / gptq4"
   echo "put every tensor, the embedding too, in that format. Each llama.cpp row of the anchor file is"
   echo "printed beside the mixed plan of its size. Decode: 64 tokens, 3 repetitions, all rows back to"
   echo "back at the end of each model's run (these small models' decode is bound by per-token overheads,"
@@ -133,7 +136,8 @@ time_row() {  # time_row MODEL LABEL JSON
     echo
     echo "### Quantization time"
     echo
-    echo "Each row one \`tq quantize\` process from the bf16 model ($THREADS threads), \`--json\` seconds."
+    echo "Each row one \`tq quantize\` process from the bf16 model ($THREADS threads), \`--json\` seconds;"
+    echo "measured at commit $(cat "$OUT/time.commit" 2>/dev/null || echo "? (older than the time.commit record)")."
     echo
     echo "| model | recipe, method | bits/weight | calibration | sensitivity | quantization | block tuning | total |"
     echo "|---|---|---|---|---|---|---|---|"

@@ -9,6 +9,7 @@
 #include "formats/format.h"
 #include "io/gguf_reader.h"
 #include "io/model_file.h"
+#include "model/model.h"
 
 namespace tq::cli {
 namespace {
@@ -78,10 +79,11 @@ void add_inspect_command(CLI::App& app) {
       std::printf("tensors (%zu):\n  %-*s %-7s %-20s %12s\n", mf->tensors.size(),
                   static_cast<int>(name_width), "name", "type", "shape", "bytes");
     for (const auto& t : mf->tensors) {
-      total_params += t.n_elements();
+      const int64_t params = is_side_tensor(t.name) ? 0 : t.n_elements();  // maps, hot rows: bytes only
+      total_params += params;
       total_bytes += t.n_bytes;
       auto& bt = by_type[type_name(t.type)];
-      bt.first += t.n_elements();
+      bt.first += params;
       bt.second += t.n_bytes;
       if (!args->no_tensors)
         std::printf("  %-*s %-7s %-20s %12zu\n", static_cast<int>(name_width), t.name.c_str(),

@@ -48,6 +48,7 @@ std::string describe_weight_types(const Model& m) {
   for (const auto& l : m.layers)
     for (const WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(*w);
   add(m.output);
+  if (m.tied_output && m.tok_embd_hot.n_rows > 0) add(m.tok_embd_hot);
   if (bytes.size() == 1) return bytes.begin()->first;
   std::string s;
   for (const auto& [name, b] : bytes)
@@ -130,7 +131,7 @@ Result<BenchResult> bench_model(const std::string& path, const BenchOptions& o) 
   r.arch = model->hp.to_string();
   r.weight_types = describe_weight_types(*model);
   for (const auto& t : model->file.tensors) {
-    r.n_params += t.n_elements();
+    if (!is_side_tensor(t.name)) r.n_params += t.n_elements();
     r.file_bytes += static_cast<int64_t>(t.n_bytes);
   }
   r.weight_bytes_per_token = static_cast<int64_t>(model->weight_bytes_per_token());

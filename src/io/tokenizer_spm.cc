@@ -4,6 +4,7 @@
 #include <sentencepiece_processor.h>
 
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -112,6 +113,8 @@ Status parse_sp_model(const std::string& bytes, const std::string& path, SpModel
           type = s2;
       }
       if (type < 1 || type > 6) return bad("piece type out of range");
+      // libsentencepiece's trie throws (an uncatchable abort for a C API user) on empty pieces.
+      if (piece.empty()) return bad("an empty piece");
       info->pieces.push_back(std::move(piece));
       info->scores.push_back(score);
       info->types.push_back(static_cast<TokenType>(type));
@@ -141,8 +144,12 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_sentencepiece_model(const std
   SpModelInfo info;
   TQ_RETURN_IF_ERROR(parse_sp_model(bytes, path, &info));
   auto sp = std::make_shared<sentencepiece::SentencePieceProcessor>();
-  const auto st = sp->LoadFromSerializedProto(absl::string_view(bytes.data(), bytes.size()));
-  if (!st.ok()) return corrupt_file("{}: libsentencepiece cannot load it: {}", path, st.ToString());
+  try {  // the library reports most problems as a status, some (its trie builder) by throwing
+    const auto st = sp->LoadFromSerializedProto(absl::string_view(bytes.data(), bytes.size()));
+    if (!st.ok()) return corrupt_file("{}: libsentencepiece cannot load it: {}", path, st.ToString());
+  } catch (const std::exception& e) {
+    return corrupt_file("{}: libsentencepiece cannot load it: {}", path, e.what());
+  }
   if (sp->GetPieceSize() != static_cast<int>(info.pieces.size()))
     return corrupt_file("{}: {} pieces read, libsentencepiece reports {}", path, info.pieces.size(),
                         sp->GetPieceSize());

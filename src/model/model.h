@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "formats/tq_weight.h"
@@ -35,6 +36,11 @@ struct LayerWeights {
 // output head, in the logits of those tokens.
 inline constexpr const char* kHotRowsWeight = "token_embd.hot.weight";
 inline constexpr const char* kHotRowsIds = "token_embd.hot_ids";
+// Side data of quantized weights (group maps "<name>.tq_map", the hot rows): bytes of the file,
+// not parameters of the model.
+inline bool is_side_tensor(std::string_view name) {
+  return name.ends_with(".tq_map") || name == kHotRowsIds || name == kHotRowsWeight;
+}
 
 struct Model {
   ModelFile file;  // owns the mappings the WeightViews point into

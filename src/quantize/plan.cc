@@ -103,7 +103,7 @@ Result<ModelPlan> make_plan(const Model& model, const Recipe& recipe) {
   ModelPlan plan;
   for (const TensorInfo& ti : model.file.tensors) {
     // Side tensors of a quantized file (group maps, hot rows) belong to its quantized weights.
-    if (ti.name.ends_with(".tq_map") || ti.name == kHotRowsIds || ti.name == kHotRowsWeight)
+    if (is_side_tensor(ti.name))
       return unsupported("{}: tensor '{}' is side data of a quantized weight; quantize the float "
                          "source model instead of a quantized file",
                          ti.file, ti.name);

@@ -249,7 +249,9 @@ TEST(SentencePieceModel, BadFilesAreRejected) {
   const std::string d = scratch_dir("spm");
   const std::string p = d + "/tokenizer.model";
   for (std::string bytes : {std::string(""), std::string("\x0a\xff\xff\xff\x7f", 5),
-                            std::string("garbage that is not protobuf")}) {
+                            std::string("garbage that is not protobuf"),
+                            // found by fuzz_sentencepiece: an empty piece made libsentencepiece throw
+                            std::string("\x0a\x0e\x0a\x05\x3c\x75\x6e\x6b\x34\x15\x00\x00\x00\x00\x18\x02\x0a\x0c\x0a\x03\x00\x73\x3a\x5d\x00\x00\x00\x00\x12\x00", 30)}) {
     std::ofstream(p, std::ios::binary) << bytes;
     auto r = Tokenizer::from_sentencepiece_model(p);
     ASSERT_FALSE(r.ok());
