@@ -127,6 +127,26 @@ std::vector<float> activations(Rng& rng, int64_t n_tokens, int64_t cols) {
   return x;
 }
 
+// Σ|w_i·x_i| in the basis the kernels multiply in (each group rotated for tq formats): the scale of
+// the float rounding of their per-term products and partial sums (the original basis' Σ|w·x| can
+// be smaller than the rotated one, so it under-states that rounding).
+double product_magnitude(TypeId type, const float* w_row, const float* x, int64_t cols) {
+  const int G = group_of(type);
+  const bool rotate = find_tq_weight(type) != nullptr;
+  std::vector<float> wu(G), xu(G);
+  double mag = 0;
+  for (int64_t g = 0; g < cols / G; ++g) {
+    std::memcpy(wu.data(), w_row + g * G, sizeof(float) * G);
+    std::memcpy(xu.data(), x + g * G, sizeof(float) * G);
+    if (rotate) {
+      tq_rotate_group(wu.data(), G);
+      tq_rotate_group(xu.data(), G);
+    }
+    for (int i = 0; i < G; ++i) mag += std::fabs(double(wu[i]) * xu[i]);
+  }
+  return mag;
+}
+
 // Standard deviation of the int8 activation rounding error of <w_r, x_t>: per group, steps of
 // amax/127 in the (rotated) domain the kernel quantizes, times the group's weight norm.
 double activation_error_sd(TypeId type, const float* w_row, const float* x, int64_t cols) {
@@ -196,8 +216,7 @@ TEST(MatmulQuant, RealScalesMatchReferenceAndFloatMatmul) {
             for (int64_t t = 0; t < tokens; ++t)
               for (int64_t r = 0; r < rows; ++r) {
                 const size_t i = t * rows + r;
-                double mag = 0;
-                for (int64_t c = 0; c < cols; ++c) mag += std::fabs(double(deq[r * cols + c]) * x[t * cols + c]);
+                const double mag = product_magnitude(type, deq.data() + r * cols, x.data() + t * cols, cols);
                 // Same arithmetic, float terms summed in another order.
                 ASSERT_NEAR(y[i], ys[i], 3e-6 * mag + 1e-30)
                     << "cols " << cols << " rows " << rows << " tokens " << tokens;
