@@ -8,7 +8,8 @@
 //      not fit max_hessian_bytes at once);
 //   2. for `bpw=B`: per tensor, the quantization at every candidate width, the Hessian-weighted
 //      error tr(E H Eᵀ) at each, and the measured ΔKLD at the widths of sens_widths; ΔKLD at the
-//      other widths is extrapolated from the nearest measured width by the error ratio; then the
+//      other widths is extrapolated from the nearest measured width by the error ratio; for the
+//      embedding also every hot-row option (hot_fractions × widths ≤ 5), each measured; then the
 //      exact knapsack over all unpinned tensors;
 //   3. the embedding, then block by block: every tensor quantized (data-free / GPTQ / closed-form
 //      scales), the block tuned (adam), encoded and written; then the output head and vectors.
