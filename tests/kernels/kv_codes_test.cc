@@ -249,13 +249,18 @@ TEST(KvEncode, SharedScaleSearchMatchesReferenceOnEveryTarget) {
     }
     for (KvScaleRule rule : {KvScaleRule::kLeastSquares, KvScaleRule::kNorm}) {
       const float sr = ref::kv_encode_shared(pb.data(), n_parts, rule);
-      double er = 0;
+      double er = 0, energy = 0;
       for (auto& p : pb) er += part_error(p, sr);
+      for (const auto& y : ys)
+        for (float v : y) energy += double(v) * v;
+      // Where the error is tiny (8 bits, few values) a tie between f16 scale steps moves it by a
+      // few ×1e-9 in absolute terms: the floor is a millionth of the signal energy (an 8-bit code's
+      // own error is ~1e-5 of it, a wrong code far more).
       test::for_each_target([&](const char*) {
         const float ss = kv_encode_shared(pa.data(), n_parts, rule);
         double es = 0;
         for (auto& p : pa) es += part_error(p, ss);
-        ASSERT_NEAR(es, er, 1e-3 * er + 1e-9) << "trial " << trial;
+        ASSERT_NEAR(es, er, 1e-3 * er + 1e-6 * energy + 1e-12) << "trial " << trial;
         if (ss == sr) {
           for (int i = 0; i < n_parts; ++i) ASSERT_EQ(ia[i], ib[i]) << trial;
         }
