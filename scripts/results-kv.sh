@@ -21,15 +21,16 @@ PARTS=("$@")
 [ ${#PARTS[@]} -eq 0 ] && PARTS=(s m speed)
 mkdir -p "$OUT"
 cmake --build --preset release --target tq bench_kv_attention >/dev/null
-RESULTS=docs/RESULTS.md
-[ -f "$RESULTS" ] || printf '# Results\n\nEvery number here is produced by a command in this repository.\n\n' >"$RESULTS"
 
-. scripts/results-lib.sh  # replace_section
+. scripts/results-lib.sh  # RESULTS, replace_section
 
 # K/V pairs of the table ("K/V" or "K/V@weights" for data-free statistics).
 PAIRS=(f16/f16 q8/q8 q4/q4 q4r/q4r tq4/tq4 tq4/tq3 tq3/tq3 tq3.5/tq3.5 tq2.5/tq2.5 tq3p/tq3
   tq4p/tq4 tq4.5/tq4.5 tqw4.5/tqw4.5 tqw4/tqw4 tqw3.5/tqw3.5 tqw3.5/tqw3.5@weights tqw3/tqw3
   tqw2.5/tqw2.5)
+
+# field TEXT REGEX: prints the regex's first group (sed -E) without a newline.
+field() { echo "$1" | sed -E "s/$2/\\1/" | tr -d '\n'; }
 
 # measure MODEL: writes $OUT/rows-MODEL.tsv (pair, bits, reduction, PPL, ΔPPL %, KLD, KLD p99, top-1 %).
 measure() {
@@ -49,19 +50,13 @@ measure() {
     l=$(grep -m1 'bits/element' "$OUT/$m-$tag.log")
     {
       printf '%s\t' "$pair"
-      echo "$l" | sed -E 's/.*\(([0-9.]+) bits\/element.*/\1/' | tr -d '\n'
-      printf '\t'
-      echo "$l" | sed -E 's/.* ([0-9.]+)x smaller.*/\1/' | tr -d '\n'
-      printf '\t'
-      echo "$o" | sed -E 's/^PPL ([0-9.]+) .*/\1/' | tr -d '\n'
-      printf '\t'
-      echo "$o" | sed -E 's/.*ΔPPL ([-+0-9.]+)%.*/\1/' | tr -d '\n'
-      printf '\t'
-      echo "$o" | sed -E 's/.*KLD vs base: mean ([0-9.e-]+) .*/\1/' | tr -d '\n'
-      printf '\t'
-      echo "$o" | sed -E 's/.* p99 ([0-9.e-]+),.*/\1/' | tr -d '\n'
-      printf '\t'
-      echo "$o" | sed -E 's/.*top-1 agreement ([0-9.]+)%.*/\1/'
+      field "$l" '.*\(([0-9.]+) bits\/element.*'; printf '\t'
+      field "$l" '.* ([0-9.]+)x smaller.*'; printf '\t'
+      field "$o" '^PPL ([0-9.]+) .*'; printf '\t'
+      field "$o" '.*ΔPPL ([-+0-9.]+)%.*'; printf '\t'
+      field "$o" '.*KLD vs base: mean ([0-9.e-]+) .*'; printf '\t'
+      field "$o" '.* p99 ([0-9.e-]+),.*'; printf '\t'
+      field "$o" '.*top-1 agreement ([0-9.]+)%.*'; echo
     } >>"$rows"
   done
   grep -o 'PPL [0-9.]*' "$OUT/$m-base.out" | head -1 | awk '{print $2}' >"$OUT/base-ppl-$m.txt"

@@ -1,4 +1,7 @@
-# Sourced by the scripts/results-*.sh: shared helpers. Needs RESULTS (the markdown file) set.
+# Sourced by the scripts/results-*.sh (from the repository root): the results file and shared helpers.
+
+RESULTS=docs/RESULTS.md
+[ -f "$RESULTS" ] || printf '# Results\n\nEvery number here is produced by a command in this repository.\n\n' >"$RESULTS"
 
 # replace_section NAME FILE: puts FILE between <!-- NAME:begin --> and <!-- NAME:end --> of $RESULTS
 # (appending the two markers first when the section does not exist yet).

@@ -20,10 +20,8 @@ PARTS=("$@")
 mkdir -p "$OUT"
 cmake --preset release >/dev/null  # re-configure: the commit id `tq bench` prints is taken here
 cmake --build --preset release --target tq >/dev/null
-RESULTS=docs/RESULTS.md
-[ -f "$RESULTS" ] || printf '# Results\n\nEvery number here is produced by a command in this repository.\n\n' >"$RESULTS"
 
-. scripts/results-lib.sh  # replace_section
+. scripts/results-lib.sh  # RESULTS, replace_section
 
 for part in "${PARTS[@]}"; do
   case "$part" in

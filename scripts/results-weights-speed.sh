@@ -26,10 +26,8 @@ PARTS=("$@")
 mkdir -p "$OUT" build/synth
 cmake --preset release >/dev/null  # re-configure: the commit id `tq bench` prints is taken here
 cmake --build --preset release --target tq bench_matmul_quant >/dev/null
-RESULTS=docs/RESULTS.md
-[ -f "$RESULTS" ] || printf '# Results\n\nEvery number here is produced by a command in this repository.\n\n' >"$RESULTS"
 
-. scripts/results-lib.sh  # replace_section
+. scripts/results-lib.sh  # RESULTS, replace_section
 
 # Part outputs are kept in $OUT so that the section can be rebuilt from either part alone.
 for part in "${PARTS[@]}"; do

@@ -39,10 +39,8 @@ heavy() { if [ -n "$LOCK" ]; then flock "$LOCK" "$@"; else "$@"; fi; }
 mkdir -p "$OUT"
 heavy cmake --preset release >/dev/null
 heavy cmake --build --preset release --target tq >/dev/null
-RESULTS=docs/RESULTS.md
-[ -f "$RESULTS" ] || printf '# Results\n\nEvery number here is produced by a command in this repository.\n\n' >"$RESULTS"
 
-. scripts/results-lib.sh  # replace_section
+. scripts/results-lib.sh  # RESULTS, replace_section
 
 ROWS="base,q8:q8,rtn4:rtn4,gptq4:gptq4,tq4 data-free:tq4@datafree,tq4 full:tq4@full,tq3 full:tq3@full"
 ROWS="$ROWS,tq2 full:tq2@full,tq3.5 full:tq3.5@full,tq3 full with tq3 embedding:tq3;token_embd=tq3@full"
