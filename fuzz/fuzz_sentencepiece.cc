@@ -1,9 +1,7 @@
 // libFuzzer target: a SentencePiece tokenizer.model (protobuf, parsed by libsentencepiece) loaded
-// through Tokenizer::from_sentencepiece_model, then encode / decode / stream-decode and the export
-// to GGUF metadata and back. Input: the model bytes (written to a per-process scratch file, since
-// the loader takes a path). Seeds: tiny unigram and BPE models (tools/make_spm_seeds.py).
-// Any load error is fine; a crash, a hang, an id outside the vocabulary or a stream decode that
-// disagrees with decode is a bug.
+// through Tokenizer::from_sentencepiece_model, then the checks of tokenizer_checks.h. Input: the
+// model bytes, written to a per-process scratch file (the loader takes a path). Seeds: tiny unigram
+// and BPE models (tools/make_spm_seeds.py). A load error is fine; a crash or a hang is a bug.
 #include <unistd.h>
 
 #include <cstddef>
@@ -11,7 +9,7 @@
 #include <cstdio>
 #include <string>
 
-#include "io/tokenizer.h"
+#include "tokenizer_checks.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/fuzz_sentencepiece_" + std::to_string(::getpid()) + ".model";
@@ -24,23 +22,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto tok = tq::Tokenizer::from_sentencepiece_model(path);
   std::remove(path.c_str());
   if (!tok.ok()) return 0;
-  const tq::Tokenizer& t = **tok;
-  const std::string text = "Hello, world! It's 2024 \xF0\x9F\x99\x82 <s>\n  ok\xff";
-  for (bool add_special : {false, true}) {
-    const std::vector<int32_t> ids = t.encode(text, add_special);
-    for (int32_t id : ids)
-      if (id < 0 || id >= t.n_vocab()) __builtin_trap();
-    const std::string decoded = t.decode(ids);
-    tq::StreamDecoder sd(t, /*skip_special=*/false);
-    std::string streamed;
-    for (int32_t id : ids) streamed += sd.feed(id);
-    streamed += sd.flush();
-    if (streamed != decoded) __builtin_trap();
-  }
-  tq::Metadata meta;
-  if (t.export_gguf_metadata(meta).ok()) {
-    auto back = tq::Tokenizer::from_gguf_metadata(meta, "fuzz/exported.gguf");
-    if (back.ok()) (void)(*back)->encode(text, true);
-  }
+  tq::fuzz::check_tokenizer(**tok, "Hello, world! It's 2024 \xF0\x9F\x99\x82 <s>\n  ok\xff");
   return 0;
 }

@@ -2,7 +2,6 @@
 // folder or GGUF) into one quantized GGUF file (quantize/pipeline.h), with a per-tensor summary.
 #include <fmt/format.h>
 
-#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -61,9 +60,6 @@ Status run(const Args& a) {
     return invalid_argument("method '{}' with recipe '{}' needs calibration text: --calib FILE "
                             "(e.g. a training text; never the evaluation text)",
                             method, to_string(opt.recipe));
-  for (double w : a.widths)
-    if (w * 2 != std::floor(w * 2))
-      return invalid_argument("--widths: {} is not a whole or half width", w);
   opt.calib.text_path = a.calib;
   opt.calib.n_windows = a.calib_windows;
   opt.calib.n_ctx = a.calib_ctx;

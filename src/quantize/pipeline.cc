@@ -102,6 +102,17 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
   TQ_ASSIGN_OR_RETURN(ModelPlan plan, make_plan(model, opt.recipe));
   std::map<std::string, double> predicted;
 
+  // quantize_tensor, plus the hot rows of an embedding spec that has them.
+  auto quantize_planned = [&](const TensorPlan& t, const float* w, const Method& m,
+                              const HessianSet::Entry* H) -> Result<QuantizedTensor> {
+    TQ_ASSIGN_OR_RETURN(QuantizedTensor q, quantize_tensor(t, w, m, H, opt.gptq));
+    if (t.spec.kind == TensorSpec::Kind::kTq && t.spec.hot_rows > 0) {
+      TQ_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ctx->hot_token_ids(t.spec.hot_rows));
+      q.add_hot_rows(w, std::move(ids), t.spec.bits, t.spec.group);
+    }
+    return q;
+  };
+
   // ---- mixed precision: sensitivities, then the knapsack ----
   if (opt.recipe.target_bpw) {
     Method sm = opt.method;
@@ -111,7 +122,7 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     auto& table = ctx->sensitivity[key];
     if (opt.sens_widths.empty()) return invalid_argument("no width to measure the sensitivity at");
     for (double b : opt.widths)
-      if (!(b >= 2 && b <= 8) || b * 2 != std::floor(b * 2) || b == 6.5 || b == 7 || b == 7.5)
+      if (b * 2 != std::floor(b * 2) || !spec_type(tq_spec_of_width(b, opt.group)).ok())
         return invalid_argument("candidate width {} is not a tq width (2, 2.5, ..., 5.5, 6, 8)", b);
     for (double b : opt.sens_widths)
       if (std::find(opt.widths.begin(), opt.widths.end(), b) == opt.widths.end())
@@ -131,12 +142,12 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
         return ctx->hessian(ik);
       return static_cast<const HessianSet::Entry*>(nullptr);
     };
-    // Ŵ of tensor t at `width` (false: the tensor cannot take it).
+    // Ŵ of tensor t at `spec` (false: the tensor cannot take it).
     auto quantize_at = [&](const TensorPlan& t, const std::vector<float>& w, const HessianSet::Entry* H,
                            const TensorSpec& spec, std::vector<float>& wh) -> Result<bool> {
       TensorPlan tb = t;
       if (!assign_spec(tb, spec).ok()) return false;
-      TQ_ASSIGN_OR_RETURN(QuantizedTensor q, quantize_tensor(tb, w.data(), sm, H, opt.gptq));
+      TQ_ASSIGN_OR_RETURN(QuantizedTensor q, quantize_planned(tb, w.data(), sm, H));
       wh.resize(w.size());
       q.dequantize(wh.data());
       return true;
@@ -173,15 +184,11 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
         if (tp->role == TensorRole::kEmbedding)
           for (double b : opt.widths)
             for (double f : opt.hot_fractions) {
-              TensorPlan tb = *tp;
               TensorSpec spec = tq_spec_of_width(b, opt.group);
               spec.hot_rows = std::llround(f * static_cast<double>(tp->n_rows()));
-              if (b > 5 || spec.hot_rows <= 0 || !assign_spec(tb, spec).ok()) continue;
-              TQ_ASSIGN_OR_RETURN(QuantizedTensor q, quantize_tensor(tb, w.data(), sm, H, opt.gptq));
-              TQ_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ctx->hot_token_ids(spec.hot_rows));
-              q.add_hot_rows(w.data(), std::move(ids), spec.bits, spec.group);
-              wh.resize(w.size());
-              q.dequantize(wh.data());
+              if (b > 5 || spec.hot_rows <= 0) continue;
+              TQ_ASSIGN_OR_RETURN(const bool fits, quantize_at(*tp, w, H, spec, wh));
+              if (!fits) continue;
               TQ_ASSIGN_OR_RETURN(const double d, probe->delta_kld(tp->name, wh.data()));
               s.hot_dkld[{b, spec.hot_rows}] = d;
             }
@@ -311,12 +318,7 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     if (needs_hessian(t, opt.method, model) && input_key_of(t.name, hp.n_layer, &ik)) {
       TQ_ASSIGN_OR_RETURN(*H, ctx->hessian(ik));
     }
-    TQ_ASSIGN_OR_RETURN(QuantizedTensor q, quantize_tensor(t, w.data(), opt.method, *H, opt.gptq));
-    if (t.spec.kind == TensorSpec::Kind::kTq && t.spec.hot_rows > 0) {
-      TQ_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ctx->hot_token_ids(t.spec.hot_rows));
-      q.add_hot_rows(w.data(), std::move(ids), t.spec.bits, t.spec.group);
-    }
-    return q;
+    return quantize_planned(t, w.data(), opt.method, *H);
   };
   auto finish_tensor = [&](const TensorPlan& t, const QuantizedTensor& q, const std::vector<float>& w,
                            const HessianSet::Entry* H, double seconds,

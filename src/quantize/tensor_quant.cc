@@ -124,6 +124,7 @@ void dequantize_rotated(const TqTensor& t, float* w_hat) {
 
 std::vector<uint8_t> tq_choose_wide_groups(const float* w, int64_t n_rows, int64_t n_cols,
                                            int group, const std::vector<double>* H) {
+  if (!H) return tq_default_group_map(w, n_rows, n_cols, group).wide;
   TQ_CHECK(n_cols % (2 * group) == 0, "a fractional tensor needs an even number of groups ({} "
            "columns, group {})", n_cols, group);
   std::vector<double> col(static_cast<size_t>(n_cols), 0.0);
@@ -134,7 +135,7 @@ std::vector<uint8_t> tq_choose_wide_groups(const float* w, int64_t n_rows, int64
     }
   std::vector<double> energy(static_cast<size_t>(n_cols / group), 0.0);
   for (int64_t c = 0; c < n_cols; ++c)
-    energy[c / group] += col[c] * (H ? std::max((*H)[c * n_cols + c], 0.0) : 1.0);
+    energy[c / group] += col[c] * std::max((*H)[c * n_cols + c], 0.0);
   return tq_group_map_from_energy(energy).wide;
 }
 

@@ -255,12 +255,14 @@ TEST(KvEncode, SharedScaleSearchMatchesReferenceOnEveryTarget) {
         for (float v : y) energy += double(v) * v;
       // Where the error is tiny (8 bits, few values) a tie between f16 scale steps moves it by a
       // few ×1e-9 in absolute terms: the floor is a millionth of the signal energy (an 8-bit code's
-      // own error is ~1e-5 of it, a wrong code far more).
+      // own error is ~1e-5 of it, a wrong code far more). Float (SIMD) against double (scalar)
+      // sums in the least-squares scale search can land on a neighbouring f16 scale: seed
+      // 31396031669618 measured 0.16% more error, hence 3e-3 relative.
       test::for_each_target([&](const char*) {
         const float ss = kv_encode_shared(pa.data(), n_parts, rule);
         double es = 0;
         for (auto& p : pa) es += part_error(p, ss);
-        ASSERT_NEAR(es, er, 1e-3 * er + 1e-6 * energy + 1e-12) << "trial " << trial;
+        ASSERT_NEAR(es, er, 3e-3 * er + 1e-6 * energy + 1e-12) << "trial " << trial;
         if (ss == sr) {
           for (int i = 0; i < n_parts; ++i) ASSERT_EQ(ia[i], ib[i]) << trial;
         }
@@ -271,7 +273,11 @@ TEST(KvEncode, SharedScaleSearchMatchesReferenceOnEveryTarget) {
             int want = 0;
             while (want + 1 < (1 << p.bits) && v > p.boundaries[want]) ++want;
             // uniform levels round (v − c0)/step: a value on a midpoint may go either way
-            if (p.uniform && std::fabs(v - p.boundaries[std::max(0, want - 1)]) < 1e-5f) continue;
+            // (either neighbouring midpoint: seed 31412883629750 had v 1.4e-7 below the upper one)
+            const int top = (1 << p.bits) - 2;
+            if (p.uniform && (std::fabs(v - p.boundaries[std::max(0, want - 1)]) < 1e-5f ||
+                              std::fabs(v - p.boundaries[std::min(top, want)]) < 1e-5f))
+              continue;
             ASSERT_EQ(p.idx[k], want) << v;
           }
       });

@@ -120,6 +120,15 @@ void MixFloat(const float* p, int64_t ldp, int64_t n_q, const uint8_t* codes,
 // ---- encoding
 // ------------------------------------------------------------------------------------
 
+// The `rem` (<= N lanes) values at p, zero-padded to a full vector through the aligned scratch tail.
+inline VF LoadPadded(const float* p, int64_t rem, int64_t N, float* tail) {
+  const DF df;
+  if (rem == N) return hn::LoadU(df, p);
+  std::fill(tail, tail + kMaxLanes, 0.0f);
+  std::copy_n(p, rem, tail);
+  return hn::Load(df, tail);
+}
+
 // One coding pass at scale s: A = Σ y·c, B = Σ c² with c the nearest level of y/s, and the codes
 // when idx is not null. The level is built as c0 + Σ_k [v > b_k]·(c_{k+1} − c_k), so one compare
 // and two adds per boundary cover any level count without a table lookup.
@@ -130,18 +139,11 @@ void CodePassImpl(const float* y, int64_t n, float s, const float* bnd, const fl
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   VF A = hn::Zero(df), B = hn::Zero(df);
   const VF inv = hn::Set(df, 1.0f / s);
-  HWY_ALIGN float tail[kMaxLanes];
+  HWY_ALIGN float tail[kMaxLanes];  // LoadPadded's scratch
   HWY_ALIGN int32_t cnt_buf[kMaxLanes];
   for (int64_t i = 0; i < n; i += N) {
     const int64_t rem = std::min(N, n - i);
-    VF yv;
-    if (rem == N) {
-      yv = hn::LoadU(df, y + i);
-    } else {
-      std::fill(tail, tail + kMaxLanes, 0.0f);
-      std::copy_n(y + i, rem, tail);
-      yv = hn::Load(df, tail);
-    }
+    const VF yv = LoadPadded(y + i, rem, N, tail);
     const VF v = hn::Mul(yv, inv);
     VF c = hn::Set(df, c0);
     auto cnt = hn::Zero(di);
@@ -172,18 +174,11 @@ void UniformPass(const float* y, int64_t n, float s, float c0, float step, int b
   const VF inv = hn::Set(df, 1.0f / s), vc0 = hn::Set(df, c0), vstep = hn::Set(df, step);
   const VF inv_step = hn::Set(df, 1.0f / step),
            top = hn::Set(df, static_cast<float>((1 << bits) - 1));
-  HWY_ALIGN float tail[kMaxLanes];
+  HWY_ALIGN float tail[kMaxLanes];  // LoadPadded's scratch
   HWY_ALIGN int32_t cnt_buf[kMaxLanes];
   for (int64_t i = 0; i < n; i += N) {
     const int64_t rem = std::min(N, n - i);
-    VF yv;
-    if (rem == N) {
-      yv = hn::LoadU(df, y + i);
-    } else {
-      std::fill(tail, tail + kMaxLanes, 0.0f);
-      std::copy_n(y + i, rem, tail);
-      yv = hn::Load(df, tail);
-    }
+    const VF yv = LoadPadded(y + i, rem, N, tail);
     const VF k = hn::Min(
         hn::Max(hn::Round(hn::Mul(hn::Sub(hn::Mul(yv, inv), vc0), inv_step)), hn::Zero(df)), top);
     VF c = hn::MulAdd(k, vstep, vc0);
