@@ -3,7 +3,7 @@
 #  * for tq-ref-s and tq-ref-m, `tq eval` on corpus/valid.txt (ctx 512; PPL over 400 windows, KLD /
 #    top-1 vs bf16 over the first 50, as the llama.cpp anchors): bf16, q8, rtn4, gptq4, tq4
 #    data-free, tq4 / tq3 / tq2 / tq3.5 full, uniform tq3 with a tq3 embedding (and with 256 hot
-#    rows), mixed --bpw 3.0 and 2.5,
+#    rows), mixed --bpw 3.0 and 2.5, a mixed plan at the size of the tq3 preset (bpw=like),
 #    and a mixed plan at the bits per weight of every llama.cpp row of anchors/LLAMACPP-WEIGHTS.md,
 #    that row printed beside it; calibration: corpus/train-00.txt (never valid.txt);
 #  * quantization time (`time`): tq-ref-m and a synthetic Llama-3.2-1B (written once by `tq synth`
@@ -46,6 +46,7 @@ ROWS="base,q8:q8,rtn4:rtn4,gptq4:gptq4,tq4 data-free:tq4@datafree,tq4 full:tq4@f
 ROWS="$ROWS,tq2 full:tq2@full,tq3.5 full:tq3.5@full,tq3 full with tq3 embedding:tq3;token_embd=tq3@full"
 ROWS="$ROWS,tq3 full with tq3+h256 embedding:tq3;token_embd=tq3+h256@full"
 ROWS="$ROWS,mixed --bpw 3.0:bpw=3@full,mixed --bpw 2.5:bpw=2.5@full"
+ROWS="$ROWS,mixed at the size of tq3 full:bpw=like(tq3 full)@full"
 
 for part in "${PARTS[@]}"; do
   case "$part" in
@@ -117,7 +118,7 @@ time_row() {  # time_row MODEL LABEL JSON
   echo "\"mixed --bpw B\" = per-tensor widths from {2,2.5,3,...,5.5,6,8} (G=128; embedding also with n_vocab/32"
   echo "or n_vocab/8 hot rows) chosen by the knapsack on measured ΔKLD (its embedding choice is in the embedding column). rtn4 / gptq4"
   echo "put every tensor, the embedding too, in that format. Each llama.cpp row of the anchor file is"
-  echo "printed beside the mixed plan of its size. Decode: 64 tokens, 3 repetitions, all rows back to"
+  echo "printed beside the mixed plan of its size; \"mixed at the size of tq3 full\" is the plan at that row's bits per weight. Decode: 64 tokens, 3 repetitions, all rows back to"
   echo "back at the end of each model's run (these small models' decode is bound by per-token overheads,"
   echo "not bandwidth; the 1B speed test is in the runtime section and \`tq bench\`). KLD / PPL are what the"
   echo "runtime computes: its integer kernels round each activation group to int8 (docs/RUNTIME.md), so"

@@ -77,7 +77,7 @@ Status run(Args& a) {
   for (const auto& r : rows)
     if (r.recipe != "base" && a.calib.empty()) {
       auto m = parse_method(r.method);
-      auto rec = parse_recipe(r.recipe);
+      auto rec = parse_recipe(eval_row_size_of(r.recipe).empty() ? r.recipe : "bpw=8");
       if ((m.ok() && m->needs_calibration()) || (rec.ok() && recipe_needs_calibration(*rec)))
         return invalid_argument("row '{}' needs calibration text: --calib FILE", r.label);
     }
@@ -105,7 +105,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("-m,--model", a->model, "Source model (HF folder or .gguf): the base row")->required();
   cmd->add_option("-f,--file", a->text, "Evaluation text (tokenized whole)")->required();
   cmd->add_option("--methods", a->methods,
-                  "Rows, comma-separated: [LABEL:]RECIPE[@METHOD]; 'base' = the source model")
+                  "Rows, comma-separated: [LABEL:]RECIPE[@METHOD]; 'base' = the source model; "
+                  "RECIPE bpw=like(LABEL) = a mixed plan at the size of the earlier row LABEL")
       ->capture_default_str();
   cmd->add_option("--method", a->method, "Method of rows that name none")->capture_default_str();
   cmd->add_option("--calib", a->calib, "Calibration text (never the evaluation text)");

@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
 
+#include "core/check.h"
 #include "core/file_util.h"
 #include "core/timer.h"
 #include "eval/perplexity.h"
@@ -114,6 +116,12 @@ std::string human_bytes(double b) {
 
 }  // namespace
 
+std::string eval_row_size_of(const std::string& recipe) {
+  constexpr std::string_view kPrefix = "bpw=like(";
+  if (!recipe.starts_with(kPrefix) || !recipe.ends_with(')')) return {};
+  return trim(recipe.substr(kPrefix.size(), recipe.size() - kPrefix.size() - 1));
+}
+
 Result<std::vector<WeightEvalRow>> parse_eval_rows(const std::string& text,
                                                    const std::string& default_method) {
   std::vector<WeightEvalRow> rows;
@@ -133,7 +141,16 @@ Result<std::vector<WeightEvalRow>> parse_eval_rows(const std::string& text,
     r.recipe = trim(body.substr(0, at));
     r.method = at == std::string::npos ? default_method : trim(body.substr(at + 1));
     if (r.label.empty()) r.label = fmt::format("{} {}", r.recipe, r.method);
-    if (r.recipe != "base") {
+    const std::string like = eval_row_size_of(r.recipe);
+    if (!like.empty()) {
+      const bool earlier = like == "base" || std::any_of(rows.begin(), rows.end(), [&](const auto& x) {
+                             return x.label == like;
+                           });
+      if (!earlier)
+        return invalid_argument("--methods entry '{}': no earlier row labelled '{}'", item, like);
+      auto m = parse_method(r.method);
+      if (!m.ok()) return m.status().with_context(fmt::format("--methods entry '{}'", item));
+    } else if (r.recipe != "base") {
       auto rec = parse_recipe(r.recipe);
       if (!rec.ok()) return rec.status().with_context(fmt::format("--methods entry '{}'", item));
       auto m = parse_method(r.method);
@@ -244,7 +261,13 @@ Result<std::vector<WeightEvalResult>> run_weight_eval(const WeightEvalOptions& o
       res.file_bytes = base_bytes;
     } else {
       QuantizeOptions q = opt.quant;
-      TQ_ASSIGN_OR_RETURN(q.recipe, parse_recipe(row.recipe));
+      std::string recipe = row.recipe;
+      if (const std::string like = eval_row_size_of(recipe); !like.empty()) {
+        const auto ref = std::find_if(out.begin(), out.end(), [&](const auto& x) { return x.row.label == like; });
+        TQ_CHECK(ref != out.end(), "row '{}' checked by parse_eval_rows", like);
+        recipe = fmt::format("bpw={}", ref->bpw);
+      }
+      TQ_ASSIGN_OR_RETURN(q.recipe, parse_recipe(recipe));
       TQ_ASSIGN_OR_RETURN(q.method, parse_method(row.method));
       q.progress = opt.progress;
       path = (fs::path(opt.work_dir) / file_name_for(row, i)).string();
@@ -372,15 +395,33 @@ std::string weight_eval_targets(const WeightEvalOptions& opt,
   for (const auto& x : r)
     if (x.recipe_canonical == "rtn4" || x.recipe_canonical == "gptq4") line(x.row.label, x.bpw, x.kld);
   // mixed --bpw 3 against every uniform tq3 row (the tq3 preset, and tq3 with the embedding too).
+  // A uniform row more than 0.25 bpw larger (the tq3 preset, whose embedding is tq5) is no
+  // equal-size pair: the line states it without judging (a bpw=like(row) row makes that comparison).
   const WeightEvalResult* mixed3 = nullptr;
   for (const auto& x : r)
     if (x.recipe_canonical == "bpw=3" && (!mixed3 || x.kld < mixed3->kld)) mixed3 = &x;
-  for (const auto& x : r)
-    if (mixed3 && (x.recipe_canonical == "tq3" || x.recipe_canonical.starts_with("tq3;")) &&
-        x.recipe_canonical.find("+h") == std::string::npos)  // hot rows: not uniform
-      s += fmt::format("- mixed --bpw 3 vs uniform {}: **{}** — {} ({:.3f} bpw) KLD {:.4f} vs {:.3f} bpw KLD {:.4f}\n",
-                       x.row.label, mixed3->kld < x.kld ? "met" : "missed", mixed3->row.label,
-                       mixed3->bpw, mixed3->kld, x.bpw, x.kld);
+  for (const auto& x : r) {
+    if (!mixed3 || !(x.recipe_canonical == "tq3" || x.recipe_canonical.starts_with("tq3;")) ||
+        x.recipe_canonical.find("+h") != std::string::npos)  // hot rows: not uniform
+      continue;
+    const bool comparable = x.bpw <= mixed3->bpw + 0.25 || mixed3->kld < x.kld;
+    s += fmt::format("- mixed --bpw 3 vs uniform {}: **{}** — {} ({:.3f} bpw) KLD {:.4f} vs {:.3f} bpw KLD {:.4f}{}\n",
+                     x.row.label,
+                     !comparable ? "not an equal-size pair" : mixed3->kld < x.kld ? "met" : "missed",
+                     mixed3->row.label, mixed3->bpw, mixed3->kld, x.bpw, x.kld,
+                     comparable ? "" : fmt::format(" ({:.3f} bpw more)", x.bpw - mixed3->bpw));
+  }
+  // Every mixed plan at the size of a named row against that row.
+  for (const auto& x : r) {
+    const std::string like = eval_row_size_of(x.row.recipe);
+    if (like.empty()) continue;
+    for (const auto& y : r)
+      if (y.row.label == like)
+        s += fmt::format("- {} vs {} at equal size: **{}** — {:.3f} bpw KLD {:.4f} vs {:.3f} bpw KLD {:.4f} ({:.2f}x {})\n",
+                         x.row.label, y.row.label, x.kld < y.kld ? "met" : "missed", x.bpw, x.kld,
+                         y.bpw, y.kld, x.kld < y.kld ? y.kld / x.kld : x.kld / y.kld,
+                         x.kld < y.kld ? "lower" : "higher");
+  }
   return s;
 }
 

@@ -26,9 +26,14 @@ struct WeightEvalRow {
 
 // Rows from text: entries separated by ',' each "[LABEL:]RECIPE[@METHOD]" (METHOD defaults to
 // `default_method`; LABEL to "RECIPE METHOD"). "base" is added first when missing. E.g.
-// "base,q8,rtn4,gptq4,tq4 data-free:tq4@datafree,tq4,bpw=3". Errors name the bad entry.
+// "base,q8,rtn4,gptq4,tq4 data-free:tq4@datafree,tq4,bpw=3". RECIPE may also be
+// "bpw=like(LABEL)": a mixed plan at the bits per weight that the earlier row LABEL measured (an
+// equal-size comparison with a uniform recipe). Errors name the bad entry.
 Result<std::vector<WeightEvalRow>> parse_eval_rows(const std::string& text,
                                                    const std::string& default_method);
+
+// The LABEL of a "bpw=like(LABEL)" recipe; empty for any other recipe.
+std::string eval_row_size_of(const std::string& recipe);
 
 // A llama.cpp row of the anchor file.
 struct AnchorRow {
@@ -80,8 +85,8 @@ Result<std::vector<WeightEvalResult>> run_weight_eval(const WeightEvalOptions& o
 std::string weight_eval_markdown(const WeightEvalOptions& opt,
                                  const std::vector<WeightEvalResult>& results);
 // Which targets the rows meet: for every anchor row and every rtn4 / gptq4 row, the lowest-KLD
-// TurboQuant row (recipe tq* or bpw=) at no more bits per weight and the KLD ratio; and a
-// `bpw=3` row against a uniform `tq3` row. Markdown bullet list.
+// TurboQuant row (recipe tq* or bpw=) at no more bits per weight and the KLD ratio; a `bpw=3` row
+// against every uniform `tq3` row; every `bpw=like(X)` row against row X. Markdown bullet list.
 std::string weight_eval_targets(const WeightEvalOptions& opt,
                                 const std::vector<WeightEvalResult>& results);
 nlohmann::json weight_eval_json(const WeightEvalOptions& opt,
