@@ -33,6 +33,17 @@ struct WeightView {
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
 };
 
+// A view of the f32 matrix `w` ([like.n_rows, like.n_cols], row-major, owned by the caller) with
+// the shape of `like`.
+inline WeightView f32_view(const WeightView& like, const float* w) {
+  WeightView v = like;
+  v.type = TypeId::f32;
+  v.data = reinterpret_cast<const uint8_t*>(w);
+  v.row_bytes = static_cast<size_t>(like.n_cols) * sizeof(float);
+  v.aux = nullptr;
+  return v;
+}
+
 // A kernel computes the whole product for one weight format, including its own threading
 // (core/parallel.h) and any once-per-call preparation of x (e.g. rotating or quantizing the
 // activations), so that this work is not repeated per row block. Kernels must make each output

@@ -37,15 +37,6 @@ void build_weights(Param& p, bool round) {
   }, 64);
 }
 
-WeightView f32_view(const WeightView& like, const std::vector<float>& w) {
-  WeightView v = like;
-  v.type = TypeId::f32;
-  v.data = reinterpret_cast<const uint8_t*>(w.data());
-  v.row_bytes = static_cast<size_t>(like.n_cols) * sizeof(float);
-  v.aux = nullptr;
-  return v;
-}
-
 }  // namespace
 
 BlockTuneReport tune_block_scales(const BlockRunner& runner, int64_t layer,
@@ -77,7 +68,7 @@ BlockTuneReport tune_block_scales(const BlockRunner& runner, int64_t layer,
     p.m2.assign(t.scales.size(), 0.0f);
     p.w.resize(t.codes.size());
     build_weights(p, true);
-    views.w[i] = f32_view(fixed.w[i], p.w);
+    views.w[i] = f32_view(fixed.w[i], p.w.data());
   }
   auto total_loss = [&]() {
     double s = 0;

@@ -64,15 +64,6 @@ double rel_output_error(const float* w, const float* wh, int64_t rows, int64_t c
   return s > 0 ? e / s : 0;
 }
 
-WeightView f32_view(const WeightView& like, const std::vector<float>& w) {
-  WeightView v = like;
-  v.type = TypeId::f32;
-  v.data = reinterpret_cast<const uint8_t*>(w.data());
-  v.row_bytes = static_cast<size_t>(like.n_cols) * sizeof(float);
-  v.aux = nullptr;
-  return v;
-}
-
 // Which calibration input a tensor's quantization uses; false when it needs none.
 bool needs_hessian(const TensorPlan& t, const Method& m, const Model& model) {
   if (!t.is_matrix()) return false;
@@ -401,7 +392,7 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
         } else {
           deq[i].resize(w[i].size());
           q[i].dequantize(deq[i].data());
-          fixed.w[i] = f32_view(src_views.w[i], deq[i]);
+          fixed.w[i] = f32_view(src_views.w[i], deq[i].data());
         }
       }
       std::vector<float> target = h_f;
@@ -418,7 +409,7 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
       TQ_RETURN_IF_ERROR(finish_tensor(*tp[i], q[i], w[i], H[i], secs[i], tune ? &deq_final[i] : nullptr));
     if (tune) {  // advance the quantized model's hidden states through the final block
       BlockLinears qv = src_views;
-      for (int i = 0; i < kNumBlockLinears; ++i) qv.w[i] = f32_view(src_views.w[i], deq_final[i]);
+      for (int i = 0; i < kNumBlockLinears; ++i) qv.w[i] = f32_view(src_views.w[i], deq_final[i].data());
       for (size_t k = 0; k < tune_windows.size(); ++k)
         runner.forward(L, qv, h_q.data() + k * T * E, T, nullptr);
     }
@@ -459,7 +450,7 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
       if (tune && t->role == TensorRole::kEmbedding) {
         h_f.assign(static_cast<size_t>(tune_windows.size() * T * E), 0.0f);
         h_q.assign(h_f.size(), 0.0f);
-        const WeightView qemb = f32_view(model.tok_embd, deq);
+        const WeightView qemb = f32_view(model.tok_embd, deq.data());
         for (size_t k = 0; k < tune_windows.size(); ++k) {
           runner.embed(model.tok_embd, tune_windows[k].data(), T, h_f.data() + k * T * E);
           runner.embed(qemb, tune_windows[k].data(), T, h_q.data() + k * T * E);

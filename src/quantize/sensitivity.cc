@@ -21,15 +21,6 @@ void log_softmax_rows(float* logits, int64_t n, int64_t V) {
   }, 8);
 }
 
-WeightView f32_view(const WeightView& like, const float* w) {
-  WeightView v = like;
-  v.type = TypeId::f32;
-  v.data = reinterpret_cast<const uint8_t*>(w);
-  v.row_bytes = static_cast<size_t>(like.n_cols) * sizeof(float);
-  v.aux = nullptr;
-  return v;
-}
-
 }  // namespace
 
 SensitivityProbe::SensitivityProbe(const Model& model, std::vector<std::vector<int32_t>> windows)
