@@ -60,6 +60,7 @@ measure() {
     } >>"$rows"
   done
   grep -o 'PPL [0-9.]*' "$OUT/$m-base.out" | head -1 | awk '{print $2}' >"$OUT/base-ppl-$m.txt"
+  echo "$COMMIT" >"$OUT/rows-$m.commit"
   rm -f "$base"
 }
 
@@ -101,7 +102,7 @@ kv_section() {
   {
     echo "## KV cache quality (ctx 512)"
     echo
-    echo "\`scripts/results-kv.sh s m\` ($(date -u +%Y-%m-%d), commit $(git describe --always --dirty)): \`tq perplexity\`"
+    echo "\`scripts/results-kv.sh s m\` ($(date -u +%Y-%m-%d)): \`tq perplexity\`"
     echo "on corpus/valid.txt tokenized whole, first $CHUNKS windows of 512, every predicted token, $THREADS threads;"
     echo "weights bf16 (f32 compute), only the KV cache changes. KLD and top-1 agreement against the same run with"
     echo "the f16 KV cache (\`--save-logits\` / \`--kld-base\`), ΔPPL against its PPL. Every cached K (after RoPE)"
@@ -116,6 +117,8 @@ kv_section() {
         local hd=64
         [ "$m" = tq-ref-m ] && hd=128
         echo "### $m (head_dim $hd; f16-KV PPL $(cat "$OUT/base-ppl-$m.txt"))"
+        echo
+        echo "Measured at commit $(cat "$OUT/rows-$m.commit" 2>/dev/null || echo "? (not recorded)")."
         echo
         table "$m"
         echo
@@ -141,7 +144,7 @@ for part in "${PARTS[@]}"; do
     {
       echo "## KV cache attention speed (single-token decode)"
       echo
-      echo "\`scripts/results-kv.sh speed\` ($(date -u +%Y-%m-%d), commit $(git describe --always --dirty), load before: $(cut -d' ' -f1-3 /proc/loadavg)):"
+      echo "\`scripts/results-kv.sh speed\` ($(date -u +%Y-%m-%d), commit $COMMIT, load before: $(cut -d' ' -f1-3 /proc/loadavg)):"
       echo "\`bench_kv_attention\`: one layer of a synthetic Llama-3-8B head layout (32 query heads, 8 KV heads,"
       echo "head_dim 128), cache filled with Gaussian K/V, one query token attending to every position,"
       echo "$THREADS threads. \"KV read\" is the cache bytes one token's attention reads (codes and scales of"

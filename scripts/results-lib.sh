@@ -1,6 +1,9 @@
 # Sourced by the scripts/results-*.sh (from the repository root): the results file and shared helpers.
 
 RESULTS=docs/RESULTS.md
+# The commit measured, "-dirty" when tracked files other than the results file differ from it.
+COMMIT=$(git describe --always)
+git diff --quiet HEAD -- . ":!$RESULTS" || COMMIT="$COMMIT-dirty"
 [ -f "$RESULTS" ] || printf '# Results\n\nEvery number here is produced by a command in this repository.\n\n' >"$RESULTS"
 
 # replace_section NAME FILE: puts FILE between <!-- NAME:begin --> and <!-- NAME:end --> of $RESULTS

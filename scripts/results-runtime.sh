@@ -29,7 +29,7 @@ for part in "${PARTS[@]}"; do
     {
       echo "## Runtime accuracy (CPU, f32 compute over the bf16 weights)"
       echo
-      echo "\`scripts/results-runtime.sh accuracy\` ($(date -u +%Y-%m-%d), commit $(git describe --always --dirty)):"
+      echo "\`scripts/results-runtime.sh accuracy\` ($(date -u +%Y-%m-%d), commit $COMMIT):"
       echo "\`tq perplexity\` on corpus/valid.txt tokenized whole, first 400 windows of 512, every predicted token"
       echo "(DESIGN.md §5), default f16 KV cache, $THREADS threads. Reference: \`valid_ppl_ctx512\` of each model's"
       echo "reference.json (Hugging Face, float32)."
