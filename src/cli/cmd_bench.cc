@@ -75,7 +75,9 @@ void add_bench_command(CLI::App& app) {
     auto budget = kv_budget_bytes(a->kv);
     exit_on_error(budget.status());
     o.kv_budget_bytes = *budget;
-    o.kv_for_model = [a](const Model& m) { return kv_config(a->kv, m); };
+    o.kv_for_model = [a](const Model& m) {
+      return kv_config(a->kv, m, std::max(a->n_prompt, a->n_gen));  // the bench session's context
+    };
     // STREAM-like reference beside each model (its result drifts with page placement on this
     // host: 45-75 GB/s); the bound itself uses the model's own weights (BenchResult).
     auto bandwidth = [&] {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
+
 #include "cli/commands.h"
 #include "runtime/kv_cache.h"
 #include "runtime/kv_channel_stats.h"
@@ -22,7 +24,8 @@ void add_kv_args(CLI::App* cmd, KvArgs* a) {
                   "LAYERS=KEY/VALUE; -1 = last layer)");
   cmd->add_option("--kv", a->plan,
                   "Whole KV plan in one string, e.g. \"tq3.5;0=tq4.5\" (replaces --kv-k, --kv-v, "
-                  "--kv-layers)");
+                  "--kv-layers), or 'auto': the most accurate single type whose cache of --ctx "
+                  "positions fits --kv-budget");
   cmd->add_option("--kv-calib", a->calib,
                   "Statistics for the outlier-split (tq2.5, tq3.5, tq4.5) and transform-coded (tqw*) "
                   "KV types: a calibration text file (recommended for tqw*), or 'weights' "
@@ -31,7 +34,8 @@ void add_kv_args(CLI::App* cmd, KvArgs* a) {
                   "Tokens of the calibration text to run (windows of 512)")
       ->capture_default_str();
   cmd->add_option("--kv-budget", a->budget,
-                  "Memory budget for the reported longest context (e.g. 8GiB, 512MiB, 1.5GB)")
+                  "KV memory budget: the longest context that fits it is reported, and --kv auto "
+                  "chooses by it (e.g. 8GiB, 512MiB, 1.5GB)")
       ->capture_default_str();
 }
 
@@ -44,9 +48,21 @@ void add_model_args(CLI::App* cmd, ModelArgs* a, const std::string& ctx_help) {
   add_threads_option(cmd, &a->threads);
 }
 
-Result<KvCacheConfig> kv_config(const KvArgs& a, const Model& model) {
+Result<KvCacheConfig> kv_config(const KvArgs& a, const Model& model, int64_t n_ctx) {
   KvPlan plan;
-  if (!a.plan.empty()) {
+  if (a.plan == "auto") {
+    TQ_ASSIGN_OR_RETURN(const int64_t budget, kv_budget_bytes(a));
+    const HParams& hp = model.hp;
+    const bool calibrated = !a.calib.empty() && a.calib != "weights" && a.calib != "random";
+    const int64_t positions = session_context(hp, n_ctx);
+    TQ_ASSIGN_OR_RETURN(plan.k_type, choose_kv_type(kv_auto_ladder(calibrated), hp.n_layer,
+                                                    hp.n_head_kv, hp.head_dim, positions, budget));
+    plan.v_type = plan.k_type;
+    std::fprintf(stderr, "KV auto: %s, the most accurate type whose cache of %lld positions fits %s%s\n",
+                 plan.k_type.c_str(), static_cast<long long>(positions),
+                 format_bytes(static_cast<double>(budget)).c_str(),
+                 calibrated || plan.k_type == "f16" ? "" : " (--kv-calib TEXT selects the calibrated tqw* types)");
+  } else if (!a.plan.empty()) {
     TQ_ASSIGN_OR_RETURN(plan, parse_kv_plan(a.plan));
   } else {
     TQ_ASSIGN_OR_RETURN(plan, parse_kv_plan(a.k == a.v ? a.k : a.k + "/" + a.v));
@@ -71,7 +87,7 @@ Result<SessionOptions> session_options(const ModelArgs& a, int64_t ctx, const Mo
   SessionOptions o;
   o.n_ctx = ctx;
   o.n_batch = a.batch;
-  TQ_ASSIGN_OR_RETURN(o.kv, kv_config(a.kv, model));
+  TQ_ASSIGN_OR_RETURN(o.kv, kv_config(a.kv, model, ctx));
   return o;
 }
 

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "core/check.h"
+
 namespace tq {
 namespace {
 
@@ -210,6 +212,34 @@ std::string format_bytes(double b) {
 int64_t kv_max_context(const KvCache& kv, int64_t budget_bytes) {
   const double per = kv.bytes_per_token();
   return per > 0 ? static_cast<int64_t>(std::floor(static_cast<double>(budget_bytes) / per)) : 0;
+}
+
+std::vector<std::string> kv_auto_ladder(bool calibrated) {
+  if (calibrated) return {"f16", "q8", "tqw4.5", "tqw4", "tqw3.5", "tqw3", "tqw2.5", "tq2"};
+  return {"f16", "q8", "tq4.5", "tq4", "tq3.5", "tq3", "tq2.5", "tq2"};
+}
+
+Result<std::string> choose_kv_type(const std::vector<std::string>& ladder, int64_t n_layers,
+                                   int64_t n_kv_heads, int64_t head_dim, int64_t n_ctx,
+                                   int64_t budget_bytes) {
+  if (ladder.empty() || n_layers <= 0 || n_kv_heads <= 0 || head_dim <= 0 || n_ctx <= 0)
+    return invalid_argument("KV auto: bad cache shape ({} layers, {} KV heads, head_dim {}, {} positions)",
+                            n_layers, n_kv_heads, head_dim, n_ctx);
+  double per_token = 0;  // of the last type tried
+  double first = 0;
+  for (const std::string& t : ladder) {
+    const KvFormat* f = find_kv_format(t);
+    TQ_CHECK(f != nullptr, "KV auto ladder type '{}' is not in the KV format table", t);
+    per_token = 2.0 * static_cast<double>(n_layers) * f->bytes_per_token(n_kv_heads, head_dim);
+    if (first == 0) first = per_token;
+    if (per_token * static_cast<double>(n_ctx) <= static_cast<double>(budget_bytes)) return t;
+  }
+  return out_of_range(
+      "KV auto: no KV type fits {} positions in {} ({} needs {}; the smallest, {}, holds {} "
+      "positions): raise --kv-budget or lower --ctx",
+      with_commas(n_ctx), format_bytes(static_cast<double>(budget_bytes)), ladder.front(),
+      format_bytes(first * static_cast<double>(n_ctx)), ladder.back(),
+      with_commas(static_cast<int64_t>(std::floor(static_cast<double>(budget_bytes) / per_token))));
 }
 
 std::string kv_memory_summary(const KvCache& kv, int64_t budget_bytes) {

@@ -53,4 +53,17 @@ std::string kv_memory_summary(const KvCache& kv, int64_t budget_bytes);
 // The longest context (positions) whose cache fits budget_bytes.
 int64_t kv_max_context(const KvCache& kv, int64_t budget_bytes);
 
+// `--kv auto`: single KV types (keys and values alike) from the highest measured quality to the
+// smallest cache (docs/KV.md "auto"; measured in docs/RESULTS.md). `calibrated`: a calibration text
+// gives the channel statistics (--kv-calib FILE), which the transform-coded tqw* types need to
+// lead their sizes; without one, the ladder holds the types that do best on data-free statistics.
+std::vector<std::string> kv_auto_ladder(bool calibrated);
+
+// The first type of `ladder` whose cache for n_ctx positions of this shape (every layer, keys and
+// values) fits budget_bytes. Errors: a bad shape, or no type fits (naming the longest context
+// that the smallest one allows and the cache size the largest one needs).
+Result<std::string> choose_kv_type(const std::vector<std::string>& ladder, int64_t n_layers,
+                                   int64_t n_kv_heads, int64_t head_dim, int64_t n_ctx,
+                                   int64_t budget_bytes);
+
 }  // namespace tq

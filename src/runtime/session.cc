@@ -50,7 +50,7 @@ Session::Session(const Model& model, std::unique_ptr<KvCache> kv, int64_t n_batc
 
 Result<std::unique_ptr<Session>> Session::create(const Model& model, const SessionOptions& opts) {
   const HParams& hp = model.hp;
-  const int64_t n_ctx = opts.n_ctx > 0 ? opts.n_ctx : std::min<int64_t>(hp.n_ctx_train, 4096);
+  const int64_t n_ctx = session_context(hp, opts.n_ctx);
   if (opts.n_ctx < 0) return invalid_argument("context size {} must be positive", opts.n_ctx);
   const KvCacheShape shape{hp.n_layer, n_ctx, hp.n_head, hp.n_head_kv, hp.head_dim};
   KvCacheConfig cfg = opts.kv;

@@ -3,6 +3,7 @@
 // K/V in a KvCache). Not thread-safe; several sessions may share one Model.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -16,10 +17,16 @@
 namespace tq {
 
 struct SessionOptions {
-  int64_t n_ctx = 0;      // positions the KV cache holds; 0 = min(model's context_length, 4096)
+  int64_t n_ctx = 0;      // positions the KV cache holds; 0 = session_context(hp, 0)
   int64_t n_batch = 256;  // tokens per forward chunk in prefill (bounds activation memory)
   KvCacheConfig kv;       // KV types (ignored by the overload that takes a cache)
 };
+
+// The positions a session's KV cache holds for a requested context: `requested` when > 0, else
+// min(the model's context_length, 4096).
+inline int64_t session_context(const HParams& hp, int64_t requested) {
+  return requested > 0 ? requested : std::min<int64_t>(hp.n_ctx_train, 4096);
+}
 
 enum class LogitsMode {
   kNone,  // no output head (e.g. filling the cache)

@@ -79,5 +79,47 @@ TEST(KvPlan, MemorySummary) {
             "f16); 8.00 GiB holds 6,170,930 tokens");
 }
 
+TEST(KvPlan, AutoPicksTheFirstTypeThatFits) {
+  // Llama-3-8B's cache shape: 32 layers, 8 KV heads of 128. f16: 128 KiB per position.
+  const int64_t gib = int64_t{1} << 30;
+  for (bool calibrated : {false, true}) {
+    const std::vector<std::string> ladder = kv_auto_ladder(calibrated);
+    ASSERT_GE(ladder.size(), 3u);
+    EXPECT_EQ(ladder.front(), "f16");
+    // Every type is known, and each one's cache is smaller than the one before it.
+    double prev = 1e30;
+    for (const auto& t : ladder) {
+      const KvFormat* f = find_kv_format(t);
+      ASSERT_NE(f, nullptr) << t;
+      EXPECT_LT(f->bytes_per_token(8, 128), prev) << t;
+      prev = f->bytes_per_token(8, 128);
+    }
+    auto pick = [&](int64_t n_ctx, int64_t budget) {
+      return choose_kv_type(ladder, 32, 8, 128, n_ctx, budget);
+    };
+    EXPECT_EQ(*pick(8192, 1 * gib), "f16");          // exactly 1 GiB
+    EXPECT_EQ(*pick(8193, 1 * gib), "q8");           // one position more
+    EXPECT_NE(*pick(131072, 8 * gib), "q8");         // q8 needs 8.125 GiB
+    EXPECT_EQ(*pick(131072, 16 * gib), "f16");
+    // The answer is the first ladder type that fits, whatever the sizes.
+    for (int64_t budget_mib : {100, 700, 1500, 3000, 5000}) {
+      const int64_t budget = budget_mib << 20;
+      auto r = pick(65536, budget);
+      if (!r.ok()) continue;
+      size_t i = 0;
+      while (ladder[i] != *r) ++i;
+      const auto need = [&](size_t j) {
+        return 2.0 * 32 * find_kv_format(ladder[j])->bytes_per_token(8, 128) * 65536;
+      };
+      EXPECT_LE(need(i), static_cast<double>(budget));
+      if (i > 0) EXPECT_GT(need(i - 1), static_cast<double>(budget));
+    }
+  }
+  auto none = choose_kv_type(kv_auto_ladder(false), 32, 8, 128, 1 << 20, int64_t{1} << 30);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("raise --kv-budget"), std::string::npos) << none.status().message();
+  EXPECT_FALSE(choose_kv_type(kv_auto_ladder(false), 32, 8, 128, 0, gib).ok());
+}
+
 }  // namespace
 }  // namespace tq
