@@ -1,7 +1,8 @@
 // AVX-512 VNNI + VBMI kernels of kernels/kv_codes.h. Per 64 codes (one register): a masked load of
 // the 8·b packed bytes, vpermb spreads them so that qword k holds bytes [k·b, k·b + 8), vpmultishiftqb
-// pulls code m of the qword from bit m·b, an AND keeps b bits, and vpshufb / vpermb maps codes to
-// levels. vpdpbusd then multiplies 4 unsigned by 4 signed bytes per int32 lane and accumulates:
+// pulls code m of the qword from bit m·b, and vpermb / vpermt2b maps codes to levels through a table
+// that repeats every 2^b entries (so the bits above each code need no mask). vpdpbusd then
+// multiplies 4 unsigned by 4 signed bytes per int32 lane and accumulates:
 //   scores  u8 key levels (level + 128) × s8 query, minus 128·Σq8 per query;
 //   mix     u8 weights × s8 value levels.
 // Every register of codes is expanded once and used at once by all queries of the GQA group (up to
@@ -51,11 +52,12 @@ bool make_tables(const KvLevels& lv, LevelTables* t) {
     t->key[k] = static_cast<uint8_t>(lv.levels[k] + 128);
     t->value[k] = lv.levels[k];
   }
-  if (lv.bits <= 4)  // vpshufb looks up within each 128-bit lane: repeat the 16 entries
-    for (int r = 1; r < 4; ++r) {
-      std::memcpy(t->key + 16 * r, t->key, 16);
-      std::memcpy(t->value + 16 * r, t->value, 16);
-    }
+  // vpermb looks at the low 6 bits of an index (vpermt2b at 7): repeat the 2^bits entries over the
+  // 64 so that the bits above a code (the next code's, left by vpmultishiftqb) need no mask.
+  for (int k = n; k < 64; ++k) {
+    t->key[k] = t->key[k % n];
+    t->value[k] = t->value[k % n];
+  }
   return true;
 }
 
@@ -64,7 +66,7 @@ bool make_tables(const KvLevels& lv, LevelTables* t) {
 template <int B, bool kKey>
 struct Expander {
   __mmask64 load_mask;
-  __m512i spread, shifts, mask, t0, t1;
+  __m512i spread, shifts, t0, t1;
 
   TQ_AVX512_INLINE explicit Expander(const LevelTables& t) {
     constexpr int n_bytes = 8 * B;
@@ -77,7 +79,6 @@ struct Expander {
       }
     spread = _mm512_load_si512(sp);
     shifts = _mm512_load_si512(sh);
-    mask = _mm512_set1_epi8(static_cast<char>(B >= 8 ? 0xff : (1 << B) - 1));
     const void* tab = kKey ? static_cast<const void*>(t.key) : static_cast<const void*>(t.value);
     t0 = _mm512_load_si512(tab);
     t1 = _mm512_load_si512(static_cast<const uint8_t*>(tab) + 64);
@@ -89,10 +90,9 @@ struct Expander {
     if constexpr (B == 8) {
       return kKey ? x : _mm512_xor_si512(x, _mm512_set1_epi8(static_cast<char>(0x80)));
     } else {
-      const __m512i c =
-          _mm512_and_si512(_mm512_multishift_epi64_epi8(shifts, _mm512_permutexvar_epi8(spread, x)),
-                           mask);
-      if constexpr (B <= 4) return _mm512_shuffle_epi8(t0, c);
+      // Byte m of the result holds code m in its low B bits, the next code's bits above them:
+      // the table lookup ignores those (tables repeat every 2^B entries).
+      const __m512i c = _mm512_multishift_epi64_epi8(shifts, _mm512_permutexvar_epi8(spread, x));
       if constexpr (B <= 6) return _mm512_permutexvar_epi8(c, t0);
       return _mm512_permutex2var_epi8(t0, c, t1);
     }
