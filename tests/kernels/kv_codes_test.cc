@@ -72,15 +72,16 @@ TEST(KvCodes, ScoresMatchReferenceOnEveryTarget) {
   const uint64_t seed = test::fresh_seed();
   std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
   for (int bits : {1, 2, 3, 4, 5, 6, 7, 8})
-    for (int64_t n_pad : {16, 48, 128})
-      for (int64_t n_pos : {1, 7, 33, 100}) {
+    for (int64_t n_pad : {16, 48, 64, 96, 128})
+      for (int64_t n_pos : {1, 7, 33, 100, 1000}) {
         SCOPED_TRACE(testing::Message()
                      << "bits " << bits << " n_pad " << n_pad << " n_pos " << n_pos);
         Rng rng(seed + bits * 1000 + n_pad * 10 + n_pos);
         const KvLevels lv = random_levels(rng, bits);
         const Codes c = random_codes(rng, lv, n_pos, n_pad, true);
         const std::vector<uint16_t> sc = random_scales(rng, n_pos);
-        const int64_t n_q = 1 + static_cast<int64_t>(rng.below(6)), lds = n_pos + 3;
+        // Query groups of 1..8 in one pass and more than 8 (two passes).
+        const int64_t n_q = 1 + static_cast<int64_t>(rng.below(12)), lds = n_pos + 3;
         std::vector<float> q = test::normal_vec(rng, n_q * n_pad);
         std::vector<int8_t> q8(n_q * n_pad);
         std::vector<float> qm(n_q);
@@ -117,15 +118,16 @@ TEST(KvCodes, MixMatchesReferenceOnEveryTarget) {
   const uint64_t seed = test::fresh_seed();
   std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
   for (int bits : {1, 2, 3, 4, 5, 6, 7, 8})
-    for (int64_t n_pad : {16, 48, 128})
-      for (int64_t n_pos : {1, 7, 33, 64, 130}) {
+    for (int64_t n_pad : {16, 48, 64, 96, 128})
+      for (int64_t n_pos : {1, 7, 33, 64, 130, 1000}) {
         SCOPED_TRACE(testing::Message()
                      << "bits " << bits << " n_pad " << n_pad << " n_pos " << n_pos);
         Rng rng(seed + bits * 1000 + n_pad * 10 + n_pos);
         const KvLevels lv = random_levels(rng, bits);
         const Codes c = random_codes(rng, lv, n_pos, n_pad, false);
         const std::vector<uint16_t> sc = random_scales(rng, n_pos);
-        const int64_t n_q = 1 + static_cast<int64_t>(rng.below(6)), ldp = n_pos + 5;
+        // Query groups of 1..4 in one pass and more (several passes).
+        const int64_t n_q = 1 + static_cast<int64_t>(rng.below(12)), ldp = n_pos + 5;
         std::vector<float> p(n_q * ldp, -1.0f);  // -1 beyond n_pos: must never be read
         for (int64_t i = 0; i < n_q; ++i)
           for (int64_t j = 0; j < n_pos; ++j)

@@ -241,6 +241,52 @@ TEST(KvFormats, CodeAttentionMatchesDequantizedAttention) {
   });
 }
 
+// Decode attention on the codes against the dequantize-then-attend reference for EVERY KV type
+// (keys-only TurboQuant_prod types with tq4 values), GQA ratios 1, 4 and 8, head_dim 64 and 128, at
+// awkward context lengths (1, 7, 33, 1000): the kernels' query groups (up to 8 per pass), partial
+// key / value blocks and mix chunks, on the target the runtime dispatches to.
+TEST(KvFormats, DecodeAttentionEveryTypeGqaAndLength) {
+  const uint64_t seed = test::fresh_seed();
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  constexpr int64_t kNkv = 2, kCtx = 1000;
+  for (const KvFormat& f : kv_formats())
+    for (int64_t d : {64, 128})
+      for (int64_t G : {1, 4, 8}) {
+        SCOPED_TRACE(testing::Message() << f.name << " d " << d << " G " << G);
+        Rng rng(seed + static_cast<uint64_t>(d * 10 + G));
+        const KvCacheShape s{1, kCtx, G * kNkv, kNkv, d};
+        KvCacheConfig cfg{f.name, f.name, {}, 11, random_stats(s, rng)};
+        auto kv = make_kv_cache(s, cfg);
+        if (!kv.ok()) {  // keys-only (TurboQuant_prod): pair with tq4 values
+          cfg.v_type = "tq4";
+          kv = make_kv_cache(s, cfg);
+        }
+        ASSERT_TRUE(kv.ok()) << kv.status().to_string();
+        KvStoreShape ks{KvRole::kKey, s.n_ctx, kNkv, d, 0, 11, cfg.channel_stats.get()};
+        Stores ref = make_stores(*find_kv_format(cfg.k_type), *find_kv_format(cfg.v_type), ks);
+        std::vector<float> K = kv_like(rng, kCtx, kNkv, d), V = kv_like(rng, kCtx, kNkv, d);
+        for (auto& x : K) x *= 0.5f;
+        (*kv)->append(0, 0, kCtx, K.data(), V.data());
+        ref.k->write(0, kCtx, K.data());
+        ref.v->write(0, kCtx, V.data());
+        const std::vector<float> Kd = decode_all(*ref.k, kCtx, kNkv, d);
+        const std::vector<float> Vd = decode_all(*ref.v, kCtx, kNkv, d);
+        double vv = 0;
+        for (float x : Vd) vv += static_cast<double>(x) * x;
+        const double rms_v = std::sqrt(vv / static_cast<double>(Vd.size()));
+        for (int64_t n_pos : {1, 7, 33, 1000}) {
+          std::vector<float> q = test::normal_vec(rng, s.n_heads * d), got(q.size());
+          (*kv)->attend(0, q.data(), 1, n_pos - 1, got.data());
+          const std::vector<float> want = attend_dense(s, Kd, Vd, q, 1, n_pos - 1);
+          double dd = 0;
+          for (size_t i = 0; i < got.size(); ++i)
+            dd += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
+          const double rel = std::sqrt(dd / static_cast<double>(got.size())) / rms_v;
+          EXPECT_LT(rel, 0.005) << "n_pos " << n_pos;
+        }
+      }
+}
+
 // The K/V types each layer gets are the ones asked for: per-layer bytes and errors differ.
 TEST(KvFormats, PerLayerOverridesAreHonoured) {
   const KvCacheShape s{4, 32, 4, 2, 64};
