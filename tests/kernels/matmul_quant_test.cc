@@ -4,7 +4,9 @@
 //  * against the float reference (dequantize, then matmul in double): within the error of the
 //    int8 activation quantization;
 //  * results independent of thread count and row order.
-// Awkward shapes: n_cols = group·k for k = 1, 3, 7; n_rows 1, 7, 33; tokens 1..9.
+// Awkward shapes: n_cols = group·k for k = 1, 3, 7; n_rows 1, 7, 33, 50 (the prefill kernel works in
+// blocks of 16 rows and tiles of 8 tokens: partial blocks, several blocks plus a tail); tokens
+// 1..9 and 17 (two full token tiles and a tail).
 #include "kernels/matmul_quant.h"
 
 #include <gtest/gtest.h>
@@ -176,8 +178,8 @@ TEST(MatmulQuant, UnitScalesBitExactAgainstReference) {
     for (TypeId type : quant_types()) {
       SCOPED_TRACE(type_name(type));
       for (int k : {1, 3, 7})
-        for (int64_t rows : {1, 7, 33})
-          for (int64_t tokens = 1; tokens <= 9; ++tokens) {
+        for (int64_t rows : {1, 7, 33, 50})
+          for (int64_t tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 17}) {
             const int64_t cols = cols_of(type, k);
             Matrix m = unit_scale_matrix(type, rows, cols, rng);
             const std::vector<float> x = activations(rng, tokens, cols);
@@ -202,8 +204,8 @@ TEST(MatmulQuant, RealScalesMatchReferenceAndFloatMatmul) {
     for (TypeId type : quant_types()) {
       SCOPED_TRACE(type_name(type));
       for (int k : {1, 3, 7})
-        for (int64_t rows : {1, 7, 33})
-          for (int64_t tokens : {1, 2, 4, 5, 9}) {
+        for (int64_t rows : {1, 7, 33, 50})
+          for (int64_t tokens : {1, 2, 3, 5, 7, 9, 17}) {
             const int64_t cols = cols_of(type, k);
             std::vector<float> deq;
             Matrix m = real_matrix(type, rows, cols, rng, &deq);
@@ -261,7 +263,7 @@ TEST(MatmulQuant, ThreadsAndRowOrderDoNotChangeBits) {
   Rng rng(test::fresh_seed());
   for (TypeId type : quant_types()) {
     const int64_t rows = 70, cols = cols_of(type, 5);
-    for (int64_t tokens : {1, 6}) {
+    for (int64_t tokens : {1, 6, 19}) {
       std::vector<float> deq;
       Matrix m = real_matrix(type, rows, cols, rng, &deq);
       const std::vector<float> x = activations(rng, tokens, cols);
@@ -299,7 +301,7 @@ TEST(MatmulQuant, MultiEqualsSeparateCalls) {
   test::for_each_target([&](const char*) {
     Rng rng(seed);
     for (int threads : {1, 2})
-      for (int64_t tokens : {1, 6})
+      for (int64_t tokens : {1, 6, 11})
         for (const auto& types : sets) {
           set_num_threads(threads);
           std::vector<Matrix> ms;

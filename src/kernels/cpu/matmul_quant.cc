@@ -12,8 +12,12 @@
 //     vpmultishiftqb; 8-bit codes are the operand itself), then vpdpbusd against the activations;
 //   * per unit one int32 → float conversion and one FMA with (weight scale · activation scale);
 //     one horizontal sum per row and token at the end.
-//   Decode (one token) runs 4 rows at a time sharing the activation loads; prefill decodes each
-//   row once into a small buffer and runs 2 rows × 4 tokens register tiles.
+//   Decode (one token) runs 4 rows at a time sharing the activation loads.
+//   Prefill (n_tokens > 1) decodes 16 rows at a time into a row-interleaved block (per group and
+//   4-byte chunk one vector of 16 rows' operand bytes, one row per int32 lane) and runs 16-row ×
+//   8-token register tiles: one vpdpbusd per chunk and token against the token's 4 activation bytes
+//   broadcast, so each lane sums exactly one (row, group) product and per group and token a single
+//   conversion + scale product + FMA serves 16 rows; no horizontal sums.
 // Other targets (AVX3, AVX2, scalar): a portable Highway path, natural layout, the same int32 sums.
 //
 // Every y[t, r] is computed by the same sequence of operations whatever the tile, thread split or
@@ -220,6 +224,14 @@ struct FastActs {
   std::vector<float> scale;         // [n_tokens, n_units, 16]
   std::vector<float> mq;            // [n_tokens, n_units] rtn4: a·Σq
   int64_t seg_unit0[2] = {0, 0};    // first unit of each segment
+  // Prefill (n_tokens > 1) only: the same activations per storage slot (group), token-interleaved
+  // so that one 4-byte chunk of every token of a tile sits in one cache line.
+  int64_t n_tokens = 0, n_slots = 0;
+  std::vector<int64_t> slot_off;    // [n_slots] byte offset of the slot's G bytes within a token
+  std::vector<int32_t> xq;          // [n_slots, G/4, n_tokens] 4 int8 activations each
+  std::vector<int32_t> xcorr;       // [n_slots, n_tokens] vpdpbusd start: −128·Σq (rtn4: 0)
+  std::vector<float> xa;            // [n_slots, n_tokens] group scale a
+  std::vector<float> xmq;           // [n_slots, n_tokens] rtn4: a·Σq
 };
 
 void PrepareFast(const QuantLayout& L, const float* x, int64_t n_cols, int64_t n_tokens,
@@ -235,6 +247,22 @@ void PrepareFast(const QuantLayout& L, const float* x, int64_t n_cols, int64_t n
   A.corr.assign(static_cast<size_t>(n_tokens * A.n_units * 16), 0);
   A.scale.assign(A.corr.size(), 0.0f);
   A.mq.assign(static_cast<size_t>(n_tokens * A.n_units), 0.0f);
+  A.n_tokens = n_tokens;
+  A.n_slots = L.n_groups;
+  A.slot_off.resize(static_cast<size_t>(A.n_slots));
+  {
+    int64_t slot = 0;
+    for (int si = 0; si < L.n_segments; ++si)
+      for (int64_t j = 0; j < L.seg[si].n_groups; ++j, ++slot)
+        A.slot_off[slot] = (A.seg_unit0[si] + j / ug) * ub + (j % ug) * G;
+  }
+  const bool gemm = n_tokens > 1;
+  if (gemm) {
+    A.xq.resize(static_cast<size_t>(n_tokens * n_cols / 4));
+    A.xcorr.resize(static_cast<size_t>(A.n_slots * n_tokens));
+    A.xa.resize(A.xcorr.size());
+    A.xmq.resize(A.xcorr.size());
+  }
   const float* sigma = L.rotate ? tq_rotation_signs(G).data() : nullptr;
   Perm perms[2];
   std::vector<int> perm_idx[2];
@@ -266,6 +294,14 @@ void PrepareFast(const QuantLayout& L, const float* x, int64_t n_cols, int64_t n
               const int lanes = ug == 2 ? 8 : 16;
               for (int l = 0; l < lanes; ++l) A.scale[k * 16 + half * 8 + l] = a;
               A.mq[k] = a * static_cast<float>(qsum);
+              if (gemm) {
+                const int64_t ks = slot * n_tokens + t;
+                A.xa[ks] = a;
+                A.xmq[ks] = a * static_cast<float>(qsum);
+                A.xcorr[ks] = L.kind == QuantKind::kRtn4 ? 0 : -128 * qsum;
+                int32_t* xq = A.xq.data() + slot * (G / 4) * n_tokens + t;
+                for (int c = 0; c < G / 4; ++c) std::memcpy(xq + c * n_tokens, dst + 4 * c, 4);
+              }
             }
           }
           // vpdpbusd start values: lane l gets −128 × the activations it multiplies (bytes
@@ -592,11 +628,28 @@ TQ_VNNI void GemvRows(const QuantLayout& L, const D0& d0, const D1& d1, const We
   for (; r < r1; ++r) GemvTile<D0, D1, 1>(L, d0, d1, w, A, unit_scales, r, y);
 }
 
-// ---- prefill: decode rows into a buffer, then 2-row × 4-token tiles ---------------------------
+// ---- prefill: 16 rows decoded once into a row-interleaved block, then 16-row × T-token tiles -----
+// A block holds, per storage slot (group) and 4-byte chunk c, one 64-byte vector: the operand
+// bytes 4c..4c+3 of rows 0..15, one row per int32 lane. One vpdpbusd against a 4-byte activation
+// chunk broadcast to all lanes then adds 4 products to each of 16 rows, so a lane sums exactly one
+// (row, group) product: no horizontal sums, and per group and token one int32 → float conversion,
+// one scale product and one FMA serve 16 rows (G/4 vpdpbusd). The decoded block (16·n_cols bytes)
+// is read once per token tile from L1/L2.
+constexpr int kBlockRows = 16;
+constexpr int kTileTokens = 8;
+
 struct DecodedRow {
   std::vector<uint8_t> ops;  // [n_units_total, kOps, 64] operand bytes
   std::vector<float> ws;     // [n_units_total, 16] weight scales per lane
   std::vector<float> m;      // [n_units_total] rtn4 offsets
+};
+
+struct DecodedBlock {
+  std::vector<int32_t> rows;  // [16, n_slots·G/4] operand chunks per row (staging)
+  std::vector<int32_t> ops;   // [n_slots·G/4, 16] operand chunks, row-interleaved
+  std::vector<float> ws;      // [n_slots, 16] weight scale of each slot and row
+  std::vector<float> m;       // [n_slots, 16] rtn4 offsets
+  alignas(64) float d[16];    // q8 row scales (1 otherwise)
 };
 
 template <class Dec>
@@ -627,80 +680,115 @@ TQ_VNNI void DecodeRow(const QuantLayout& L, const D0& d0, const D1& d1, const F
   if (L.n_segments > 1) DecodeSegment(d1, L.seg[1], row, A.seg_unit0[1], d);
 }
 
-template <int kOps, int R, int T>
-TQ_VNNI void GemmTile(const QuantLayout& L, const DecodedRow* const* rows, const WeightView& w,
-                      int64_t r0, const FastActs& A, int64_t t0, bool has_offset, bool unit_scales,
-                      float* y) {
-  const int ub = 64 * kOps;
-  float out[R][T] = {};
+// dst[c·16 + j] = src[j·n + c] for c < n (16 × n int32 → n × 16).
+TQ_VNNI inline void TransposeRows16(const int32_t* src, int64_t n, int32_t* dst) {
+  for (int64_t c = 0; c < n; ++c)
+    for (int j = 0; j < 16; ++j) dst[c * 16 + j] = src[j * n + c];
+}
+
+// Decodes rows r0..r0+nr (nr <= 16) of w into B; rows nr..15 are zero.
+template <class D0, class D1>
+TQ_VNNI void DecodeBlock(const QuantLayout& L, const D0& d0, const D1& d1, const WeightView& w,
+                         const FastActs& A, int64_t r0, int nr, DecodedRow& tmp, DecodedBlock& B) {
+  const int G = L.group, ub = 64 * D0::kOps;
+  const int64_t n_chunks = A.n_slots * G / 4;
+  B.rows.resize(static_cast<size_t>(16 * n_chunks));
+  B.ops.resize(B.rows.size());
+  B.ws.resize(static_cast<size_t>(A.n_slots * 16));
+  B.m.resize(B.ws.size());
+  for (int j = 0; j < 16; ++j) {
+    int32_t* dst = B.rows.data() + j * n_chunks;
+    B.d[j] = 1.0f;
+    if (j >= nr) {
+      std::memset(dst, 0, sizeof(int32_t) * n_chunks);
+      for (int64_t s = 0; s < A.n_slots; ++s) B.ws[s * 16 + j] = B.m[s * 16 + j] = 0.0f;
+      continue;
+    }
+    const uint8_t* row = w.row(r0 + j);
+    if (L.kind == QuantKind::kQ8) std::memcpy(&B.d[j], row, 4);
+    DecodeRow(L, d0, d1, A, row, tmp);
+    for (int64_t s = 0; s < A.n_slots; ++s) {
+      const int64_t off = A.slot_off[s], u = off / ub;
+      std::memcpy(dst + s * (G / 4), tmp.ops.data() + off, G);
+      B.ws[s * 16 + j] = tmp.ws[u * 16 + ((off % ub) / G) * 8];
+      B.m[s * 16 + j] = tmp.m[u];
+    }
+  }
+  TransposeRows16(B.rows.data(), n_chunks, B.ops.data());
+}
+
+// y[t0 + t, r0 + j] for t < T, j < nr from a decoded block.
+template <int T, bool kOffset>
+TQ_VNNI void GemmBlockTile(const QuantLayout& L, const DecodedBlock& B, const FastActs& A,
+                           int64_t t0, bool unit_scales, int64_t r0, int nr, int64_t n_rows,
+                           float* y) {
+  const int kq = L.group / 4;
+  const int64_t nt = A.n_tokens;
+  __m512 out[T];
+  for (int t = 0; t < T; ++t) out[t] = _mm512_setzero_ps();
+  int64_t s = 0;
   for (int si = 0; si < L.n_segments; ++si) {
-    const int64_t u0 = A.seg_unit0[si];
-    const int64_t u1 = si + 1 < L.n_segments ? A.seg_unit0[si + 1] : A.n_units;
-    __m512 facc[R][T];
-    float off[R][T];
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t) {
-        facc[r][t] = _mm512_setzero_ps();
-        off[r][t] = 0.0f;
+    __m512 facc[T];
+    for (int t = 0; t < T; ++t) facc[t] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < L.seg[si].n_groups; ++j, ++s) {
+      const int32_t* xc = A.xcorr.data() + s * nt + t0;
+      __m512i acc[T];
+      for (int t = 0; t < T; ++t) acc[t] = _mm512_set1_epi32(xc[t]);
+      const int32_t* wp = B.ops.data() + s * kq * 16;
+      const int32_t* xp = A.xq.data() + s * kq * nt + t0;
+      for (int c = 0; c < kq; ++c) {
+        const __m512i wv = _mm512_loadu_si512(wp + 16 * c);
+        for (int t = 0; t < T; ++t)
+          acc[t] = _mm512_dpbusd_epi32(acc[t], wv, _mm512_set1_epi32(xp[c * nt + t]));
       }
-    for (int64_t u = u0; u < u1; ++u) {
-      __m512i x[T][kOps];
+      const __m512 ws = _mm512_loadu_ps(B.ws.data() + 16 * s);
+      const float* xa = A.xa.data() + s * nt + t0;
       for (int t = 0; t < T; ++t)
-        for (int k = 0; k < kOps; ++k)
-          x[t][k] = _mm512_loadu_si512(A.q.data() + (t0 + t) * A.stride + u * ub + 64 * k);
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* opb = rows[r]->ops.data() + u * kOps * 64;
-        __m512i op[kOps];
-        for (int k = 0; k < kOps; ++k) op[k] = _mm512_loadu_si512(opb + 64 * k);
-        const __m512 ws = _mm512_loadu_ps(rows[r]->ws.data() + u * 16);
-        for (int t = 0; t < T; ++t) {
-          const int64_t k = (t0 + t) * A.n_units + u;
-          __m512i acc = _mm512_dpbusd_epi32(_mm512_loadu_si512(A.corr.data() + 16 * k), op[0],
-                                            x[t][0]);
-          if constexpr (kOps == 2) acc = _mm512_dpbusd_epi32(acc, op[1], x[t][1]);
-          facc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc),
-                                       _mm512_mul_ps(ws, _mm512_loadu_ps(A.scale.data() + 16 * k)),
-                                       facc[r][t]);
-          if (has_offset) off[r][t] += rows[r]->m[u] * A.mq[k];
-        }
+        facc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]),
+                                  _mm512_mul_ps(ws, _mm512_set1_ps(xa[t])), facc[t]);
+      if constexpr (kOffset) {
+        const __m512 mv = _mm512_loadu_ps(B.m.data() + 16 * s);
+        const float* xm = A.xmq.data() + s * nt + t0;
+        for (int t = 0; t < T; ++t) facc[t] = _mm512_fmadd_ps(mv, _mm512_set1_ps(xm[t]), facc[t]);
       }
     }
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < T; ++t)
-        out[r][t] += (unit_scales ? 1.0f : L.seg[si].kappa) *
-                     (_mm512_reduce_add_ps(facc[r][t]) + off[r][t]);
+    const __m512 kappa = _mm512_set1_ps(unit_scales ? 1.0f : L.seg[si].kappa);
+    for (int t = 0; t < T; ++t) out[t] = _mm512_add_ps(out[t], _mm512_mul_ps(kappa, facc[t]));
   }
-  for (int r = 0; r < R; ++r) {
-    float d = 1.0f;
-    if (L.kind == QuantKind::kQ8) std::memcpy(&d, w.row(r0 + r), 4);
-    for (int t = 0; t < T; ++t) y[(t0 + t) * w.n_rows + r0 + r] = L.kind == QuantKind::kQ8 ? out[r][t] * d : out[r][t];
+  const __mmask16 mask = static_cast<__mmask16>((1u << nr) - 1);
+  const __m512 d = _mm512_load_ps(B.d);
+  for (int t = 0; t < T; ++t) {
+    const __m512 v = L.kind == QuantKind::kQ8 ? _mm512_mul_ps(out[t], d) : out[t];
+    _mm512_mask_storeu_ps(y + (t0 + t) * n_rows + r0, mask, v);
   }
 }
 
-template <int kOps, int R>
-TQ_VNNI void GemmRowTile(const QuantLayout& L, const DecodedRow* const* rows, const WeightView& w,
-                         int64_t r0, const FastActs& A, int64_t n_tokens, bool has_offset,
-                         bool unit_scales, float* y) {
+template <bool kOffset>
+TQ_VNNI void GemmBlock(const QuantLayout& L, const DecodedBlock& B, const FastActs& A,
+                       bool unit_scales, int64_t r0, int nr, int64_t n_rows, float* y) {
+  const int64_t n_tokens = A.n_tokens;
   int64_t t = 0;
-  for (; t + 4 <= n_tokens; t += 4) GemmTile<kOps, R, 4>(L, rows, w, r0, A, t, has_offset, unit_scales, y);
-  for (; t < n_tokens; ++t) GemmTile<kOps, R, 1>(L, rows, w, r0, A, t, has_offset, unit_scales, y);
+  for (; t + kTileTokens <= n_tokens; t += kTileTokens)
+    GemmBlockTile<kTileTokens, kOffset>(L, B, A, t, unit_scales, r0, nr, n_rows, y);
+  switch (n_tokens - t) {
+#define TQ_TAIL(n) \
+  case n: GemmBlockTile<n, kOffset>(L, B, A, t, unit_scales, r0, nr, n_rows, y); break;
+    TQ_TAIL(1) TQ_TAIL(2) TQ_TAIL(3) TQ_TAIL(4) TQ_TAIL(5) TQ_TAIL(6) TQ_TAIL(7)
+#undef TQ_TAIL
+    default: break;
+  }
 }
 
 template <class D0, class D1>
 TQ_VNNI void GemmRows(const QuantLayout& L, const D0& d0, const D1& d1, const WeightView& w,
-                      const FastActs& A, int64_t n_tokens, bool unit_scales, float* y, int64_t r0,
-                      int64_t r1) {
-  thread_local DecodedRow row0, row1;
-  const DecodedRow* rows[2] = {&row0, &row1};
-  int64_t r = r0;
-  for (; r + 2 <= r1; r += 2) {
-    DecodeRow(L, d0, d1, A, w.row(r), row0);
-    DecodeRow(L, d0, d1, A, w.row(r + 1), row1);
-    GemmRowTile<D0::kOps, 2>(L, rows, w, r, A, n_tokens, D0::kHasOffset, unit_scales, y);
-  }
-  for (; r < r1; ++r) {
-    DecodeRow(L, d0, d1, A, w.row(r), row0);
-    GemmRowTile<D0::kOps, 1>(L, rows, w, r, A, n_tokens, D0::kHasOffset, unit_scales, y);
+                      const FastActs& A, bool unit_scales, float* y, int64_t r0, int64_t r1) {
+  static_assert(kTileTokens == 8, "GemmBlock's tail switch covers 1..7 tokens");
+  thread_local DecodedRow tmp;
+  thread_local DecodedBlock B;
+  for (int64_t r = r0; r < r1; r += kBlockRows) {
+    const int nr = static_cast<int>(std::min<int64_t>(kBlockRows, r1 - r));
+    DecodeBlock(L, d0, d1, w, A, r, nr, tmp, B);
+    GemmBlock<D0::kHasOffset>(L, B, A, unit_scales, r, nr, w.n_rows, y);
   }
 }
 
@@ -712,7 +800,7 @@ TQ_VNNI void RowsFast(const QuantLayout& L, const WeightView& w, const FastActs&
   if (n_tokens == 1) {
     GemvRows<D0, D1>(L, d0, d1, w, A, unit_scales, y, r0, r1);
   } else {
-    GemmRows<D0, D1>(L, d0, d1, w, A, n_tokens, unit_scales, y, r0, r1);
+    GemmRows<D0, D1>(L, d0, d1, w, A, unit_scales, y, r0, r1);
   }
 }
 
