@@ -156,8 +156,10 @@ for part in "${PARTS[@]}"; do
       cat "$OUT/speed-table.md"
       echo
       echo "Load after: $(cut -d' ' -f1-3 /proc/loadavg). Rows above 100% of the bound read a cache that fits in"
-      echo "the 32 MB L3 (f16 at 4K: 16 MiB per layer). The code-domain kernels are compute-bound (unpacking"
-      echo "and the int8 dot products), well below the bound; f16 at long contexts is memory-bound."
+      echo "the 32 MB L3 (f16 at 4K: 16 MiB per layer). The code-domain kernels (docs/KV.md) unpack each code"
+      echo "register once for all queries of a GQA group and prefetch the code stream: at long contexts they"
+      echo "approach the bandwidth bound; at short ones the shared softmax, the rotations and thread wake-up"
+      echo "weigh more."
     } >"$OUT/speed.md"
     replace_section kv-speed "$OUT/speed.md"
     ;;
