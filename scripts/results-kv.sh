@@ -25,9 +25,12 @@ cmake --build --preset release --target tq bench_kv_attention >/dev/null
 . scripts/results-lib.sh  # RESULTS, replace_section
 
 # K/V pairs of the table ("K/V" or "K/V@weights" for data-free statistics).
+# The @weights rows show what the data-free statistics give (the `--kv auto` ladder without a
+# calibration text picks between tq* and tqw* on them).
 PAIRS=(f16/f16 q8/q8 q4/q4 q4r/q4r tq4/tq4 tq4/tq3 tq3/tq3 tq3.5/tq3.5 tq2.5/tq2.5 tq3p/tq3
-  tq4p/tq4 tq4.5/tq4.5 tqw4.5/tqw4.5 tqw4/tqw4 tqw3.5/tqw3.5 tqw3.5/tqw3.5@weights tqw3/tqw3
-  tqw2.5/tqw2.5)
+  tq4p/tq4 tq4.5/tq4.5 tq4.5/tq4.5@weights tqw4.5/tqw4.5 tqw4.5/tqw4.5@weights tqw4/tqw4
+  tqw4/tqw4@weights tqw3.5/tqw3.5 tqw3.5/tqw3.5@weights tqw3/tqw3 tqw3/tqw3@weights tqw2.5/tqw2.5
+  tqw2.5/tqw2.5@weights tq2.5/tq2.5@weights)
 
 # field TEXT REGEX: prints the regex's first group (sed -E) without a newline.
 field() { echo "$1" | sed -E "s/$2/\\1/" | tr -d '\n'; }
