@@ -17,6 +17,7 @@ namespace fs = std::filesystem;
 std::string tmp_path(const std::string& name) {
   const fs::path d = fs::temp_directory_path() / ("tq_eval_test_" + std::to_string(::getpid()));
   fs::create_directories(d);
+  fs::remove(d / name);  // a reused pid may find an earlier run's file
   return (d / name).string();
 }
 
@@ -80,7 +81,9 @@ TEST(SavedLogits, RoundTripGivesKldOfTheExactLogits) {
     double bound = 0;
     const double want = exact_kld(base[i], run, &bound);
     EXPECT_NEAR(compare_to_saved(rec, run.data(), V).kld, want, bound) << i;
-    EXPECT_LT(bound, 2e-3 * want);  // worst case per token ~0.1% of the KLD here; errors average out
+    // The test is not vacuous: the rounding bound stays a small share of the KLD (typically ~0.1%,
+    // up to 0.2% on rare seeds, e.g. 40539519857086); errors average out.
+    EXPECT_LT(bound, 4e-3 * want);
     // The stored NLL is exact.
     double mx = *std::max_element(base[i].begin(), base[i].end()), s = 0;
     for (float v : base[i]) s += std::exp(v - mx);
