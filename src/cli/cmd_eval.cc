@@ -77,8 +77,9 @@ Status run(Args& a) {
   for (const auto& r : rows)
     if (r.recipe != "base" && a.calib.empty()) {
       auto m = parse_method(r.method);
-      auto rec = parse_recipe(eval_row_size_of(r.recipe).empty() ? r.recipe : "bpw=8");
-      if ((m.ok() && m->needs_calibration()) || (rec.ok() && recipe_needs_calibration(*rec)))
+      const bool mixed = !eval_row_size_of(r.recipe).empty();  // bpw=like(...): a --bpw plan
+      auto rec = parse_recipe(r.recipe);
+      if ((m.ok() && m->needs_calibration()) || mixed || (rec.ok() && recipe_needs_calibration(*rec)))
         return invalid_argument("row '{}' needs calibration text: --calib FILE", r.label);
     }
   TQ_ASSIGN_OR_RETURN(auto results, run_weight_eval(o, rows));

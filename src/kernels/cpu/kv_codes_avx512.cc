@@ -16,6 +16,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 // GCC 12 warns about the deliberately undefined registers inside its own AVX-512 intrinsics.
@@ -297,6 +299,16 @@ TQ_AVX512_VNNI void mix_bits(const LevelTables& t, const float* p, int64_t ldp, 
 
 }  // namespace
 
+namespace {
+// Calls f(std::integral_constant<int, bits>) for bits 1..8; false for other widths.
+template <class F>
+bool with_bits(int bits, F&& f) {
+  return [&]<int... N>(std::integer_sequence<int, N...>) {
+    return ((bits == N + 1 ? (f(std::integral_constant<int, N + 1>{}), true) : false) || ...);
+  }(std::make_integer_sequence<int, 8>{});
+}
+}  // namespace
+
 bool kv_avx512_vnni_supported() {
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                          __builtin_cpu_supports("avx512vl") &&
@@ -322,24 +334,10 @@ bool kv_scores_codes_avx512(const int8_t* q8, const float* q_mul, int64_t n_q,
     for (int64_t c = 0; c < n_pad; ++c) sum += q8[i * n_pad + c];
     corr[i] = 128 * sum;
   }
-  switch (lv.bits) {
-#define TQ_BITS_CASE(N)                                                                         \
-  case N:                                                                                       \
-    scores_bits<N>(t, codes, scales, n_pos, n_chunks, n_q, q32.data(), corr.data(), q_mul, s, \
-                   lds, accumulate);                                                            \
-    break;
-    TQ_BITS_CASE(1)
-    TQ_BITS_CASE(2)
-    TQ_BITS_CASE(3)
-    TQ_BITS_CASE(4)
-    TQ_BITS_CASE(5)
-    TQ_BITS_CASE(6)
-    TQ_BITS_CASE(7)
-    TQ_BITS_CASE(8)
-#undef TQ_BITS_CASE
-    default: return false;
-  }
-  return true;
+  return with_bits(lv.bits, [&](auto bits) {
+    scores_bits<decltype(bits)::value>(t, codes, scales, n_pos, n_chunks, n_q, q32.data(), corr.data(), q_mul, s,
+                        lds, accumulate);
+  });
 }
 
 bool kv_mix_codes_avx512(const float* p, int64_t ldp, int64_t n_q, const uint8_t* codes,
@@ -347,21 +345,9 @@ bool kv_mix_codes_avx512(const float* p, int64_t ldp, int64_t n_q, const uint8_t
                          float out_mul, float* out) {
   LevelTables t;
   if (!make_tables(lv, &t)) return false;
-  switch (lv.bits) {
-#define TQ_BITS_CASE(N)                                                      \
-  case N: mix_bits<N>(t, p, ldp, n_q, codes, scales, n_pos, n_pad, out_mul, out); break;
-    TQ_BITS_CASE(1)
-    TQ_BITS_CASE(2)
-    TQ_BITS_CASE(3)
-    TQ_BITS_CASE(4)
-    TQ_BITS_CASE(5)
-    TQ_BITS_CASE(6)
-    TQ_BITS_CASE(7)
-    TQ_BITS_CASE(8)
-#undef TQ_BITS_CASE
-    default: return false;
-  }
-  return true;
+  return with_bits(lv.bits, [&](auto bits) {
+    mix_bits<decltype(bits)::value>(t, p, ldp, n_q, codes, scales, n_pos, n_pad, out_mul, out);
+  });
 }
 
 }  // namespace tq
