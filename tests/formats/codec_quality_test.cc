@@ -2,6 +2,7 @@
 // with bounded variance, and the query-side scores consistent with decoding.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <vector>
@@ -90,8 +91,13 @@ TEST(TurboQuantMse, MseFallsStrictlyWithBitsAndStaysAboveTheLowerBound) {
       EXPECT_LT(e.mean(), prev) << "d=" << d << " b=" << bits;
       EXPECT_GT(e.mean(), std::pow(4.0, -bits)) << "d=" << d << " b=" << bits;
       // At 7–8 bits rare coordinates beyond the outermost centroid dominate the error's variance
-      // (single vectors at 100x the mean), so compare in standard errors rather than percent.
-      EXPECT_NEAR(e.mean(), c.codebook()->unit_vector_mse(), 5 * e.std_error()) << "d=" << d << " b=" << bits;
+      // (single vectors at 100x the mean), so compare in standard errors rather than percent. The
+      // same tail skews the sample: most samples miss it, so their mean AND their standard error
+      // come out low together (over 150 seeds at d = 128, b = 7–8: z down to −5.0, yet the mean
+      // within 1.4% of theory; CI failed at z = −5.4, 1.3% low). A 2% floor covers that skew and
+      // still catches any codebook, packing or rotation error, which moves the MSE far more.
+      const double theory = c.codebook()->unit_vector_mse();
+      EXPECT_NEAR(e.mean(), theory, std::max(5 * e.std_error(), 0.02 * theory)) << "d=" << d << " b=" << bits;
       prev = e.mean();
     }
   }
