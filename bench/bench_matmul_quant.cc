@@ -41,9 +41,14 @@ void fill_random(TypeId type, int64_t rows, int64_t cols, uint8_t* w, Rng& rng) 
     auto* p = reinterpret_cast<uint16_t*>(w);
     for (size_t i = 0; i < total / 2; ++i) p[i] = f32_to_bf16(static_cast<float>(rng.normal() * 0.02));
   } else if (const TqWeightSpec* s = find_tq_weight(type)) {
-    const int64_t gb = tq_group_bytes(s->bits, s->group);
+    // Fractional: the first half of the slots are b+1-bit blocks, the rest b-bit ones.
+    const int64_t n_groups = cols / s->group, n_wide = s->fractional() ? n_groups / 2 : 0;
+    const int64_t gb_hi = tq_group_bytes(s->bits_hi, s->group), gb = tq_group_bytes(s->bits, s->group);
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t g = 0; g < cols / s->group; ++g) std::memcpy(w + r * rb + g * gb, &scale, 2);
+      for (int64_t j = 0; j < n_groups; ++j) {
+        const int64_t off = j < n_wide ? j * gb_hi : n_wide * gb_hi + (j - n_wide) * gb;
+        std::memcpy(w + r * rb + off, &scale, 2);
+      }
   } else if (type == kTypeRtn4) {
     const uint16_t m = f32_to_f16(-0.15f);
     for (int64_t r = 0; r < rows; ++r)
@@ -84,9 +89,19 @@ void BM_Quant(benchmark::State& state, TypeId type, int64_t rows, int64_t cols, 
   for (int c = 0; c < copies; ++c) fill_random(type, rows, cols, w.data() + c * mat_bytes, rng);
   std::vector<float> x(tokens * cols), y(tokens * rows);
   for (auto& v : x) v = static_cast<float>(rng.normal());
+  // Fractional formats: every other input group wide (a scattered map, as calibrated maps are).
+  TqGroupMap map;
+  const TqWeightSpec* spec = find_tq_weight(type);
+  if (spec && spec->fractional()) {
+    std::vector<uint8_t> wide(static_cast<size_t>(cols / spec->group));
+    for (size_t g = 0; g < wide.size(); ++g) wide[g] = g % 2 == 0;
+    map = *tq_group_map(wide);
+  }
   std::vector<WeightView> views;
-  for (int c = 0; c < copies; ++c)
+  for (int c = 0; c < copies; ++c) {
     views.push_back({type, rows, cols, w.data() + c * mat_bytes, rb});
+    if (spec && spec->fractional()) views.back().aux = &map;
+  }
   for (const auto& v : views) matmul(v, x.data(), tokens, y.data());  // warm-up, page-in
   size_t i = 0;
   for (auto _ : state) {
@@ -111,6 +126,8 @@ void register_all() {
   };
   std::vector<F> formats = {{"bf16", TypeId::bf16}, {"q8", kTypeQ8}, {"rtn4", kTypeRtn4}};
   for (int b : {2, 3, 4, 5, 6, 8}) formats.push_back({find_tq_weight(b, 128)->name, find_tq_weight(b, 128)->id});
+  for (int b : {2, 3, 4, 5})
+    formats.push_back({find_tq_weight_fractional(b, 128)->name, find_tq_weight_fractional(b, 128)->id});
   formats.push_back({"tq4g64", find_tq_weight(4, 64)->id});
   formats.push_back({"tq4g32", find_tq_weight(4, 32)->id});
   for (const F& f : formats) {
@@ -122,6 +139,13 @@ void register_all() {
     benchmark::RegisterBenchmark((std::string("l2_256x4096/") + f.name).c_str(), BM_Quant, f.type,
                                  256, 4096, 1)
         ->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond);
+    // tq-ref-m shapes (hidden 512, FFN 1536): cache-resident, per-call overheads show.
+    benchmark::RegisterBenchmark((std::string("refm_up/") + f.name).c_str(), BM_Quant, f.type,
+                                 1536, 512, 1)
+        ->Arg(1)->Arg(128)->UseRealTime()->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark((std::string("refm_down/") + f.name).c_str(), BM_Quant, f.type,
+                                 512, 1536, 1)
+        ->Arg(1)->Arg(128)->UseRealTime()->Unit(benchmark::kMicrosecond);
     // Llama-3.2-1B: 16 distinct ffn_up [8192, 2048] / ffn_down [2048, 8192] matrices, cycled.
     benchmark::RegisterBenchmark((std::string("l1b_ffn_up_x16/") + f.name).c_str(), BM_Quant,
                                  f.type, 8192, 2048, 16)

@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #undef HWY_TARGET_INCLUDE
@@ -37,6 +38,7 @@
 #include "core/check.h"
 #include "core/half.h"
 #include "core/parallel.h"
+#include "formats/quant_baselines.h"
 #include "formats/tq_weight.h"
 #include "kernels/matmul_quant.h"
 #include "math/fwht-inl.h"
@@ -86,15 +88,18 @@ void QuantizeGroup(const float* x, int G, bool rotate, const float* sigma, float
   *a = rotate ? d * (1.0f / std::sqrt(static_cast<float>(G))) : d;
 }
 
-// ---- portable path (every target but AVX3_DL) -------------------------------------------------
-struct PortableActs {
+// ---- step 1 for a whole call: every activation group, natural order ---------------------------
+// Depends only on (group, rotate, unit_scales) of the layout, so one GroupActs serves every weight
+// of a matmul_multi call with that grouping (e.g. q/k/v of a fractional format, whose group maps
+// differ). The portable path reads it directly; the AVX3_DL path arranges it per layout.
+struct GroupActs {
   std::vector<int8_t> q;      // [n_tokens, n_groups, G] natural order
   std::vector<float> a;       // [n_tokens, n_groups]
   std::vector<int32_t> qsum;  // [n_tokens, n_groups]
 };
 
-void PreparePortable(const QuantLayout& L, const float* x, int64_t n_cols, int64_t n_tokens,
-                     bool unit_scales, PortableActs& acts) {
+void QuantizeActs(const QuantLayout& L, const float* x, int64_t n_cols, int64_t n_tokens,
+                  bool unit_scales, GroupActs& acts) {
   const int G = L.group;
   acts.q.resize(static_cast<size_t>(n_tokens * n_cols));
   acts.a.resize(static_cast<size_t>(n_tokens * L.n_groups));
@@ -125,7 +130,7 @@ int32_t DotI32(const int32_t* w, const int8_t* q, int G) {
   return hn::GetLane(hn::SumOfLanes(d32, acc));
 }
 
-void RowsPortable(const QuantLayout& L, const WeightView& w, const PortableActs& acts,
+void RowsPortable(const QuantLayout& L, const WeightView& w, const GroupActs& acts,
                   int64_t n_tokens, bool unit_scales, float* y, int64_t r0, int64_t r1) {
   const int G = L.group;
   std::vector<int32_t> wint(static_cast<size_t>(G));
@@ -182,8 +187,8 @@ void RowsPortable(const QuantLayout& L, const WeightView& w, const PortableActs&
 
 void MatmulPortable(const QuantLayout& L, const WeightView& w, const float* x, int64_t n_tokens,
                     float* y, bool unit_scales, int64_t min_rows) {
-  thread_local PortableActs acts;
-  PreparePortable(L, x, w.n_cols, n_tokens, unit_scales, acts);
+  thread_local GroupActs acts;
+  QuantizeActs(L, x, w.n_cols, n_tokens, unit_scales, acts);
   parallel_for(
       w.n_rows,
       [&](int64_t r0, int64_t r1) { RowsPortable(L, w, acts, n_tokens, unit_scales, y, r0, r1); },
@@ -217,12 +222,27 @@ Perm SegmentPerm(const QuantLayout& L, const QuantSegment& S) {
 int UnitGroups(int G) { return G == 32 ? 2 : 1; }
 int UnitOps(int G) { return G == 128 ? 2 : 1; }
 
+// ---- weight decoders: one unit → UnitOps(G) vectors of unsigned operands ------------------------
+TQ_VNNI inline __m512i Table(const int8_t* cb, int bits) {
+  alignas(64) uint8_t t[64];
+  for (int i = 0; i < 64; ++i) t[i] = static_cast<uint8_t>(cb[i & ((1 << bits) - 1)] + 128);
+  return _mm512_load_si512(t);
+}
+
+TQ_VNNI inline __mmask64 ByteMask(int n) {
+  return n >= 64 ? ~__mmask64{0} : ((__mmask64{1} << n) - 1);
+}
+
+// Activations of one call arranged for one layout. Decode (n_tokens == 1) reads q/corr/scale/mq,
+// prefill reads xq/xcorr/xa/xmq (q is then only the source of xq). For a fractional layout (two
+// segments) every activation scale already carries its segment's codebook unit κ (unless
+// unit_scales), so both segments add into one accumulator per row and one horizontal sum ends it.
 struct FastActs {
   int64_t n_units = 0, stride = 0;  // units per token; q bytes per token
   std::vector<int8_t> q;            // [n_tokens, n_units, 64·UnitOps]
-  std::vector<int32_t> corr;        // [n_tokens, n_units, 16]
-  std::vector<float> scale;         // [n_tokens, n_units, 16]
-  std::vector<float> mq;            // [n_tokens, n_units] rtn4: a·Σq
+  std::vector<int32_t> corr;        // [n_tokens, n_units, 16] (decode only)
+  std::vector<float> scale;         // [n_tokens, n_units, 16] (decode only)
+  std::vector<float> mq;            // [n_tokens, n_units] rtn4: a·Σq (decode only)
   int64_t seg_unit0[2] = {0, 0};    // first unit of each segment
   // Prefill (n_tokens > 1) only: the same activations per storage slot (group), token-interleaved
   // so that one 4-byte chunk of every token of a tile sits in one cache line.
@@ -230,12 +250,35 @@ struct FastActs {
   std::vector<int64_t> slot_off;    // [n_slots] byte offset of the slot's G bytes within a token
   std::vector<int32_t> xq;          // [n_slots, G/4, n_tokens] 4 int8 activations each
   std::vector<int32_t> xcorr;       // [n_slots, n_tokens] vpdpbusd start: −128·Σq (rtn4: 0)
-  std::vector<float> xa;            // [n_slots, n_tokens] group scale a
+  std::vector<float> xa;            // [n_slots, n_tokens] group scale a (·κ: fractional)
   std::vector<float> xmq;           // [n_slots, n_tokens] rtn4: a·Σq
 };
 
-void PrepareFast(const QuantLayout& L, const float* x, int64_t n_cols, int64_t n_tokens,
-                 bool unit_scales, FastActs& A) {
+// Per segment: the permutation of a group as two 64-byte vpermt2b index vectors (position p of the
+// permuted group takes byte idx[p] of the natural group's 128-byte window), or natural.
+struct GroupPerm {
+  bool natural = true;
+  alignas(64) uint8_t idx[128] = {};
+};
+
+TQ_VNNI inline void PermuteGroup(const GroupPerm& P, const int8_t* src, int G, int8_t* dst) {
+  if (P.natural) {
+    std::memcpy(dst, src, static_cast<size_t>(G));
+    return;
+  }
+  const __mmask64 m = ByteMask(G);
+  const __m512i lo = _mm512_maskz_loadu_epi8(m, src);
+  const __m512i hi = G > 64 ? _mm512_loadu_si512(src + 64) : _mm512_setzero_si512();
+  _mm512_mask_storeu_epi8(dst, m,
+                          _mm512_permutex2var_epi8(lo, _mm512_load_si512(P.idx), hi));
+  if (G > 64)
+    _mm512_storeu_si512(dst + 64,
+                        _mm512_permutex2var_epi8(lo, _mm512_load_si512(P.idx + 64), hi));
+}
+
+// Step 2, per layout: Q (step 1 for this layout's grouping) → A.
+TQ_VNNI void ArrangeActs(const QuantLayout& L, const GroupActs& Q, int64_t n_tokens,
+                         bool unit_scales, FastActs& A) {
   const int G = L.group, ug = UnitGroups(G), ub = 64 * UnitOps(G);
   A.n_units = 0;
   for (int si = 0; si < L.n_segments; ++si) {
@@ -243,10 +286,6 @@ void PrepareFast(const QuantLayout& L, const float* x, int64_t n_cols, int64_t n
     A.n_units += (L.seg[si].n_groups + ug - 1) / ug;
   }
   A.stride = A.n_units * ub;
-  A.q.assign(static_cast<size_t>(n_tokens * A.stride), 0);
-  A.corr.assign(static_cast<size_t>(n_tokens * A.n_units * 16), 0);
-  A.scale.assign(A.corr.size(), 0.0f);
-  A.mq.assign(static_cast<size_t>(n_tokens * A.n_units), 0.0f);
   A.n_tokens = n_tokens;
   A.n_slots = L.n_groups;
   A.slot_off.resize(static_cast<size_t>(A.n_slots));
@@ -257,82 +296,98 @@ void PrepareFast(const QuantLayout& L, const float* x, int64_t n_cols, int64_t n
         A.slot_off[slot] = (A.seg_unit0[si] + j / ug) * ub + (j % ug) * G;
   }
   const bool gemm = n_tokens > 1;
+  A.q.resize(static_cast<size_t>(n_tokens * A.stride));
   if (gemm) {
-    A.xq.resize(static_cast<size_t>(n_tokens * n_cols / 4));
+    A.xq.resize(static_cast<size_t>(n_tokens * A.n_slots * G / 4));
     A.xcorr.resize(static_cast<size_t>(A.n_slots * n_tokens));
     A.xa.resize(A.xcorr.size());
     A.xmq.resize(A.xcorr.size());
+  } else {
+    // Zero-filled: the lanes of an absent second group of a G = 32 / q8 unit stay 0.
+    A.corr.assign(static_cast<size_t>(n_tokens * A.n_units * 16), 0);
+    A.scale.assign(A.corr.size(), 0.0f);
+    A.mq.assign(static_cast<size_t>(n_tokens * A.n_units), 0.0f);
   }
-  const float* sigma = L.rotate ? tq_rotation_signs(G).data() : nullptr;
-  Perm perms[2];
-  std::vector<int> perm_idx[2];
+  GroupPerm perms[2];
+  float kf[2] = {1.0f, 1.0f};  // κ folded into the activation scales (fractional layouts)
   for (int si = 0; si < L.n_segments; ++si) {
-    perms[si] = SegmentPerm(L, L.seg[si]);
-    perm_idx[si].resize(G);
-    for (int p = 0; p < G; ++p) perm_idx[si][p] = PermIndex(perms[si], G, p);
+    const Perm perm = SegmentPerm(L, L.seg[si]);
+    perms[si].natural = perm == Perm::kNatural;
+    for (int p = 0; p < G; ++p) perms[si].idx[p] = static_cast<uint8_t>(PermIndex(perm, G, p));
+    if (L.n_segments == 2 && !unit_scales) kf[si] = L.seg[si].kappa;
   }
+  const int64_t n_groups = L.n_groups;
   parallel_for(
       n_tokens,
       [&](int64_t t0, int64_t t1) {
-        std::vector<float> u(static_cast<size_t>(G));
-        std::vector<int8_t> qn(static_cast<size_t>(G));
+        const __m512i ones = _mm512_set1_epi8(1);
         for (int64_t t = t0; t < t1; ++t) {
+          int8_t* qt = A.q.data() + t * A.stride;
           int64_t slot = 0;
           for (int si = 0; si < L.n_segments; ++si) {
-            for (int64_t j = 0; j < L.seg[si].n_groups; ++j, ++slot) {
+            const int64_t ns = L.seg[si].n_groups;
+            for (int64_t j = 0; j < ns; ++j, ++slot) {
               const int64_t g = L.slot_group ? L.slot_group[slot] : slot;
-              float a;
-              int32_t qsum;
-              QuantizeGroup(x + t * n_cols + g * G, G, L.rotate, sigma, u.data(), qn.data(), &a,
-                            &qsum);
-              if (unit_scales) a = 1.0f;
-              const int64_t unit = A.seg_unit0[si] + j / ug;
-              const int half = static_cast<int>(j % ug);
-              int8_t* dst = A.q.data() + t * A.stride + unit * ub + half * G;
-              for (int p = 0; p < G; ++p) dst[p] = qn[perm_idx[si][p]];
-              const int64_t k = t * A.n_units + unit;
-              const int lanes = ug == 2 ? 8 : 16;
-              for (int l = 0; l < lanes; ++l) A.scale[k * 16 + half * 8 + l] = a;
-              A.mq[k] = a * static_cast<float>(qsum);
+              const int64_t kq = t * n_groups + g;
+              PermuteGroup(perms[si], Q.q.data() + kq * G, G, qt + A.slot_off[slot]);
+              const float a = Q.a[kq];
+              const int32_t qsum = Q.qsum[kq];
               if (gemm) {
                 const int64_t ks = slot * n_tokens + t;
-                A.xa[ks] = a;
+                A.xa[ks] = a * kf[si];
                 A.xmq[ks] = a * static_cast<float>(qsum);
                 A.xcorr[ks] = L.kind == QuantKind::kRtn4 ? 0 : -128 * qsum;
-                int32_t* xq = A.xq.data() + slot * (G / 4) * n_tokens + t;
-                for (int c = 0; c < G / 4; ++c) std::memcpy(xq + c * n_tokens, dst + 4 * c, 4);
+              } else {
+                const int64_t k = t * A.n_units + A.seg_unit0[si] + j / ug;
+                const int half = static_cast<int>(j % ug);
+                const int lanes = ug == 2 ? 8 : 16;
+                for (int l = 0; l < lanes; ++l) A.scale[k * 16 + half * 8 + l] = a * kf[si];
+                A.mq[k] = a * static_cast<float>(qsum);
               }
             }
+            if (ug == 2 && ns % 2 == 1)  // the absent second group of the last unit: zeros
+              std::memset(qt + (A.seg_unit0[si] + ns / 2) * ub + G, 0, static_cast<size_t>(G));
           }
           // vpdpbusd start values: lane l gets −128 × the activations it multiplies (bytes
           // 4l..4l+3 of each 64-byte chunk), cancelling the +128 of the unsigned weight operand
           // within the lane, so lane values stay as small as the products themselves.
-          if (L.kind != QuantKind::kRtn4) {
+          if (!gemm && L.kind != QuantKind::kRtn4) {
             for (int64_t u = 0; u < A.n_units; ++u) {
-              const int8_t* qu = A.q.data() + t * A.stride + u * ub;
-              int32_t* c = A.corr.data() + (t * A.n_units + u) * 16;
-              for (int l = 0; l < 16; ++l) {
-                int32_t sum = 0;
-                for (int chunk = 0; chunk < ub / 64; ++chunk)
-                  for (int b = 0; b < 4; ++b) sum += qu[64 * chunk + 4 * l + b];
-                c[l] = -128 * sum;
-              }
+              __m512i sum = _mm512_setzero_si512();
+              for (int c = 0; c < ub / 64; ++c)
+                sum = _mm512_dpbusd_epi32(sum, ones, _mm512_loadu_si512(qt + u * ub + 64 * c));
+              _mm512_storeu_si512(A.corr.data() + (t * A.n_units + u) * 16,
+                                  _mm512_mullo_epi32(sum, _mm512_set1_epi32(-128)));
             }
           }
         }
       },
       /*min_chunk=*/8);
-}
-
-// ---- weight decoders: one unit → UnitOps(G) vectors of unsigned operands ------------------------
-TQ_VNNI inline __m512i Table(const int8_t* cb, int bits) {
-  alignas(64) uint8_t t[64];
-  for (int i = 0; i < 64; ++i) t[i] = static_cast<uint8_t>(cb[i & ((1 << bits) - 1)] + 128);
-  return _mm512_load_si512(t);
-}
-
-TQ_VNNI inline __mmask64 ByteMask(int n) {
-  return n >= 64 ? ~__mmask64{0} : ((__mmask64{1} << n) - 1);
+  if (!gemm) return;
+  // xq[s, c, t] = bytes 4c..4c+3 of slot s of token t: 16 tokens per gather.
+  const int kq = G / 4;
+  parallel_for(
+      A.n_slots,
+      [&](int64_t s0, int64_t s1) {
+        const __m512i vidx = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(static_cast<int32_t>(A.stride)));
+        for (int64_t s = s0; s < s1; ++s) {
+          int32_t* xs = A.xq.data() + s * kq * n_tokens;
+          for (int64_t t = 0; t < n_tokens; t += 16) {
+            const __mmask16 m = n_tokens - t >= 16
+                                    ? static_cast<__mmask16>(0xFFFF)
+                                    : static_cast<__mmask16>((1u << (n_tokens - t)) - 1);
+            const int8_t* src = A.q.data() + t * A.stride + A.slot_off[s];
+            for (int c = 0; c < kq; ++c) {
+              const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, vidx,
+                                                            src + 4 * c, 1);
+              _mm512_mask_storeu_epi32(xs + c * n_tokens + t, m, v);
+            }
+          }
+        }
+      },
+      /*min_chunk=*/4);
 }
 
 // Spread indices for 64 codes of `bits` bits from one source register: qword i gets source bytes
@@ -365,6 +420,7 @@ struct TqDec {
   static constexpr int kOps = G == 128 ? 2 : 1;
   static constexpr int kUG = G == 32 ? 2 : 1;
   static constexpr int kCodeBytes = G * B / 8;
+  static constexpr int64_t kBlockBytes = 2 + kCodeBytes;
   __m512i table, spread, ctrl, shift_a, shift_b;
 
   TQ_VNNI explicit TqDec(const int8_t* cb) {
@@ -478,6 +534,7 @@ struct TqDec {
 
 struct Rtn4Dec {
   static constexpr int kOps = 2, kUG = 1;
+  static constexpr int64_t kBlockBytes = sizeof(Rtn4Block);
   __m512i nib;
   TQ_VNNI explicit Rtn4Dec(const int8_t*) { nib = _mm512_set1_epi8(0x0F); }
   TQ_VNNI inline void Ops(const uint8_t* a, const uint8_t*, __m512i* op) const {
@@ -495,6 +552,7 @@ struct Rtn4Dec {
 // q8: a unit is 64 weights (two activation groups of 32); the row scale is applied at the end.
 struct Q8Dec {
   static constexpr int kOps = 1, kUG = 2;
+  static constexpr int64_t kBlockBytes = kQ8BlockElems;
   __m512i flip;
   TQ_VNNI explicit Q8Dec(const int8_t*) { flip = _mm512_set1_epi8(static_cast<char>(0x80)); }
   TQ_VNNI inline void Ops(const uint8_t* a, const uint8_t* b, __m512i* op) const {
@@ -520,7 +578,6 @@ SegActs SegActsOf(const FastActs& A, int64_t t, int si, int ub) {
 }
 
 // ---- decode (one token): R rows at a time ------------------------------------------------------
-// facc[r] += Σ_units cvt(isum)·(ws·as); off[r] += Σ_units m·(a·Σq) (rtn4).
 // Software prefetch distance of the decode kernel. A 4-row tile reads 4 short interleaved streams
 // (a 2048-column tq4 row is 1 KiB), too short for the hardware prefetchers to ramp up; so each unit
 // step prefetches the bytes the thread will read kPrefetchBytes later in address order (a thread's
@@ -529,103 +586,130 @@ SegActs SegActsOf(const FastActs& A, int64_t t, int si, int ub) {
 // ffn_down (4 KiB rows, 17 KiB tiles) wants >= 20 KiB (6 KiB: 28 GB/s), 20-32 KiB are equal.
 constexpr int64_t kPrefetchBytes = TQ_PREFETCH_BYTES;
 
-template <class Dec, int R>
-TQ_VNNI inline void GemvSegment(const Dec& dec, const uint8_t* const* rows, int64_t blk_bytes,
-                                int64_t n_groups, const SegActs& s, const uint8_t* pf,
-                                __m512* facc, float* off) {
+// One unit u of R rows: facc[r] += cvt(isum)·(ws·as); off[r] += m·(a·Σq) (rtn4). kPair: a G = 32 /
+// q8 unit holds two groups (false: the last unit of a segment with an odd group count).
+template <class Dec, int R, bool kPair>
+TQ_VNNI inline void GemvUnit(const Dec& dec, const uint8_t* const* rows, int64_t u,
+                             const SegActs& s, __m512* facc, float* off) {
   constexpr int kOps = Dec::kOps, kUG = Dec::kUG;
-  const int64_t n_full = n_groups / kUG;
-  const int64_t unit_bytes = kUG * blk_bytes;
-  for (int64_t u = 0; u < n_full; ++u) {
-    if constexpr (kPrefetchBytes > 0) {
-      const uint8_t* p = pf + u * R * unit_bytes;
-      for (int64_t k = 0; k < R * unit_bytes; k += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T0);
-    }
-    const __m512i corr = _mm512_loadu_si512(s.corr + 16 * u);
-    const __m512 as = _mm512_loadu_ps(s.scale + 16 * u);
-    const __m512i x0 = _mm512_loadu_si512(s.q + 64 * kOps * u);
-    __m512i x1 = x0;
-    if constexpr (kOps == 2) x1 = _mm512_loadu_si512(s.q + 64 * kOps * u + 64);
-    for (int r = 0; r < R; ++r) {
-      const uint8_t* blk = rows[r] + u * unit_bytes;
-      __m512i op[kOps];
-      dec.Ops(blk, kUG == 2 ? blk + blk_bytes : nullptr, op);
-      __m512i acc = _mm512_dpbusd_epi32(corr, op[0], x0);
-      if constexpr (kOps == 2) acc = _mm512_dpbusd_epi32(acc, op[1], x1);
-      const __m512 ws = dec.Scale(blk, kUG == 2 ? blk + blk_bytes : nullptr);
-      facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(ws, as), facc[r]);
-      if constexpr (Dec::kHasOffset) off[r] += dec.Offset(blk) * s.mq[u];
-    }
-  }
-  if (n_full * kUG < n_groups) {  // G = 32 / q8: a last unit with one group
-    const int64_t u = n_full;
-    const __m512i corr = _mm512_loadu_si512(s.corr + 16 * u);
-    const __m512 as = _mm512_loadu_ps(s.scale + 16 * u);
-    const __m512i x0 = _mm512_loadu_si512(s.q + 64 * kOps * u);
-    for (int r = 0; r < R; ++r) {
-      const uint8_t* blk = rows[r] + u * unit_bytes;
-      __m512i op[kOps];
-      dec.Ops(blk, nullptr, op);
-      const __m512i acc = _mm512_dpbusd_epi32(corr, op[0], x0);
-      const __m512 ws = dec.Scale(blk, nullptr);
-      facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(ws, as), facc[r]);
-    }
-  }
-}
-
-// Final value of row r, token t from its per-segment accumulators.
-TQ_VNNI inline float Finish(const QuantLayout& L, const uint8_t* row, const __m512* facc,
-                            const float* off, bool unit_scales) {
-  float y = 0.0f;
-  for (int si = 0; si < L.n_segments; ++si)
-    y += (unit_scales ? 1.0f : L.seg[si].kappa) * (_mm512_reduce_add_ps(facc[si]) + off[si]);
-  if (L.kind == QuantKind::kQ8) {
-    float d;
-    std::memcpy(&d, row, 4);
-    y *= d;
-  }
-  return y;
-}
-
-// D0 decodes segment 0, D1 segment 1 (fractional formats: the wide and the narrow blocks).
-template <class D0, class D1, int R>
-TQ_VNNI void GemvTile(const QuantLayout& L, const D0& d0, const D1& d1, const WeightView& w,
-                      const FastActs& A, bool unit_scales, int64_t r0, float* y) {
-  const int ub = 64 * D0::kOps;
-  __m512 facc[2][R];
-  float off[2][R];
-  for (int si = 0; si < 2; ++si)
-    for (int r = 0; r < R; ++r) {
-      facc[si][r] = _mm512_setzero_ps();
-      off[si][r] = 0.0f;
-    }
-  for (int si = 0; si < L.n_segments; ++si) {
-    const QuantSegment& S = L.seg[si];
-    const uint8_t* rows[R];
-    for (int r = 0; r < R; ++r) rows[r] = w.row(r0 + r) + S.byte_offset;
-    const uint8_t* pf = w.row(r0) + kPrefetchBytes + R * S.byte_offset;
-    if (si == 0) {
-      GemvSegment<D0, R>(d0, rows, S.block_bytes, S.n_groups, SegActsOf(A, 0, si, ub), pf,
-                         facc[si], off[si]);
-    } else {
-      GemvSegment<D1, R>(d1, rows, S.block_bytes, S.n_groups, SegActsOf(A, 0, si, ub), pf,
-                         facc[si], off[si]);
-    }
-  }
+  constexpr int64_t blk_bytes = Dec::kBlockBytes;  // RowsFast checks the layout's
+  constexpr int64_t unit_bytes = kUG * blk_bytes;
+  const __m512i corr = _mm512_loadu_si512(s.corr + 16 * u);
+  const __m512 as = _mm512_loadu_ps(s.scale + 16 * u);
+  const __m512i x0 = _mm512_loadu_si512(s.q + 64 * kOps * u);
+  __m512i x1 = x0;
+  if constexpr (kOps == 2) x1 = _mm512_loadu_si512(s.q + 64 * kOps * u + 64);
   for (int r = 0; r < R; ++r) {
-    const __m512 f[2] = {facc[0][r], facc[1][r]};
-    const float o[2] = {off[0][r], off[1][r]};
-    y[r0 + r] = Finish(L, w.row(r0 + r), f, o, unit_scales);
+    const uint8_t* blk = rows[r] + u * unit_bytes;
+    const uint8_t* blk2 = kUG == 2 && kPair ? blk + blk_bytes : nullptr;
+    __m512i op[kOps];
+    dec.Ops(blk, blk2, op);
+    __m512i acc = _mm512_dpbusd_epi32(corr, op[0], x0);
+    if constexpr (kOps == 2) acc = _mm512_dpbusd_epi32(acc, op[1], x1);
+    const __m512 ws = dec.Scale(blk, blk2);
+    facc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(ws, as), facc[r]);
+    if constexpr (Dec::kHasOffset) off[r] += dec.Offset(blk) * s.mq[u];
+  }
+}
+
+// The per-call constants of the decode tiles (hoisted out of the row loop).
+struct GemvPlan {
+  int n_segments = 1;
+  int64_t byte_offset[2] = {0, 0};  // segment start within a row
+  int64_t n_groups = 0;             // groups per segment (both segments: equal for fractional)
+  SegActs acts[2];
+  float k = 1.0f;                   // κ for one segment (1 with unit scales or two segments)
+};
+
+// Both segments of R rows. A fractional row has as many b+1-bit blocks as b-bit ones (tq_weight.h),
+// so one loop walks unit u of the wide segment and unit u of the narrow one together: no second
+// loop (the rows of a small model have 2-8 groups per segment) and two independent decode chains
+// per step. Every row reads two forward streams; the software prefetch covers the tile's address
+// range linearly, kPrefetchBytes ahead of the bytes consumed so far.
+template <class D0, class D1, int R>
+TQ_VNNI inline void GemvSegments(const D0& d0, const D1& d1, const GemvPlan& P,
+                                 const uint8_t* tile, int64_t row_bytes, __m512* facc,
+                                 float* off) {
+  constexpr int kUG = D0::kUG;
+  constexpr int64_t unit0 = kUG * D0::kBlockBytes, unit1 = kUG * D1::kBlockBytes;
+  const bool two = P.n_segments == 2;
+  const uint8_t* rows0[R];
+  const uint8_t* rows1[R];
+  for (int r = 0; r < R; ++r) {
+    rows0[r] = tile + r * row_bytes + P.byte_offset[0];
+    rows1[r] = tile + r * row_bytes + P.byte_offset[1];
+  }
+  const int64_t n_full = P.n_groups / kUG;
+  const uint8_t* pf = tile + kPrefetchBytes;
+  if (two) {
+    static_assert(D1::kUG == kUG, "segments with different unit shapes");
+    for (int64_t u = 0; u < n_full; ++u) {
+      if constexpr (kPrefetchBytes > 0) {
+        const uint8_t* p = pf + u * R * (unit0 + unit1);
+        for (int64_t k = 0; k < R * (unit0 + unit1); k += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T0);
+      }
+      GemvUnit<D0, R, true>(d0, rows0, u, P.acts[0], facc, off);
+      GemvUnit<D1, R, true>(d1, rows1, u, P.acts[1], facc, off);
+    }
+    if (n_full * kUG < P.n_groups) {  // G = 32: a last unit with one group
+      GemvUnit<D0, R, false>(d0, rows0, n_full, P.acts[0], facc, off);
+      GemvUnit<D1, R, false>(d1, rows1, n_full, P.acts[1], facc, off);
+    }
+  } else {
+    for (int64_t u = 0; u < n_full; ++u) {
+      if constexpr (kPrefetchBytes > 0) {
+        const uint8_t* p = pf + P.byte_offset[0] * R + u * R * unit0;
+        for (int64_t k = 0; k < R * unit0; k += 64)
+          _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T0);
+      }
+      GemvUnit<D0, R, true>(d0, rows0, u, P.acts[0], facc, off);
+    }
+    if (n_full * kUG < P.n_groups) GemvUnit<D0, R, false>(d0, rows0, n_full, P.acts[0], facc, off);
+  }
+}
+
+// D0 decodes segment 0, D1 segment 1 (fractional formats: the wide and the narrow blocks). Both
+// segments add into one accumulator per row (for two segments the activation scales carry κ), so a
+// row ends with one horizontal sum: y = k·(Σ lanes + off), times the row scale for q8.
+template <class D0, class D1, int R>
+TQ_VNNI inline void GemvTile(const D0& d0, const D1& d1, const GemvPlan& P, const WeightView& w,
+                             int64_t r0, float* y) {
+  __m512 facc[R];
+  float off[R];
+  for (int r = 0; r < R; ++r) {
+    facc[r] = _mm512_setzero_ps();
+    off[r] = 0.0f;
+  }
+  GemvSegments<D0, D1, R>(d0, d1, P, w.row(r0), static_cast<int64_t>(w.row_bytes), facc, off);
+  for (int r = 0; r < R; ++r) {
+    float v = P.k * (_mm512_reduce_add_ps(facc[r]) + off[r]);
+    if constexpr (std::is_same_v<D0, Q8Dec>) {
+      float d;
+      std::memcpy(&d, w.row(r0 + r), 4);
+      v *= d;
+    }
+    y[r0 + r] = v;
   }
 }
 
 template <class D0, class D1>
 TQ_VNNI void GemvRows(const QuantLayout& L, const D0& d0, const D1& d1, const WeightView& w,
                       const FastActs& A, bool unit_scales, float* y, int64_t r0, int64_t r1) {
+  const int ub = 64 * D0::kOps;
+  GemvPlan P;
+  P.n_segments = L.n_segments;
+  P.n_groups = L.seg[0].n_groups;
+  for (int si = 0; si < L.n_segments; ++si) {
+    P.byte_offset[si] = L.seg[si].byte_offset;
+    P.acts[si] = SegActsOf(A, 0, si, ub);
+  }
+  TQ_CHECK(L.n_segments == 1 || L.seg[1].n_groups == P.n_groups,
+           "fractional layout: {} wide and {} narrow groups", P.n_groups, L.seg[1].n_groups);
+  P.k = L.n_segments == 1 && !unit_scales ? L.seg[0].kappa : 1.0f;
   int64_t r = r0;
-  for (; r + 4 <= r1; r += 4) GemvTile<D0, D1, 4>(L, d0, d1, w, A, unit_scales, r, y);
-  for (; r < r1; ++r) GemvTile<D0, D1, 1>(L, d0, d1, w, A, unit_scales, r, y);
+  for (; r + 4 <= r1; r += 4) GemvTile<D0, D1, 4>(d0, d1, P, w, r, y);
+  for (; r < r1; ++r) GemvTile<D0, D1, 1>(d0, d1, P, w, r, y);
 }
 
 // ---- prefill: 16 rows decoded once into a row-interleaved block, then 16-row × T-token tiles -----
@@ -724,37 +808,36 @@ TQ_VNNI void GemmBlockTile(const QuantLayout& L, const DecodedBlock& B, const Fa
                            float* y) {
   const int kq = L.group / 4;
   const int64_t nt = A.n_tokens;
-  __m512 out[T];
-  for (int t = 0; t < T; ++t) out[t] = _mm512_setzero_ps();
-  int64_t s = 0;
-  for (int si = 0; si < L.n_segments; ++si) {
-    __m512 facc[T];
-    for (int t = 0; t < T; ++t) facc[t] = _mm512_setzero_ps();
-    for (int64_t j = 0; j < L.seg[si].n_groups; ++j, ++s) {
-      const int32_t* xc = A.xcorr.data() + s * nt + t0;
-      __m512i acc[T];
-      for (int t = 0; t < T; ++t) acc[t] = _mm512_set1_epi32(xc[t]);
-      const int32_t* wp = B.ops.data() + s * kq * 16;
-      const int32_t* xp = A.xq.data() + s * kq * nt + t0;
-      for (int c = 0; c < kq; ++c) {
-        const __m512i wv = _mm512_loadu_si512(wp + 16 * c);
-        for (int t = 0; t < T; ++t)
-          acc[t] = _mm512_dpbusd_epi32(acc[t], wv, _mm512_set1_epi32(xp[c * nt + t]));
-      }
-      const __m512 ws = _mm512_loadu_ps(B.ws.data() + 16 * s);
-      const float* xa = A.xa.data() + s * nt + t0;
+  // One accumulator over every slot (two segments: κ is in the activation scales xa), then
+  // out = k·facc with k = κ for one segment (1 with unit scales or two segments).
+  __m512 facc[T];
+  for (int t = 0; t < T; ++t) facc[t] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < A.n_slots; ++s) {
+    const int32_t* xc = A.xcorr.data() + s * nt + t0;
+    __m512i acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_set1_epi32(xc[t]);
+    const int32_t* wp = B.ops.data() + s * kq * 16;
+    const int32_t* xp = A.xq.data() + s * kq * nt + t0;
+    for (int c = 0; c < kq; ++c) {
+      const __m512i wv = _mm512_loadu_si512(wp + 16 * c);
       for (int t = 0; t < T; ++t)
-        facc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]),
-                                  _mm512_mul_ps(ws, _mm512_set1_ps(xa[t])), facc[t]);
-      if constexpr (kOffset) {
-        const __m512 mv = _mm512_loadu_ps(B.m.data() + 16 * s);
-        const float* xm = A.xmq.data() + s * nt + t0;
-        for (int t = 0; t < T; ++t) facc[t] = _mm512_fmadd_ps(mv, _mm512_set1_ps(xm[t]), facc[t]);
-      }
+        acc[t] = _mm512_dpbusd_epi32(acc[t], wv, _mm512_set1_epi32(xp[c * nt + t]));
     }
-    const __m512 kappa = _mm512_set1_ps(unit_scales ? 1.0f : L.seg[si].kappa);
-    for (int t = 0; t < T; ++t) out[t] = _mm512_add_ps(out[t], _mm512_mul_ps(kappa, facc[t]));
+    const __m512 ws = _mm512_loadu_ps(B.ws.data() + 16 * s);
+    const float* xa = A.xa.data() + s * nt + t0;
+    for (int t = 0; t < T; ++t)
+      facc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]),
+                                _mm512_mul_ps(ws, _mm512_set1_ps(xa[t])), facc[t]);
+    if constexpr (kOffset) {
+      const __m512 mv = _mm512_loadu_ps(B.m.data() + 16 * s);
+      const float* xm = A.xmq.data() + s * nt + t0;
+      for (int t = 0; t < T; ++t) facc[t] = _mm512_fmadd_ps(mv, _mm512_set1_ps(xm[t]), facc[t]);
+    }
   }
+  const __m512 k =
+      _mm512_set1_ps(L.n_segments == 1 && !unit_scales ? L.seg[0].kappa : 1.0f);
+  __m512 out[T];
+  for (int t = 0; t < T; ++t) out[t] = _mm512_mul_ps(k, facc[t]);
   const __mmask16 mask = static_cast<__mmask16>((1u << nr) - 1);
   const __m512 d = _mm512_load_ps(B.d);
   for (int t = 0; t < T; ++t) {
@@ -795,6 +878,10 @@ TQ_VNNI void GemmRows(const QuantLayout& L, const D0& d0, const D1& d1, const We
 template <class D0, class D1 = D0>
 TQ_VNNI void RowsFast(const QuantLayout& L, const WeightView& w, const FastActs& A,
                       int64_t n_tokens, bool unit_scales, float* y, int64_t r0, int64_t r1) {
+  TQ_CHECK(L.seg[0].block_bytes == D0::kBlockBytes &&
+               (L.n_segments == 1 || L.seg[1].block_bytes == D1::kBlockBytes),
+           "segment blocks of {} / {} bytes, decoders' {} / {}", L.seg[0].block_bytes,
+           L.seg[1].block_bytes, D0::kBlockBytes, D1::kBlockBytes);
   const D0 d0(L.seg[0].codebook);
   const D1 d1(L.n_segments > 1 ? L.seg[1].codebook : L.seg[0].codebook);
   if (n_tokens == 1) {
@@ -853,8 +940,10 @@ RowsFn SelectRows(const QuantLayout& L) {
 
 void MatmulFast(const QuantLayout& L, const WeightView& w, const float* x, int64_t n_tokens,
                 float* y, bool unit_scales, int64_t min_rows) {
+  thread_local GroupActs groups;
   thread_local FastActs acts;
-  PrepareFast(L, x, w.n_cols, n_tokens, unit_scales, acts);
+  QuantizeActs(L, x, w.n_cols, n_tokens, unit_scales, groups);
+  ArrangeActs(L, groups, n_tokens, unit_scales, acts);
   const RowsFn rows = SelectRows(L);
   TQ_CHECK(rows != nullptr, "no fast kernel for this layout");
   const FastActs& A = acts;
@@ -878,20 +967,36 @@ bool SameActs(const QuantLayout& a, const QuantLayout& b) {
   return true;
 }
 
-// Several weights over the same x: activations prepared once per distinct layout, then one
-// parallel region over the 4-row tiles of all the weights (tiles never straddle two weights).
+// Step 1 done for `a` serves `b` too (same x): same grouping and rotation.
+bool SameGroups(const QuantLayout& a, const QuantLayout& b) {
+  return a.group == b.group && a.rotate == b.rotate && a.n_groups == b.n_groups;
+}
+
+// Several weights over the same x: activation groups quantized once per grouping (step 1) and
+// arranged once per distinct layout (step 2; fractional weights with different group maps share
+// step 1), then one parallel region over the 4-row tiles of all the weights (tiles never straddle
+// two weights).
 void MatmulFastMulti(const QuantLayout* Ls, const WeightView* const* ws, int64_t n, const float* x,
                      int64_t n_tokens, float* const* ys, int64_t min_tiles) {
   thread_local std::vector<FastActs> pool;
+  thread_local std::vector<GroupActs> group_pool;
   if (static_cast<int64_t>(pool.size()) < n) pool.resize(static_cast<size_t>(n));
+  if (static_cast<int64_t>(group_pool.size()) < n) group_pool.resize(static_cast<size_t>(n));
   std::vector<const FastActs*> acts(static_cast<size_t>(n));
+  std::vector<const GroupActs*> groups(static_cast<size_t>(n));
   std::vector<RowsFn> fns(static_cast<size_t>(n));
   std::vector<int64_t> first_tile(static_cast<size_t>(n + 1), 0);
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t j = 0; j < i && !acts[i]; ++j)
       if (SameActs(Ls[i], Ls[j])) acts[i] = acts[j];
     if (!acts[i]) {
-      PrepareFast(Ls[i], x, ws[i]->n_cols, n_tokens, false, pool[i]);
+      for (int64_t j = 0; j < i && !groups[i]; ++j)
+        if (groups[j] && SameGroups(Ls[i], Ls[j])) groups[i] = groups[j];
+      if (!groups[i]) {
+        QuantizeActs(Ls[i], x, ws[i]->n_cols, n_tokens, false, group_pool[i]);
+        groups[i] = &group_pool[i];
+      }
+      ArrangeActs(Ls[i], *groups[i], n_tokens, false, pool[i]);
       acts[i] = &pool[i];
     }
     fns[i] = SelectRows(Ls[i]);
