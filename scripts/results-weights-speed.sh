@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the quantized-weights speed section of docs/RESULTS.md (between
 # <!-- weights-speed:begin --> and <!-- weights-speed:end -->):
-#  * bench: ONE `tq bench` run over a synthetic Llama-3.2-1B in bf16, q8, rtn4, tq4g128, tq3g128 and
-#    tq2g128 (written once by `tq synth --type T` into build/synth/l1b-T.gguf; quantized data-free),
+#  * bench: ONE `tq bench` run over a synthetic Llama-3.2-1B in bf16, q8, rtn4, tq4g128, tq3.5g128,
+#    tq3g128, tq2.5g128 and tq2g128 (fractional rows beside their whole-bit neighbours; written once by `tq synth --type T` into build/synth/l1b-T.gguf; quantized data-free),
 #    decode and prefill tokens/s, bytes/token, achieved GB/s beside the bandwidth bound, and the
 #    ratio to the first (bf16) row;
 #  * kernels: bench_matmul_quant GEMV (one token) per format on the 1B shapes (16 distinct ffn_up
@@ -10,14 +10,14 @@
 #    229,376 x 4,096 GEMV llama.cpp's ggml vec_dot was timed on (issue 4).
 # Usage: flock /work/wt/.cpu.lock scripts/results-weights-speed.sh [bench] [kernels]   (default: both)
 # Both parts together take ~6 minutes (plus ~10 minutes once to synthesize the models).
-# Env: THREADS (2), REPS (5), FORMATS ("bf16 q8 rtn4 tq4g128 tq3g128 tq2g128", the first is the
-# baseline of the ratios).
+# Env: THREADS (2), REPS (5), FORMATS ("bf16 q8 rtn4 tq4g128 tq3.5g128 tq3g128 tq2.5g128 tq2g128",
+# the first is the baseline of the ratios).
 # Take the numbers on a quiet machine: the output records the load averages before and after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS=${THREADS:-2}
 REPS=${REPS:-5}
-FORMATS=${FORMATS:-"bf16 q8 rtn4 tq4g128 tq3g128 tq2g128"}
+FORMATS=${FORMATS:-"bf16 q8 rtn4 tq4g128 tq3.5g128 tq3g128 tq2.5g128 tq2g128"}
 TQ=build/release/bin/tq
 BENCH=build/release/bin/bench_matmul_quant
 OUT=build/results-weights-speed

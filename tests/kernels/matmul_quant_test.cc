@@ -287,7 +287,8 @@ TEST(MatmulQuant, ThreadsAndRowOrderDoNotChangeBits) {
 }
 
 // matmul_multi over quantized weights (one parallel region, activations shared between equal
-// layouts) equals separate calls bit for bit: mixed types, repeated types, awkward row counts.
+// layouts and quantized once per grouping) equals separate calls bit for bit: mixed types,
+// repeated types, fractional types with different group maps, awkward row counts.
 TEST(MatmulQuant, MultiEqualsSeparateCalls) {
   const uint64_t seed = test::fresh_seed();
   std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
@@ -296,7 +297,13 @@ TEST(MatmulQuant, MultiEqualsSeparateCalls) {
   const std::vector<std::vector<TypeId>> sets = {
       {tq4, tq4, tq4},
       {tq4, find_tq_weight(3, 64)->id, tq4, kTypeQ8, kTypeRtn4},
-      {find_tq_weight(2, 32)->id, find_tq_weight("tq4.5g128")->id, find_tq_weight(8, 128)->id}};
+      {find_tq_weight(2, 32)->id, find_tq_weight("tq4.5g128")->id, find_tq_weight(8, 128)->id},
+      // Fractional weights with different random group maps (as q/k/v): one activation
+      // quantization per grouping, one arrangement each; beside whole-bit and other groupings.
+      {find_tq_weight("tq3.5g128")->id, find_tq_weight("tq3.5g128")->id,
+       find_tq_weight("tq3.5g128")->id, find_tq_weight(3, 128)->id, find_tq_weight("tq2.5g32")->id},
+      {find_tq_weight("tq5.5g64")->id, kTypeRtn4, find_tq_weight("tq5.5g64")->id,
+       find_tq_weight(4, 64)->id, find_tq_weight("tq2.5g32")->id}};
   const int saved = num_threads();
   test::for_each_target([&](const char*) {
     Rng rng(seed);
