@@ -25,7 +25,7 @@ struct Args {
   double max_seconds = 0;
   int64_t ctx = 512, ppl_windows = 400, kld_windows = 50, calib_windows = 128;
   int64_t n_gen = 64, tune_steps = 100, sens_windows = 4;
-  int64_t e2e_steps = tq::ModelTuneOptions().steps;
+  int64_t e2e_steps = tq::ModelTuneOptions().steps, e2e_windows = 0;
   double e2e_lr = tq::ModelTuneOptions().lr;
   std::vector<double> sens_widths = tq::QuantizeOptions().sens_widths;
   std::vector<double> widths = tq::QuantizeOptions().widths;
@@ -61,6 +61,7 @@ Status run(Args& a) {
   o.quant.tune.seed = a.seed;
   o.quant.e2e.steps = a.e2e_steps;
   o.quant.e2e.lr = a.e2e_lr;
+  o.quant.e2e_windows = a.e2e_windows;
   o.quant.e2e.seed = a.seed;
   o.bench.n_prompt = 1;
   o.bench.n_gen = a.n_gen;
@@ -135,6 +136,9 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--e2e-steps", a->e2e_steps, "Adam steps of the end-to-end scales (method e2e)")
       ->capture_default_str();
   cmd->add_option("--e2e-lr", a->e2e_lr, "Learning rate of the end-to-end scales")->capture_default_str();
+  cmd->add_option("--e2e-windows", a->e2e_windows,
+                  "Calibration windows the end-to-end scales tune on (0: all but the 16 held-out ones)")
+      ->capture_default_str();
   cmd->add_option("--seed", a->seed, "Calibration seed")->capture_default_str();
   cmd->add_option("--work-dir", a->work_dir, "Folder for the quantized files (default: a temp folder)");
   cmd->add_flag("--keep", a->keep, "Keep the quantized files");

@@ -22,6 +22,7 @@ struct Args {
   int64_t tune_steps = 100, tune_windows = 32;
   double tune_lr = 2e-3;
   int64_t e2e_steps = tq::ModelTuneOptions().steps, e2e_batch = tq::ModelTuneOptions().batch_windows;
+  int64_t e2e_windows = 0, e2e_holdout = tq::QuantizeOptions().e2e_holdout;
   double e2e_lr = tq::ModelTuneOptions().lr;
   int threads = 0;
   bool quiet = false, dequantized = false;
@@ -47,7 +48,9 @@ nlohmann::json report_json(const QuantizeReport& r) {
   }
   if (r.e2e)
     j["e2e"] = {{"kld_before", r.e2e->kld_before}, {"kld_tuned", r.e2e->kld_tuned},
-                {"kept", r.e2e->kept}, {"windows", r.e2e->n_windows}, {"tuned", r.e2e->n_tuned},
+                {"holdout_before", r.e2e->holdout_before}, {"holdout_tuned", r.e2e->holdout_tuned},
+                {"kept", r.e2e->kept}, {"windows", r.e2e->n_windows},
+                {"holdout_windows", r.e2e->n_holdout}, {"tuned", r.e2e->n_tuned},
                 {"fixed", r.e2e->n_fixed}, {"multipliers", r.e2e->n_multipliers},
                 {"seconds", r.e2e->seconds}};
   for (const auto& b : r.tune)
@@ -83,6 +86,8 @@ Status run(const Args& a) {
   opt.e2e.steps = a.e2e_steps;
   opt.e2e.lr = a.e2e_lr;
   opt.e2e.batch_windows = a.e2e_batch;
+  opt.e2e_windows = a.e2e_windows;
+  opt.e2e_holdout = a.e2e_holdout;
   opt.e2e.seed = a.seed;
   opt.dequantized_output = a.dequantized;
   opt.progress = !a.quiet;
@@ -130,6 +135,13 @@ void add_quantize_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--e2e-lr", a->e2e_lr, "Learning rate of the end-to-end scales")->capture_default_str();
   cmd->add_option("--e2e-batch", a->e2e_batch, "Windows per end-to-end step")->capture_default_str();
+  cmd->add_option("--e2e-windows", a->e2e_windows,
+                  "Calibration windows the end-to-end scales tune on (0: all but the held-out ones)")
+      ->capture_default_str();
+  cmd->add_option("--e2e-holdout", a->e2e_holdout,
+                  "Last calibration windows (at most a quarter) that decide whether the end-to-end "
+                  "scales are kept")
+      ->capture_default_str();
   cmd->add_option("--seed", a->seed, "Seed of the calibration windows and minibatches")->capture_default_str();
   cmd->add_option("--json", a->json, "Write the per-tensor report as JSON here");
   cmd->add_flag("--dequantized", a->dequantized,

@@ -54,13 +54,16 @@ std::string row_key(const WeightEvalOptions& o, const WeightEvalRow& r) {
                      fmt::join(q.sens_widths, ","), fmt::join(q.widths, ",")) +
          "|" + o.text_path +
          (parse_method(r.method).ok() && parse_method(r.method)->e2e
-              ? fmt::format("|e2e={} lr={} b={}", q.e2e.steps, q.e2e.lr, q.e2e.batch_windows)
+              ? fmt::format("|e2e={} lr={} b={}", q.e2e.steps, q.e2e.lr, q.e2e.batch_windows) +
+                    (q.e2e_windows > 0 ? fmt::format(" w={}", q.e2e_windows) : std::string()) +
+                    fmt::format(" h={}", q.e2e_holdout)
               : "");
 }
 
 nlohmann::json e2e_json(const ModelTuneReport& e) {
   return {{"kld_before", e.kld_before}, {"kld_tuned", e.kld_tuned}, {"kept", e.kept},
-          {"windows", e.n_windows}, {"tuned", e.n_tuned}, {"fixed", e.n_fixed},
+          {"holdout_before", e.holdout_before}, {"holdout_tuned", e.holdout_tuned},
+          {"windows", e.n_windows}, {"holdout_windows", e.n_holdout}, {"tuned", e.n_tuned}, {"fixed", e.n_fixed},
           {"multipliers", e.n_multipliers}, {"seconds", e.seconds}};
 }
 
@@ -111,6 +114,9 @@ bool load_row_state(const std::string& path, const std::string& key, WeightEvalR
     r.kld_before = e.value("kld_before", 0.0);
     r.kld_tuned = e.value("kld_tuned", 0.0);
     r.kept = e.value("kept", false);
+    r.holdout_before = e.value("holdout_before", 0.0);
+    r.holdout_tuned = e.value("holdout_tuned", 0.0);
+    r.n_holdout = e.value("holdout_windows", int64_t{0});
     r.n_windows = e.value("windows", int64_t{0});
     r.n_tuned = e.value("tuned", int64_t{0});
     r.n_fixed = e.value("fixed", int64_t{0});

@@ -285,16 +285,25 @@ void ModelScaleObjective::commit() {
 ModelTuneReport tune_model_scales(const Model& model,
                                   const std::map<std::string, QuantizedTensor*>& tensors,
                                   const std::vector<std::vector<int32_t>>& windows,
+                                  const std::vector<std::vector<int32_t>>& holdout,
                                   const ModelTuneOptions& opt) {
   Timer timer;
   ModelTuneReport rep;
-  ModelScaleObjective obj(model, tensors, windows);
-  rep.n_windows = obj.n_windows();
+  // One objective over both sets: tuning windows first, then the held-out ones.
+  std::vector<std::vector<int32_t>> all = windows;
+  all.insert(all.end(), holdout.begin(), holdout.end());
+  ModelScaleObjective obj(model, tensors, std::move(all));
+  rep.n_windows = static_cast<int64_t>(windows.size());
+  rep.n_holdout = static_cast<int64_t>(holdout.size());
+  std::vector<int64_t> tune_ws, hold_ws;
+  for (int64_t i = 0; i < rep.n_windows; ++i) tune_ws.push_back(i);
+  for (int64_t i = 0; i < rep.n_holdout; ++i) hold_ws.push_back(rep.n_windows + i);
   rep.n_tuned = obj.n_tuned();
   rep.n_fixed = obj.n_fixed();
   rep.n_multipliers = obj.n_multipliers();
-  rep.kld_before = obj.kld_all();
+  rep.kld_before = obj.kld(tune_ws, nullptr);
   rep.kld_tuned = rep.kld_before;
+  if (!hold_ws.empty()) rep.holdout_before = rep.holdout_tuned = obj.kld(hold_ws, nullptr);
   if (opt.steps <= 0 || rep.n_multipliers == 0) {
     rep.seconds = timer.seconds();
     return rep;
@@ -316,8 +325,9 @@ ModelTuneReport tune_model_scales(const Model& model,
   }
   bar.finish();
   obj.set_multipliers(m, true);
-  rep.kld_tuned = obj.kld_all();
-  rep.kept = rep.kld_tuned < rep.kld_before;
+  rep.kld_tuned = obj.kld(tune_ws, nullptr);
+  if (!hold_ws.empty()) rep.holdout_tuned = obj.kld(hold_ws, nullptr);
+  rep.kept = hold_ws.empty() ? rep.kld_tuned < rep.kld_before : rep.holdout_tuned < rep.holdout_before;
   if (rep.kept) obj.commit();
   rep.seconds = timer.seconds();
   return rep;

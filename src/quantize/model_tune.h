@@ -14,8 +14,11 @@
 //   * an embedding's hot rows (tq residual rows on the most frequent tokens): the residual rows'
 //     own scales are tuned too (Ŵ[id_k] = stored row + hot row k);
 //   * any other format (q8, rtn4, gptq4, float): fixed at its dequantized values.
-// The new scales are rounded to fp16 and kept only if the mean KLD over all tuning windows
-// improved; otherwise every tensor is left exactly as it was.
+// The new scales are rounded to fp16 and kept only if the mean KLD improved on held-out
+// calibration windows (disjoint from the tuning windows; on the tuning windows themselves when
+// none are given); otherwise every tensor is left exactly as it was. The held-out check matters:
+// with ~50k multipliers and 32 windows the tuning overfits (tq-ref-s tq4: −27% KLD on its own
+// windows, +1% on valid.txt; docs/RESULTS.md).
 //
 // Memory: one f32 copy of every weight (the current Ŵ; two for an embedding with hot rows), the
 // activations of one window through every block (backward), ∂L/∂Ŵ of one block and of the
@@ -44,8 +47,10 @@ struct ModelTuneOptions {
 struct ModelTuneReport {
   double kld_before = 0;  // mean per token over the tuning windows, before
   double kld_tuned = 0;   // the same with the tuned (fp16-rounded) scales
-  bool kept = false;      // kld_tuned < kld_before: the scales were written into the tensors
-  int64_t n_windows = 0, n_tuned = 0, n_fixed = 0;  // windows; tensors tuned / held fixed
+  double holdout_before = 0, holdout_tuned = 0;  // the same on the held-out windows (if any)
+  bool kept = false;      // the deciding KLD went down: the scales were written into the tensors
+  int64_t n_windows = 0, n_holdout = 0;  // tuning / held-out windows
+  int64_t n_tuned = 0, n_fixed = 0;      // tensors tuned / held fixed
   int64_t n_multipliers = 0;
   double seconds = 0;
 };
@@ -88,11 +93,12 @@ class ModelScaleObjective {
   std::unique_ptr<Impl> impl_;
 };
 
-// Runs the tuning (Adam, opt.steps steps) and commits the scales when the KLD over all windows
-// improved.
+// Runs the tuning (Adam, opt.steps steps on `windows`) and commits the scales when the KLD on
+// `holdout` (or, when it is empty, on `windows`) improved. All windows of one length.
 ModelTuneReport tune_model_scales(const Model& model,
                                   const std::map<std::string, QuantizedTensor*>& tensors,
                                   const std::vector<std::vector<int32_t>>& windows,
+                                  const std::vector<std::vector<int32_t>>& holdout,
                                   const ModelTuneOptions& opt);
 
 }  // namespace tq

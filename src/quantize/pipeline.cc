@@ -75,11 +75,15 @@ bool needs_hessian(const TensorPlan& t, const Method& m, const Model& model) {
 }  // namespace
 
 std::string e2e_summary(const ModelTuneReport& r) {
+  const std::string hold =
+      r.n_holdout > 0 ? fmt::format(", {:.5f} -> {:.5f} on {} held-out calibration windows",
+                                    r.holdout_before, r.holdout_tuned, r.n_holdout)
+                      : std::string(" (no held-out windows: decided on these)");
   return fmt::format(
-      "end-to-end scales: KLD {:.5f} -> {:.5f} on {} calibration windows ({}), {} tensors tuned "
+      "end-to-end scales: KLD {:.5f} -> {:.5f} on its {} tuning windows{} ({}), {} tensors tuned "
       "({} multipliers), {} fixed, {:.1f} s",
-      r.kld_before, r.kld_tuned, r.n_windows, r.kept ? "kept" : "not better: discarded", r.n_tuned,
-      r.n_multipliers, r.n_fixed, r.seconds);
+      r.kld_before, r.kld_tuned, r.n_windows, hold, r.kept ? "kept" : "not better: discarded",
+      r.n_tuned, r.n_multipliers, r.n_fixed, r.seconds);
 }
 
 Result<QuantizeReport> quantize_model(const Model& model, const std::string& out_path,
@@ -510,12 +514,15 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
   if (e2e) {  // everything quantized first, then the end-to-end scales, then written
     TQ_RETURN_IF_ERROR(run_pass(false));
     TQ_ASSIGN_OR_RETURN(const auto* ws, ctx->windows());
-    const int64_t n = std::min<int64_t>(opt.tune_windows, static_cast<int64_t>(ws->size()));
+    const int64_t nw = static_cast<int64_t>(ws->size());
+    const int64_t nh = std::min<int64_t>(opt.e2e_holdout, nw / 4);
+    const int64_t n = opt.e2e_windows > 0 ? std::min(opt.e2e_windows, nw - nh) : nw - nh;
     std::map<std::string, QuantizedTensor*> all;
     for (auto& [name, h] : held) all[name] = &h.q;
     ModelTuneOptions mo = opt.e2e;
     mo.progress = opt.progress;
-    rep.e2e = tune_model_scales(model, all, {ws->begin(), ws->begin() + n}, mo);
+    rep.e2e = tune_model_scales(model, all, {ws->begin(), ws->begin() + n},
+                                {ws->end() - nh, ws->end()}, mo);
     rep.e2e_s = rep.e2e->seconds;
     for (auto& [name, h] : held) {
       const TensorPlan* tp = plan.find(name);

@@ -55,7 +55,12 @@ struct QuantizeOptions {
   GptqOptions gptq;
   BlockTuneOptions tune;
   ModelTuneOptions e2e;                   // the e2e step (progress follows `progress`)
-  int64_t tune_windows = 32;              // calibration windows the adam and e2e steps use
+  int64_t tune_windows = 32;              // calibration windows the adam step uses
+  // The e2e step tunes on the first e2e_windows calibration windows (0: all but the held-out
+  // ones) and keeps the result only if the KLD on the last e2e_holdout windows (at most a
+  // quarter of them) went down.
+  int64_t e2e_windows = 0;
+  int64_t e2e_holdout = 16;
   double tune_max_bpw = 16;               // adam only for plans at or below this many bits/weight
   int64_t max_hessian_bytes = int64_t{2} << 30;
   bool dequantized_output = false;        // write f32 tensors of the dequantized values (debug)

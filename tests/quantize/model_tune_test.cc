@@ -159,19 +159,21 @@ std::vector<float> all_scales(const std::map<std::string, QuantizedTensor>& qs) 
 }
 
 // Kept: the committed fp16 scales give exactly the reported KLD, lower than before. Not kept (a
-// learning rate that wrecks the scales): every scale is left bit for bit as it was.
+// learning rate that wrecks the scales): every scale is left bit for bit as it was. With held-out
+// windows, they decide.
 TEST(ModelTune, KeepsOnlyAnImprovement) {
   auto model = tiny_model("tiny-qwen2", false);
   ASSERT_TRUE(model);
   Rng rng(testing::test_seed("e2e keep"));
   const auto windows = random_windows(rng, 4, 8, model->hp.n_vocab);
+  const auto holdout = random_windows(rng, 2, 8, model->hp.n_vocab);
   ModelTuneOptions opt;
   opt.steps = 30;
   opt.lr = 2e-3;
   opt.seed = rng.next_u64();
   {
     auto qs = quantize_all(*model, 2, true);
-    const ModelTuneReport r = tune_model_scales(*model, pointers(qs), windows, opt);
+    const ModelTuneReport r = tune_model_scales(*model, pointers(qs), windows, {}, opt);
     std::printf("lr %.0e: KLD %.5f -> %.5f kept %d\n", opt.lr, r.kld_before, r.kld_tuned, r.kept);
     EXPECT_TRUE(r.kept);
     EXPECT_LT(r.kld_tuned, 0.98 * r.kld_before);
@@ -181,9 +183,21 @@ TEST(ModelTune, KeepsOnlyAnImprovement) {
   {
     auto qs = quantize_all(*model, 2, true);
     const std::vector<float> before = all_scales(qs);
+    const ModelTuneReport r = tune_model_scales(*model, pointers(qs), windows, holdout, opt);
+    std::printf("held out: KLD %.5f -> %.5f, held-out %.5f -> %.5f, kept %d\n", r.kld_before,
+                r.kld_tuned, r.holdout_before, r.holdout_tuned, r.kept);
+    EXPECT_EQ(r.n_holdout, 2);
+    EXPECT_EQ(r.kept, r.holdout_tuned < r.holdout_before);
+    ModelScaleObjective fresh(*model, pointers(qs), holdout);
+    EXPECT_NEAR(fresh.kld_all(), r.kept ? r.holdout_tuned : r.holdout_before, 1e-9 * r.holdout_before);
+    if (!r.kept) EXPECT_EQ(all_scales(qs), before);
+  }
+  {
+    auto qs = quantize_all(*model, 2, true);
+    const std::vector<float> before = all_scales(qs);
     opt.steps = 3;
     opt.lr = 5.0;
-    const ModelTuneReport r = tune_model_scales(*model, pointers(qs), windows, opt);
+    const ModelTuneReport r = tune_model_scales(*model, pointers(qs), windows, {}, opt);
     std::printf("lr %.0e: KLD %.5f -> %.5f kept %d\n", opt.lr, r.kld_before, r.kld_tuned, r.kept);
     EXPECT_FALSE(r.kept);
     EXPECT_GT(r.kld_tuned, r.kld_before);
