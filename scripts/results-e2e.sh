@@ -5,7 +5,8 @@
 # full+e2e (the end-to-end KLD-tuned scales, quantize/model_tune.h). Calibration and the e2e
 # tuning read only corpus/train-00.txt (CALIB_WINDOWS random windows of 512; e2e and block Adam
 # tune on the first 32 of them); valid.txt is only evaluated.
-# Usage: LOCK=/work/wt/.cpu.lock scripts/results-e2e.sh tq-ref-s tq-ref-m
+# Usage: LOCK=/work/wt/.cpu.lock scripts/results-e2e.sh [tq-ref-s] [tq-ref-m] [render]
+# render: the section weights-e2e of docs/RESULTS.md from the measured JSON (needs jq).
 # Each `tq eval` runs in slices of at most SLICE_S seconds of new rows (resuming from its work
 # folder), each slice under the CPU lock when LOCK is set.
 # Env: TQ_SHARED_DATA (else the build's, else ../shared/data), THREADS (2), CALIB_WINDOWS (128),
@@ -27,6 +28,7 @@ mkdir -p "$OUT"
 ROWS="base,tq3 full:tq3@full,tq3 full+e2e:tq3@full+e2e,tq4 full:tq4@full,tq4 full+e2e:tq4@full+e2e"
 ROWS="$ROWS,mixed --bpw 3 full:bpw=3@full,mixed --bpw 3 full+e2e:bpw=3@full+e2e"
 for m in "$@"; do
+  [ "$m" = render ] && continue
   work="$OUT/work-$m"
   for slice in $(seq 1 40); do
     rc=0
@@ -39,4 +41,36 @@ for m in "$@"; do
     [ $rc -eq 3 ] || { echo "tq eval failed ($rc), see $OUT/eval-$m.log" >&2; exit 1; }
   done
   git rev-parse --short HEAD >"$OUT/eval-$m.commit"
+done
+
+for part in "$@"; do
+  [ "$part" = render ] || continue
+  . scripts/results-lib.sh  # RESULTS, replace_section
+  {
+    echo "## Weight quantization: end-to-end KLD-tuned scales (issue 4)"
+    echo
+    echo "\`scripts/results-e2e.sh\` ($(date -u +%Y-%m-%d), $THREADS threads): \`tq eval\` on corpus/valid.txt, windows of 512,"
+    echo "PPL, mean KLD and top-1 against bf16 over the first 50 windows. Calibration: $CALIB_WINDOWS random windows of 512"
+    echo "tokens of corpus/train-00.txt (never valid.txt); block Adam and e2e tune on the first 32 of them."
+    echo "\"full\" = GPTQ + closed-form scales + block-output Adam; \"full+e2e\" adds the end-to-end step"
+    echo "($E2E_STEPS Adam steps, lr $E2E_LR, one window per step, on the KL divergence of the whole model's next-token"
+    echo "distribution to bf16's, every TurboQuant tensor's group scales incl. the embedding's hot rows; kept only"
+    echo "when it lowers the KLD on its 32 windows). Quantize time = the row's own work (quantization, sensitivity,"
+    echo "block Adam, e2e), without the calibration Hessians that the rows share. e2e KLD = on its calibration windows."
+    for m in tq-ref-s tq-ref-m; do
+      j="$OUT/eval-$m.json"
+      [ -f "$j" ] || continue
+      echo
+      echo "### $m (commit $(cat "$OUT/eval-$m.commit" 2>/dev/null))"
+      echo
+      echo "| row | bits/weight | PPL (50 w) | mean KLD (50 w) | top-1 | quantize time | of it e2e | e2e KLD on its calibration windows |"
+      echo "|---|---|---|---|---|---|---|---|"
+      jq -r '.rows[] | select(.recipe != "base") |
+        "| \(.label) | \(.bits_per_weight*1000|round/1000) | \(.ppl*1000|round/1000) | \(.kld_mean*10000|round/10000) | \(.top1*1000|round/10)% | " +
+        "\((.quantize_breakdown_seconds.quantization + .quantize_breakdown_seconds.sensitivity + .quantize_breakdown_seconds.block_tuning + (.quantize_breakdown_seconds.end_to_end_tuning // 0))*10|round/10) s | " +
+        "\(if .e2e then "\(.e2e.seconds*10|round/10) s" else "-" end) | " +
+        "\(if .e2e then "\(.e2e.kld_before*10000|round/10000) -> \(.e2e.kld_tuned*10000|round/10000) (\(if .e2e.kept then "kept" else "discarded" end))" else "-" end) |"' "$j"
+    done
+  } >"$OUT/section.md"
+  replace_section weights-e2e "$OUT/section.md"
 done
