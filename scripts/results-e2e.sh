@@ -3,8 +3,9 @@
 # tq-ref-m), `tq eval` on corpus/valid.txt (windows of 512; PPL, mean KLD and top-1 against bf16
 # over the first 50 windows) of tq3 / tq4 / mixed --bpw 3, each with the full method and with
 # full+e2e (the end-to-end KLD-tuned scales, quantize/model_tune.h). Calibration and the e2e
-# tuning read only corpus/train-00.txt (CALIB_WINDOWS random windows of 512; e2e and block Adam
-# tune on the first 32 of them); valid.txt is only evaluated.
+# tuning read only corpus/train-00.txt (CALIB_WINDOWS random windows of 512; block Adam tunes on
+# the first 32, e2e on all but the last 16, which decide whether e2e's result is kept); valid.txt
+# is only evaluated.
 # Usage: LOCK=/work/wt/.cpu.lock scripts/results-e2e.sh [tq-ref-s] [tq-ref-m] [render]
 # render: the section weights-e2e of docs/RESULTS.md from the measured JSON (needs jq).
 # Each `tq eval` runs in slices of at most SLICE_S seconds of new rows (resuming from its work
@@ -51,25 +52,27 @@ for part in "$@"; do
     echo
     echo "\`scripts/results-e2e.sh\` ($(date -u +%Y-%m-%d), $THREADS threads): \`tq eval\` on corpus/valid.txt, windows of 512,"
     echo "PPL, mean KLD and top-1 against bf16 over the first 50 windows. Calibration: $CALIB_WINDOWS random windows of 512"
-    echo "tokens of corpus/train-00.txt (never valid.txt); block Adam and e2e tune on the first 32 of them."
+    echo "tokens of corpus/train-00.txt (never valid.txt); block Adam tunes on the first 32 of them."
     echo "\"full\" = GPTQ + closed-form scales + block-output Adam; \"full+e2e\" adds the end-to-end step"
     echo "($E2E_STEPS Adam steps, lr $E2E_LR, one window per step, on the KL divergence of the whole model's next-token"
-    echo "distribution to bf16's, every TurboQuant tensor's group scales incl. the embedding's hot rows; kept only"
-    echo "when it lowers the KLD on its 32 windows). Quantize time = the row's own work (quantization, sensitivity,"
-    echo "block Adam, e2e), without the calibration Hessians that the rows share. e2e KLD = on its calibration windows."
+    echo "distribution to bf16's; every TurboQuant tensor's group scales, the embedding's hot rows included) on the"
+    echo "first $((CALIB_WINDOWS - 16)) calibration windows, kept only when it lowers the KLD on the last 16 (held out)."
+    echo "Quantize time = the row's own work (quantization, sensitivity, block Adam, e2e), without the calibration"
+    echo "Hessians that the rows share."
     for m in tq-ref-s tq-ref-m; do
       j="$OUT/eval-$m.json"
       [ -f "$j" ] || continue
       echo
       echo "### $m (commit $(cat "$OUT/eval-$m.commit" 2>/dev/null))"
       echo
-      echo "| row | bits/weight | PPL (50 w) | mean KLD (50 w) | top-1 | quantize time | of it e2e | e2e KLD on its calibration windows |"
-      echo "|---|---|---|---|---|---|---|---|"
+      echo "| row | bits/weight | PPL (50 w) | mean KLD (50 w) | top-1 | quantize time | of it e2e | e2e: KLD on its tuning windows | e2e: KLD on the held-out windows |"
+      echo "|---|---|---|---|---|---|---|---|---|"
       jq -r '.rows[] | select(.recipe != "base") |
         "| \(.label) | \(.bits_per_weight*1000|round/1000) | \(.ppl*1000|round/1000) | \(.kld_mean*10000|round/10000) | \(.top1*1000|round/10)% | " +
         "\((.quantize_breakdown_seconds.quantization + .quantize_breakdown_seconds.sensitivity + .quantize_breakdown_seconds.block_tuning + (.quantize_breakdown_seconds.end_to_end_tuning // 0))*10|round/10) s | " +
         "\(if .e2e then "\(.e2e.seconds*10|round/10) s" else "-" end) | " +
-        "\(if .e2e then "\(.e2e.kld_before*10000|round/10000) -> \(.e2e.kld_tuned*10000|round/10000) (\(if .e2e.kept then "kept" else "discarded" end))" else "-" end) |"' "$j"
+        "\(if .e2e then "\(.e2e.kld_before*10000|round/10000) -> \(.e2e.kld_tuned*10000|round/10000)" else "-" end) | " +
+        "\(if .e2e then "\(.e2e.holdout_before*10000|round/10000) -> \(.e2e.holdout_tuned*10000|round/10000) (\(if .e2e.kept then "kept" else "discarded" end))" else "-" end) |"' "$j"
     done
   } >"$OUT/section.md"
   replace_section weights-e2e "$OUT/section.md"
