@@ -58,7 +58,7 @@ for part in "$@"; do
     echo "distribution to bf16's; every TurboQuant tensor's group scales, the embedding's hot rows included) on the"
     echo "first $((CALIB_WINDOWS - 16)) calibration windows, kept only when it lowers the KLD on the last 16 (held out)."
     echo "Quantize time = the row's own work (quantization, sensitivity, block Adam, e2e), without the calibration"
-    echo "Hessians that the rows share."
+    echo "Hessians that the rows share (a --bpw row's sensitivities are measured once, in the first such row)."
     for m in tq-ref-s tq-ref-m; do
       j="$OUT/eval-$m.json"
       [ -f "$j" ] || continue
