@@ -281,6 +281,10 @@ TEST(KvFormats, DecodeAttentionEveryTypeGqaAndLength) {
         double vv = 0;
         for (float x : Vd) vv += static_cast<double>(x) * x;
         const double rms_v = std::sqrt(vv / static_cast<double>(Vd.size()));
+        // As in CodeAttentionMatchesDequantizedAttention: one decode step is few numbers (G·2·d),
+        // so the 0.5% bound applies to the rms pooled over the case's four lengths, 2% to each
+        // (6 seeds: single steps up to 0.47% (it failed once in a merge run), pooled up to 0.24%).
+        double pooled_dd = 0, pooled_n = 0, max_rel = 0;
         for (int64_t n_pos : {1, 7, 33, 1000}) {
           std::vector<float> q = test::normal_vec(rng, s.n_heads * d), got(q.size());
           (*kv)->attend(0, q.data(), 1, n_pos - 1, got.data());
@@ -289,8 +293,13 @@ TEST(KvFormats, DecodeAttentionEveryTypeGqaAndLength) {
           for (size_t i = 0; i < got.size(); ++i)
             dd += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
           const double rel = std::sqrt(dd / static_cast<double>(got.size())) / rms_v;
-          EXPECT_LT(rel, 0.005) << "n_pos " << n_pos;
+          EXPECT_LT(rel, 0.02) << "n_pos " << n_pos;
+          max_rel = std::max(max_rel, rel);
+          pooled_dd += dd;
+          pooled_n += static_cast<double>(got.size());
         }
+        const double pooled = std::sqrt(pooled_dd / pooled_n) / rms_v;
+        EXPECT_LT(pooled, 0.005) << "largest single step " << max_rel;
       }
 }
 
