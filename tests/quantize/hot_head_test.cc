@@ -11,7 +11,9 @@
 #include <filesystem>
 #include <functional>
 
+#include "../common/test_seed.h"
 #include "core/file_util.h"
+#include "core/rng.h"
 #include "formats/format.h"
 #include "io/gguf_writer.h"
 #include "kernels/matmul.h"
@@ -32,7 +34,7 @@ class HeadInput : public ForwardObserver {
   std::vector<float> rows;  // [n_out, n_embd]
 };
 
-class HotHead : public testing::Test {
+class HotHead : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = fs::temp_directory_path() / ("tq_hot_head_test_" + std::to_string(::getpid()));
@@ -269,6 +271,36 @@ TEST_F(HotHead, DamagedFilesAreRefusedNamingFileAndTensor) {
                    return d.name != "output.weight";
                  }),
                  "output.hot", "no output.weight");
+}
+
+// Random damage to the ids and the residual rows' scales (seeded): every load either fails with an
+// error naming the hot-row tensor or gives a model whose ids are valid; none crashes.
+TEST_F(HotHead, RandomDamageIsRefusedOrHarmless) {
+  const std::string good = quantize("tq4g32;output=tq3g32+h32", "hot_fuzz.gguf");
+  Rng rng(testing::test_seed("hot head damage"));
+  int refused = 0;
+  for (int trial = 0; trial < 60; ++trial) {
+    const std::string target = rng.below(2) ? "output.hot_ids" : "output.hot.weight";
+    const auto path = rewrite(good, "fuzz.gguf", [&](GgufTensorDecl& d, std::vector<uint8_t>& b) {
+      if (d.name == target)
+        for (int k = 0; k < 1 + static_cast<int>(rng.below(4)); ++k)
+          b[rng.below(b.size())] = static_cast<uint8_t>(rng.below(256));
+      return true;
+    });
+    auto m = load_model(path);
+    if (!m.ok()) {
+      ++refused;
+      EXPECT_NE(m.status().message().find(target), std::string::npos) << m.status().message();
+      continue;
+    }
+    const HotRows& h = (*m)->output_hot;
+    ASSERT_EQ(h.ids.size(), 32u);
+    for (size_t k = 0; k < h.ids.size(); ++k) {
+      ASSERT_TRUE(h.ids[k] >= 0 && h.ids[k] < 320 && (k == 0 || h.ids[k - 1] < h.ids[k]));
+      ASSERT_EQ(h.slot[h.ids[k]], static_cast<int32_t>(k));
+    }
+  }
+  EXPECT_GT(refused, 0);
 }
 
 TEST_F(HotHead, RecipeRulesAndTheirBits) {
