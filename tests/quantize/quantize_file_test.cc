@@ -201,7 +201,7 @@ std::string quantize_hot(bool dequantized) {
   return p;
 }
 
-TEST(QuantizedFile, HotRowsOnlyForTheEmbedding) {
+TEST(QuantizedFile, HotRowsOnlyForTheEmbeddingAndHead) {
   auto m = load_model(kModel);
   ASSERT_TRUE(m.ok());
   auto plan = make_plan(**m, *parse_recipe("tq3;attn_v=tq3+h4"));
