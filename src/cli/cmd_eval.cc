@@ -28,6 +28,8 @@ struct Args {
   int64_t e2e_steps = tq::ModelTuneOptions().steps, e2e_windows = 0;
   double e2e_lr = tq::ModelTuneOptions().lr;
   std::vector<double> sens_widths = tq::QuantizeOptions().sens_widths;
+  std::string head_hot_rule = tq::head_hot_rule_name(tq::QuantizeOptions().head_hot_rule);
+  bool no_head_hot_plans = false;
   std::vector<double> widths = tq::QuantizeOptions().widths;
   int reps = 3, threads = 0;
   uint64_t seed = 0;
@@ -58,6 +60,9 @@ Status run(Args& a) {
   o.quant.sens_windows = a.sens_windows;
   o.quant.sens_widths = a.sens_widths;
   o.quant.widths = a.widths;
+  if (a.no_head_hot_plans) o.quant.head_hot_fractions.clear();
+  o.quant.head_hot_rule =
+      a.head_hot_rule == "prob" ? HeadHotRule::kPredicted : HeadHotRule::kFrequency;
   o.quant.tune.seed = a.seed;
   o.quant.e2e.steps = a.e2e_steps;
   o.quant.e2e.lr = a.e2e_lr;
@@ -139,6 +144,12 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--e2e-windows", a->e2e_windows,
                   "Calibration windows the end-to-end scales tune on (0: all but the 16 held-out ones)")
       ->capture_default_str();
+  cmd->add_flag("--no-head-hot-plans", a->no_head_hot_plans,
+                "--bpw plans give an untied output head no hot rows (as before they existed)");
+  cmd->add_option("--head-hot-rows", a->head_hot_rule,
+                  "Tokens of an untied output head's hot rows (+h<K>): freq = the most frequent in "
+                  "the calibration text, prob = the largest mean predicted probability of the source")
+      ->check(CLI::IsMember({"freq", "prob"}))->capture_default_str();
   cmd->add_option("--seed", a->seed, "Calibration seed")->capture_default_str();
   cmd->add_option("--work-dir", a->work_dir, "Folder for the quantized files (default: a temp folder)");
   cmd->add_flag("--keep", a->keep, "Keep the quantized files");

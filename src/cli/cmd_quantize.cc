@@ -17,6 +17,8 @@ struct Args {
   double bpw = 0;
   int64_t calib_windows = 128, calib_ctx = 512, sens_windows = 4;
   std::vector<double> sens_widths = tq::QuantizeOptions().sens_widths;
+  std::string head_hot_rule = tq::head_hot_rule_name(tq::QuantizeOptions().head_hot_rule);
+  bool no_head_hot_plans = false;
   std::vector<double> widths = tq::QuantizeOptions().widths;
   uint64_t seed = 0;
   int64_t tune_steps = 100, tune_windows = 32;
@@ -79,6 +81,8 @@ Status run(const Args& a) {
   opt.sens_windows = a.sens_windows;
   opt.sens_widths = a.sens_widths;
   opt.widths = a.widths;
+  if (a.no_head_hot_plans) opt.head_hot_fractions.clear();
+  opt.head_hot_rule = a.head_hot_rule == "prob" ? HeadHotRule::kPredicted : HeadHotRule::kFrequency;
   opt.tune.steps = a.tune_steps;
   opt.tune.lr = a.tune_lr;
   opt.tune.seed = a.seed;
@@ -142,6 +146,12 @@ void add_quantize_command(CLI::App& app) {
                   "Last calibration windows (at most a quarter) that decide whether the end-to-end "
                   "scales are kept")
       ->capture_default_str();
+  cmd->add_flag("--no-head-hot-plans", a->no_head_hot_plans,
+                "--bpw plans give an untied output head no hot rows (as before they existed)");
+  cmd->add_option("--head-hot-rows", a->head_hot_rule,
+                  "Tokens of an untied output head's hot rows (+h<K>): freq = the most frequent in "
+                  "the calibration text, prob = the largest mean predicted probability of the source")
+      ->check(CLI::IsMember({"freq", "prob"}))->capture_default_str();
   cmd->add_option("--seed", a->seed, "Seed of the calibration windows and minibatches")->capture_default_str();
   cmd->add_option("--json", a->json, "Write the per-tensor report as JSON here");
   cmd->add_flag("--dequantized", a->dequantized,

@@ -47,11 +47,14 @@ std::string file_name_for(const WeightEvalRow& r, size_t i) {
 std::string row_key(const WeightEvalOptions& o, const WeightEvalRow& r) {
   const QuantizeOptions& q = o.quant;
   return fmt::format("{}|{}|{}|{}|ctx={} ppl={} kld={}|calib={} n={} ctx={} seed={} sens={}|tune={} "
-                     "lr={} tw={} max={}|G={} sw={} w={}",
+                     "lr={} tw={} max={}|G={} sw={} w={} hot={} {}",
                      r.label, r.recipe, r.method, o.model_path, o.n_ctx, o.ppl_windows, o.kld_windows,
                      q.calib.text_path, q.calib.n_windows, q.calib.n_ctx, q.calib.seed, q.sens_windows,
                      q.tune.steps, q.tune.lr, q.tune_windows, q.tune_max_bpw, q.group,
-                     fmt::join(q.sens_widths, ","), fmt::join(q.widths, ",")) +
+                     fmt::join(q.sens_widths, ","), fmt::join(q.widths, ","),
+                     fmt::join(q.hot_fractions, ","),
+                     fmt::format("{}/{}", fmt::join(q.head_hot_fractions, ","),
+                                 head_hot_rule_name(q.head_hot_rule))) +
          "|" + o.text_path +
          (parse_method(r.method).ok() && parse_method(r.method)->e2e
               ? fmt::format("|e2e={} lr={} b={}", q.e2e.steps, q.e2e.lr, q.e2e.batch_windows) +
@@ -382,8 +385,10 @@ std::string weight_eval_markdown(const WeightEvalOptions& opt,
                             ar.format, ar.bpw, ar.dppl_pct, ar.kld, ar.top1_pct);
     }
     std::string emb = base ? "source" : "?";
-    for (const auto& t : x.report.tensors)
+    for (const auto& t : x.report.tensors) {
       if (t.name == "token_embd.weight") emb = t.spec;
+      if (t.name == "output.weight") emb += ", head " + t.spec;  // an untied head
+    }
     s += fmt::format("| {} | {:.3f} | {} | {} | {:.2f}x | {:.3f} ± {:.3f} | {:+.2f}% | {} | {} | {:.1f}% | "
                      "{:.1f} ± {:.1f} | {:.2f}x | {} |{}\n",
                      x.row.label, x.bpw, emb, human_bytes(static_cast<double>(x.file_bytes)),

@@ -105,12 +105,14 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
   TQ_ASSIGN_OR_RETURN(ModelPlan plan, make_plan(model, opt.recipe));
   std::map<std::string, double> predicted;
 
-  // quantize_tensor, plus the hot rows of an embedding spec that has them.
+  // quantize_tensor, plus the hot rows of an embedding / head spec that has them.
   auto quantize_planned = [&](const TensorPlan& t, const float* w, const Method& m,
                               const HessianSet::Entry* H) -> Result<QuantizedTensor> {
     TQ_ASSIGN_OR_RETURN(QuantizedTensor q, quantize_tensor(t, w, m, H, opt.gptq));
     if (t.spec.kind == TensorSpec::Kind::kTq && t.spec.hot_rows > 0) {
-      TQ_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ctx->hot_token_ids(t.spec.hot_rows));
+      const HeadHotRule rule =
+          t.role == TensorRole::kHead ? opt.head_hot_rule : HeadHotRule::kFrequency;
+      TQ_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ctx->hot_token_ids(t.spec.hot_rows, rule));
       q.add_hot_rows(w, std::move(ids), t.spec.bits, t.spec.group);
     }
     return q;
@@ -121,8 +123,11 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     Method sm = opt.method;
     sm.adam = false;
     sm.e2e = false;
-    const std::string key = fmt::format("g{}|{}|b{}|w{}", opt.group, to_string(sm),
-                                        fmt::join(opt.sens_widths, ","), fmt::join(opt.widths, ","));
+    const std::string key =
+        fmt::format("g{}|{}|b{}|w{}|h{}|{}|{}", opt.group, to_string(sm),
+                    fmt::join(opt.sens_widths, ","), fmt::join(opt.widths, ","),
+                    fmt::join(opt.hot_fractions, ","), fmt::join(opt.head_hot_fractions, ","),
+                    head_hot_rule_name(opt.head_hot_rule));
     auto& table = ctx->sensitivity[key];
     if (opt.sens_widths.empty()) return invalid_argument("no width to measure the sensitivity at");
     for (double b : opt.widths)
@@ -184,10 +189,11 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
             TQ_ASSIGN_OR_RETURN(s.measured[b], probe->delta_kld(tp->name, wh.data()));
           }
         }
-        // The embedding's hot-row options, each measured (one forward per option).
-        if (tp->role == TensorRole::kEmbedding)
+        // The hot-row options of the embedding and an untied head, each measured (one forward per
+        // option; a head's only re-runs the head).
+        if (tp->role == TensorRole::kEmbedding || tp->role == TensorRole::kHead)
           for (double b : opt.widths)
-            for (double f : opt.hot_fractions) {
+            for (double f : tp->role == TensorRole::kHead ? opt.head_hot_fractions : opt.hot_fractions) {
               TensorSpec spec = tq_spec_of_width(b, opt.group);
               spec.hot_rows = std::llround(f * static_cast<double>(tp->n_rows()));
               if (b > 5 || spec.hot_rows <= 0) continue;
@@ -246,7 +252,8 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     return order_key(a->name) < order_key(b->name);
   });
   // Side tensors written right after a matrix: a fractional tq tensor's group map "<name>.tq_map"
-  // (i8 [n_groups]); the embedding's hot rows (residual rows [K, E] and their i32 token ids).
+  // (i8 [n_groups]); the hot rows of the embedding or an untied head (residual rows [K, E]
+  // "<m>.hot.weight", then their i32 token ids "<m>.hot_ids").
   auto side_decls = [&](const TensorPlan& t) {
     std::vector<GgufTensorDecl> d;
     if (opt.dequantized_output || !t.is_matrix()) return d;
@@ -254,8 +261,8 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     if (s && s->fractional()) d.push_back({tq_group_map_tensor_name(t.name), TypeId::i8, {t.n_cols() / s->group}});
     if (t.spec.kind == TensorSpec::Kind::kTq && t.spec.hot_rows > 0) {
       const TqWeightSpec* r = find_tq_weight(t.spec.bits, t.spec.group);
-      d.push_back({kHotRowsWeight, r->id, {t.spec.hot_rows, t.n_cols()}});
-      d.push_back({kHotRowsIds, TypeId::i32, {t.spec.hot_rows}});
+      d.push_back({hot_rows_weight_name(t.name), r->id, {t.spec.hot_rows, t.n_cols()}});
+      d.push_back({hot_rows_ids_name(t.name), TypeId::i32, {t.spec.hot_rows}});
     }
     return d;
   };
@@ -363,10 +370,10 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     } else {
       TQ_ASSIGN_OR_RETURN(ready[t.name], q.encode(head_dim));
       for (const GgufTensorDecl& d : side_decls(t)) {
-        if (d.name == kHotRowsIds) {
+        if (is_hot_rows_tensor(d.name) && d.name.ends_with(".hot_ids")) {
           const auto* p = reinterpret_cast<const uint8_t*>(q.hot_ids.data());
           ready[d.name].assign(p, p + q.hot_ids.size() * sizeof(int32_t));
-        } else if (d.name == kHotRowsWeight) {
+        } else if (is_hot_rows_tensor(d.name)) {
           if (!q.hot) return invalid_argument("internal: {} has no hot rows", t.name);
           QuantizedTensor hq;
           hq.name = d.name;

@@ -9,7 +9,8 @@
 //   2. for `bpw=B`: per tensor, the quantization at every candidate width, the Hessian-weighted
 //      error tr(E H Eᵀ) at each, and the measured ΔKLD at the widths of sens_widths; ΔKLD at the
 //      other widths is extrapolated from the nearest measured width by the error ratio; for the
-//      embedding also every hot-row option (hot_fractions × widths ≤ 5), each measured; then the
+//      embedding and an untied head also every hot-row option (hot_fractions × widths ≤ 5), each
+//      measured; then the
 //      exact knapsack over all unpinned tensors;
 //   3. the embedding, then block by block: every tensor quantized (data-free / GPTQ / closed-form
 //      scales), the block tuned (adam), encoded and written; then the output head and vectors;
@@ -39,6 +40,13 @@
 
 namespace tq {
 
+// Which tokens get an untied output head's hot rows (the embedding's are always the most frequent).
+enum class HeadHotRule {
+  kFrequency,  // the most frequent tokens of the calibration windows (the embedding's rule)
+  kPredicted,  // the largest mean next-token probability of the float model over those windows
+};
+const char* head_hot_rule_name(HeadHotRule r);  // "freq" / "prob"
+
 struct QuantizeOptions {
   Recipe recipe;
   Method method;
@@ -52,6 +60,9 @@ struct QuantizeOptions {
   // Hot-row counts a mixed plan considers for the embedding, as fractions of n_vocab (each
   // measured at every candidate width up to 5 bits; no hot rows is always a candidate).
   std::vector<double> hot_fractions = {1.0 / 32, 1.0 / 8};
+  // The same for an untied output head (empty: its plans get no hot rows, as before they existed).
+  std::vector<double> head_hot_fractions = {1.0 / 32, 1.0 / 8};
+  HeadHotRule head_hot_rule = HeadHotRule::kFrequency;  // tokens of an untied head's hot rows
   GptqOptions gptq;
   BlockTuneOptions tune;
   ModelTuneOptions e2e;                   // the e2e step (progress follows `progress`)
@@ -123,8 +134,10 @@ class QuantizeContext {
   Result<SensitivityProbe*> probe();
   int64_t n_calib_tokens() const { return calib_tokens_; }
   // The `k` token ids most frequent in the calibration windows (ties to the lower id), ascending:
-  // the hot rows of an embedding.
-  Result<std::vector<int32_t>> hot_token_ids(int64_t k);
+  // the hot rows of an embedding. kPredicted: the k largest mean next-token probabilities of the
+  // float model over the same windows (one forward over them, on first use).
+  Result<std::vector<int32_t>> hot_token_ids(int64_t k,
+                                             HeadHotRule rule = HeadHotRule::kFrequency);
 
   std::map<std::string, std::map<std::string, TensorSensitivity>> sensitivity;  // key → tensor →
   double calib_seconds = 0, sens_seconds = 0;
@@ -138,6 +151,7 @@ class QuantizeContext {
   bool have_windows_ = false;
   std::vector<std::vector<int32_t>> windows_, sens_windows_list_;
   std::vector<int64_t> token_counts_;  // [n_vocab] occurrences in windows_
+  std::vector<double> mean_probs_;     // [n_vocab] mean next-token probability over windows_
   std::vector<std::vector<InputKey>> ranges_;  // key groups that fit the memory budget
   int loaded_range_ = -1;
   HessianSet hessians_;
