@@ -25,7 +25,11 @@ struct Args {
   double max_seconds = 0;
   int64_t ctx = 512, ppl_windows = 400, kld_windows = 50, calib_windows = 128;
   int64_t n_gen = 64, tune_steps = 100, sens_windows = 4;
+  int64_t e2e_steps = tq::ModelTuneOptions().steps, e2e_windows = 0;
+  double e2e_lr = tq::ModelTuneOptions().lr;
   std::vector<double> sens_widths = tq::QuantizeOptions().sens_widths;
+  std::string head_hot_rule = tq::head_hot_rule_name(tq::QuantizeOptions().head_hot_rule);
+  bool no_head_hot_plans = false;
   std::vector<double> widths = tq::QuantizeOptions().widths;
   int reps = 3, threads = 0;
   uint64_t seed = 0;
@@ -56,7 +60,14 @@ Status run(Args& a) {
   o.quant.sens_windows = a.sens_windows;
   o.quant.sens_widths = a.sens_widths;
   o.quant.widths = a.widths;
+  if (a.no_head_hot_plans) o.quant.head_hot_fractions.clear();
+  o.quant.head_hot_rule =
+      a.head_hot_rule == "prob" ? HeadHotRule::kPredicted : HeadHotRule::kFrequency;
   o.quant.tune.seed = a.seed;
+  o.quant.e2e.steps = a.e2e_steps;
+  o.quant.e2e.lr = a.e2e_lr;
+  o.quant.e2e_windows = a.e2e_windows;
+  o.quant.e2e.seed = a.seed;
   o.bench.n_prompt = 1;
   o.bench.n_gen = a.n_gen;
   o.bench.reps = a.reps;
@@ -127,6 +138,18 @@ void add_eval_command(CLI::App& app) {
       ->delimiter(',')->capture_default_str();
   cmd->add_option("--sens-widths", a->sens_widths, "Widths at which bpw= rows measure the KLD sensitivity")
       ->delimiter(',')->capture_default_str();
+  cmd->add_option("--e2e-steps", a->e2e_steps, "Adam steps of the end-to-end scales (method e2e)")
+      ->capture_default_str();
+  cmd->add_option("--e2e-lr", a->e2e_lr, "Learning rate of the end-to-end scales")->capture_default_str();
+  cmd->add_option("--e2e-windows", a->e2e_windows,
+                  "Calibration windows the end-to-end scales tune on (0: all but the 16 held-out ones)")
+      ->capture_default_str();
+  cmd->add_flag("--no-head-hot-plans", a->no_head_hot_plans,
+                "--bpw plans give an untied output head no hot rows (as before they existed)");
+  cmd->add_option("--head-hot-rows", a->head_hot_rule,
+                  "Tokens of an untied output head's hot rows (+h<K>): freq = the most frequent in "
+                  "the calibration text, prob = the largest mean predicted probability of the source")
+      ->check(CLI::IsMember({"freq", "prob"}))->capture_default_str();
   cmd->add_option("--seed", a->seed, "Calibration seed")->capture_default_str();
   cmd->add_option("--work-dir", a->work_dir, "Folder for the quantized files (default: a temp folder)");
   cmd->add_flag("--keep", a->keep, "Keep the quantized files");

@@ -95,6 +95,20 @@ void add_inspect_command(CLI::App& app) {
     std::printf("total: %zu tensors, %lld parameters, %s of tensor data, %.3f bits per weight\n",
                 mf->tensors.size(), static_cast<long long>(total_params),
                 human_bytes(static_cast<double>(total_bytes)).c_str(), bpw);
+    // Hot rows (tq quantize +h<K>) of the embedding and of an untied head: what they add.
+    for (const char* matrix : {"token_embd.weight", "output.weight"}) {
+      const TensorInfo* ids = mf->find(hot_rows_ids_name(matrix));
+      const TensorInfo* rows = mf->find(hot_rows_weight_name(matrix));
+      const TensorInfo* m = mf->find(matrix);
+      if (!ids || !rows || !m || ids->shape.empty()) continue;
+      const uint64_t b = ids->n_bytes + rows->n_bytes;
+      std::printf("hot rows of %s: %lld tokens, residual rows %s, %s (+%.3f bits per weight of the "
+                  "matrix, +%.4f of the model)\n",
+                  matrix, static_cast<long long>(ids->shape[0]), type_name(rows->type),
+                  human_bytes(static_cast<double>(b)).c_str(),
+                  8.0 * static_cast<double>(b) / static_cast<double>(m->n_elements()),
+                  total_params ? 8.0 * static_cast<double>(b) / static_cast<double>(total_params) : 0.0);
+    }
     for (const auto& [name, pb] : by_type)
       std::printf("  %-7s %12lld parameters (%5.1f%%) %12s\n", name.c_str(),
                   static_cast<long long>(pb.first),

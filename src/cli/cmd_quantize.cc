@@ -17,10 +17,15 @@ struct Args {
   double bpw = 0;
   int64_t calib_windows = 128, calib_ctx = 512, sens_windows = 4;
   std::vector<double> sens_widths = tq::QuantizeOptions().sens_widths;
+  std::string head_hot_rule = tq::head_hot_rule_name(tq::QuantizeOptions().head_hot_rule);
+  bool no_head_hot_plans = false;
   std::vector<double> widths = tq::QuantizeOptions().widths;
   uint64_t seed = 0;
   int64_t tune_steps = 100, tune_windows = 32;
   double tune_lr = 2e-3;
+  int64_t e2e_steps = tq::ModelTuneOptions().steps, e2e_batch = tq::ModelTuneOptions().batch_windows;
+  int64_t e2e_windows = 0, e2e_holdout = tq::QuantizeOptions().e2e_holdout;
+  double e2e_lr = tq::ModelTuneOptions().lr;
   int threads = 0;
   bool quiet = false, dequantized = false;
 };
@@ -33,7 +38,8 @@ nlohmann::json report_json(const QuantizeReport& r) {
   j["bits_per_weight"] = r.bpw;
   j["file_bytes"] = r.file_bytes;
   j["seconds"] = {{"calibration", r.calib_s}, {"sensitivity", r.sens_s},
-                  {"quantization", r.quant_s}, {"block_tuning", r.tune_s}, {"total", r.total_s}};
+                  {"quantization", r.quant_s}, {"block_tuning", r.tune_s},
+                  {"end_to_end_tuning", r.e2e_s}, {"total", r.total_s}};
   if (!std::isnan(r.predicted_dkld)) j["predicted_dkld"] = r.predicted_dkld;
   for (const auto& t : r.tensors) {
     nlohmann::json x = {{"name", t.name}, {"type", t.type}, {"bits_per_weight", t.bpw},
@@ -42,6 +48,13 @@ nlohmann::json report_json(const QuantizeReport& r) {
     if (!std::isnan(t.dkld)) x["predicted_dkld"] = t.dkld;
     j["tensors"].push_back(x);
   }
+  if (r.e2e)
+    j["e2e"] = {{"kld_before", r.e2e->kld_before}, {"kld_tuned", r.e2e->kld_tuned},
+                {"holdout_before", r.e2e->holdout_before}, {"holdout_tuned", r.e2e->holdout_tuned},
+                {"kept", r.e2e->kept}, {"windows", r.e2e->n_windows},
+                {"holdout_windows", r.e2e->n_holdout}, {"tuned", r.e2e->n_tuned},
+                {"fixed", r.e2e->n_fixed}, {"multipliers", r.e2e->n_multipliers},
+                {"seconds", r.e2e->seconds}};
   for (const auto& b : r.tune)
     j["block_tuning"].push_back({{"loss_before", b.loss_before}, {"loss_after", b.loss_after},
                                  {"kept", b.kept}, {"seconds", b.seconds}});
@@ -68,10 +81,18 @@ Status run(const Args& a) {
   opt.sens_windows = a.sens_windows;
   opt.sens_widths = a.sens_widths;
   opt.widths = a.widths;
+  if (a.no_head_hot_plans) opt.head_hot_fractions.clear();
+  opt.head_hot_rule = a.head_hot_rule == "prob" ? HeadHotRule::kPredicted : HeadHotRule::kFrequency;
   opt.tune.steps = a.tune_steps;
   opt.tune.lr = a.tune_lr;
   opt.tune.seed = a.seed;
   opt.tune_windows = a.tune_windows;
+  opt.e2e.steps = a.e2e_steps;
+  opt.e2e.lr = a.e2e_lr;
+  opt.e2e.batch_windows = a.e2e_batch;
+  opt.e2e_windows = a.e2e_windows;
+  opt.e2e_holdout = a.e2e_holdout;
+  opt.e2e.seed = a.seed;
   opt.dequantized_output = a.dequantized;
   opt.progress = !a.quiet;
   TQ_ASSIGN_OR_RETURN(auto model, load_model(a.model));
@@ -97,8 +118,8 @@ void add_quantize_command(CLI::App& app) {
                   "Mixed precision: per-tensor widths chosen to fit this many bits per weight "
                   "(all tensors counted)");
   cmd->add_option("--method", a->method,
-                  "datafree | full (= gptq+lsq+adam) | steps joined by '+': gptq, lsq, adam, norm "
-                  "(default: full with --calib, else datafree)");
+                  "datafree | full (= gptq+lsq+adam) | steps joined by '+': gptq, lsq, adam, e2e, "
+                  "norm, e.g. full+e2e (default: full with --calib, else datafree)");
   cmd->add_option("--calib", a->calib, "Calibration text file (never the evaluation text)");
   cmd->add_option("--calib-windows", a->calib_windows, "Calibration windows")->capture_default_str();
   cmd->add_option("--calib-ctx", a->calib_ctx, "Tokens per calibration window")->capture_default_str();
@@ -112,8 +133,25 @@ void add_quantize_command(CLI::App& app) {
                   "the others are extrapolated by the weighted error")
       ->delimiter(',')->capture_default_str();
   cmd->add_option("--tune-steps", a->tune_steps, "Adam steps per block (method adam)")->capture_default_str();
-  cmd->add_option("--tune-windows", a->tune_windows, "Calibration windows used by adam")->capture_default_str();
+  cmd->add_option("--tune-windows", a->tune_windows, "Calibration windows used by adam and e2e")->capture_default_str();
   cmd->add_option("--tune-lr", a->tune_lr, "Adam learning rate on the scale multipliers")->capture_default_str();
+  cmd->add_option("--e2e-steps", a->e2e_steps, "Adam steps of the end-to-end scales (method e2e)")
+      ->capture_default_str();
+  cmd->add_option("--e2e-lr", a->e2e_lr, "Learning rate of the end-to-end scales")->capture_default_str();
+  cmd->add_option("--e2e-batch", a->e2e_batch, "Windows per end-to-end step")->capture_default_str();
+  cmd->add_option("--e2e-windows", a->e2e_windows,
+                  "Calibration windows the end-to-end scales tune on (0: all but the held-out ones)")
+      ->capture_default_str();
+  cmd->add_option("--e2e-holdout", a->e2e_holdout,
+                  "Last calibration windows (at most a quarter) that decide whether the end-to-end "
+                  "scales are kept")
+      ->capture_default_str();
+  cmd->add_flag("--no-head-hot-plans", a->no_head_hot_plans,
+                "--bpw plans give an untied output head no hot rows (as before they existed)");
+  cmd->add_option("--head-hot-rows", a->head_hot_rule,
+                  "Tokens of an untied output head's hot rows (+h<K>): freq = the most frequent in "
+                  "the calibration text, prob = the largest mean predicted probability of the source")
+      ->check(CLI::IsMember({"freq", "prob"}))->capture_default_str();
   cmd->add_option("--seed", a->seed, "Seed of the calibration windows and minibatches")->capture_default_str();
   cmd->add_option("--json", a->json, "Write the per-tensor report as JSON here");
   cmd->add_flag("--dequantized", a->dequantized,

@@ -48,7 +48,7 @@ std::string describe_weight_types(const Model& m) {
   for (const auto& l : m.layers)
     for (const WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) add(*w);
   add(m.output);
-  if (m.tied_output && m.tok_embd_hot.n_rows > 0) add(m.tok_embd_hot);
+  if (m.head_hot().rows.n_rows > 0) add(m.head_hot().rows);
   if (bytes.size() == 1) return bytes.begin()->first;
   std::string s;
   for (const auto& [name, b] : bytes)

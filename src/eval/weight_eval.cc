@@ -47,25 +47,42 @@ std::string file_name_for(const WeightEvalRow& r, size_t i) {
 std::string row_key(const WeightEvalOptions& o, const WeightEvalRow& r) {
   const QuantizeOptions& q = o.quant;
   return fmt::format("{}|{}|{}|{}|ctx={} ppl={} kld={}|calib={} n={} ctx={} seed={} sens={}|tune={} "
-                     "lr={} tw={} max={}|G={} sw={} w={}",
+                     "lr={} tw={} max={}|G={} sw={} w={} hot={} {}",
                      r.label, r.recipe, r.method, o.model_path, o.n_ctx, o.ppl_windows, o.kld_windows,
                      q.calib.text_path, q.calib.n_windows, q.calib.n_ctx, q.calib.seed, q.sens_windows,
                      q.tune.steps, q.tune.lr, q.tune_windows, q.tune_max_bpw, q.group,
-                     fmt::join(q.sens_widths, ","), fmt::join(q.widths, ",")) +
-         "|" + o.text_path;
+                     fmt::join(q.sens_widths, ","), fmt::join(q.widths, ","),
+                     fmt::join(q.hot_fractions, ","),
+                     fmt::format("{}/{}", fmt::join(q.head_hot_fractions, ","),
+                                 head_hot_rule_name(q.head_hot_rule))) +
+         "|" + o.text_path +
+         (parse_method(r.method).ok() && parse_method(r.method)->e2e
+              ? fmt::format("|e2e={} lr={} b={}", q.e2e.steps, q.e2e.lr, q.e2e.batch_windows) +
+                    (q.e2e_windows > 0 ? fmt::format(" w={}", q.e2e_windows) : std::string()) +
+                    fmt::format(" h={}", q.e2e_holdout)
+              : "");
+}
+
+nlohmann::json e2e_json(const ModelTuneReport& e) {
+  return {{"kld_before", e.kld_before}, {"kld_tuned", e.kld_tuned}, {"kept", e.kept},
+          {"holdout_before", e.holdout_before}, {"holdout_tuned", e.holdout_tuned},
+          {"windows", e.n_windows}, {"holdout_windows", e.n_holdout}, {"tuned", e.n_tuned}, {"fixed", e.n_fixed},
+          {"multipliers", e.n_multipliers}, {"seconds", e.seconds}};
 }
 
 nlohmann::json row_state(const std::string& key, const WeightEvalResult& x) {
   nlohmann::json tensors = nlohmann::json::array();
   for (const auto& t : x.report.tensors)
     tensors.push_back({t.name, t.spec, t.type, t.n_params, t.bpw, t.seconds});
-  return {{"key", key}, {"recipe", x.recipe_canonical}, {"bpw", x.bpw}, {"file_bytes", x.file_bytes},
+  nlohmann::json j = {{"key", key}, {"recipe", x.recipe_canonical}, {"bpw", x.bpw}, {"file_bytes", x.file_bytes},
           {"mem_reduction", x.mem_reduction}, {"ppl", x.ppl}, {"ppl_stderr", x.ppl_stderr},
           {"dppl_pct", x.dppl_pct}, {"kld", x.kld}, {"kld_stderr", x.kld_stderr},
           {"kld_p99", x.kld_p99}, {"top1", x.top1}, {"quant_s", x.quant_s},
           {"calib_s", x.report.calib_s}, {"sens_s", x.report.sens_s}, {"q_s", x.report.quant_s},
-          {"tune_s", x.report.tune_s}, {"total_s", x.report.total_s}, {"anchors", x.anchors},
-          {"tensors", tensors}};
+          {"tune_s", x.report.tune_s}, {"e2e_s", x.report.e2e_s}, {"total_s", x.report.total_s},
+          {"anchors", x.anchors}, {"tensors", tensors}};
+  if (x.report.e2e) j["e2e"] = e2e_json(*x.report.e2e);
+  return j;
 }
 
 // The saved result of row `x.row` when `path` holds one for `key`; false otherwise.
@@ -93,6 +110,23 @@ bool load_row_state(const std::string& path, const std::string& key, WeightEvalR
   x.report.sens_s = j.value("sens_s", 0.0);
   x.report.quant_s = j.value("q_s", 0.0);
   x.report.tune_s = j.value("tune_s", 0.0);
+  x.report.e2e_s = j.value("e2e_s", 0.0);
+  if (j.contains("e2e")) {
+    const auto& e = j["e2e"];
+    ModelTuneReport r;
+    r.kld_before = e.value("kld_before", 0.0);
+    r.kld_tuned = e.value("kld_tuned", 0.0);
+    r.kept = e.value("kept", false);
+    r.holdout_before = e.value("holdout_before", 0.0);
+    r.holdout_tuned = e.value("holdout_tuned", 0.0);
+    r.n_holdout = e.value("holdout_windows", int64_t{0});
+    r.n_windows = e.value("windows", int64_t{0});
+    r.n_tuned = e.value("tuned", int64_t{0});
+    r.n_fixed = e.value("fixed", int64_t{0});
+    r.n_multipliers = e.value("multipliers", int64_t{0});
+    r.seconds = e.value("seconds", 0.0);
+    x.report.e2e = r;
+  }
   x.report.total_s = j.value("total_s", 0.0);
   x.anchors = j.value("anchors", std::vector<int>{});
   if (j.contains("tensors"))
@@ -351,8 +385,10 @@ std::string weight_eval_markdown(const WeightEvalOptions& opt,
                             ar.format, ar.bpw, ar.dppl_pct, ar.kld, ar.top1_pct);
     }
     std::string emb = base ? "source" : "?";
-    for (const auto& t : x.report.tensors)
+    for (const auto& t : x.report.tensors) {
       if (t.name == "token_embd.weight") emb = t.spec;
+      if (t.name == "output.weight") emb += ", head " + t.spec;  // an untied head
+    }
     s += fmt::format("| {} | {:.3f} | {} | {} | {:.2f}x | {:.3f} ± {:.3f} | {:+.2f}% | {} | {} | {:.1f}% | "
                      "{:.1f} ± {:.1f} | {:.2f}x | {} |{}\n",
                      x.row.label, x.bpw, emb, human_bytes(static_cast<double>(x.file_bytes)),
@@ -447,7 +483,9 @@ nlohmann::json weight_eval_json(const WeightEvalOptions& opt,
       row["quantize_breakdown_seconds"] = {{"calibration", x.report.calib_s},
                                            {"sensitivity", x.report.sens_s},
                                            {"quantization", x.report.quant_s},
-                                           {"block_tuning", x.report.tune_s}};
+                                           {"block_tuning", x.report.tune_s},
+                                           {"end_to_end_tuning", x.report.e2e_s}};
+    if (x.report.e2e) row["e2e"] = e2e_json(*x.report.e2e);
     for (int a : x.anchors)
       row["llamacpp"].push_back({{"format", opt.anchors[a].format}, {"bpw", opt.anchors[a].bpw},
                                  {"dppl_pct", opt.anchors[a].dppl_pct}, {"kld", opt.anchors[a].kld},

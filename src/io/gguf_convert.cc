@@ -197,8 +197,9 @@ Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& 
   if (frac && !frac->fractional()) frac = nullptr;
   for (const TensorInfo& t : src.tensors) {
     if (ends_with(t.name, ".tq_map")) continue;  // side data of a source weight: rebuilt if needed
-    if (t.name == "token_embd.hot_ids" || t.name == "token_embd.hot.weight")
-      return unsupported("{}: tensor '{}': the file has hot embedding rows (tq quantize +h), which "
+    if (t.name == "token_embd.hot_ids" || t.name == "token_embd.hot.weight" ||
+        t.name == "output.hot_ids" || t.name == "output.hot.weight")
+      return unsupported("{}: tensor '{}': the file has hot rows (tq quantize +h), which "
                          "tq convert does not carry over; convert the source model instead",
                          t.file, t.name);
     const FormatTraits* sf = find_format(t.type);

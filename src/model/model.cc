@@ -118,6 +118,43 @@ class Binder {
     return maps_->back().get();
   }
 
+  // The hot rows of `vocab_matrix` (an empty HotRows when the file has none): ids
+  // "<m>.hot_ids" (1-D i32 [K], K >= 1, strictly increasing, < n_vocab) and residual rows
+  // "<m>.hot.weight" [K, n_embd]; one without the other is an error.
+  Result<HotRows> hot_rows(std::string_view vocab_matrix, int64_t n_vocab, int64_t n_embd) {
+    HotRows h;
+    const char* ids_name = hot_rows_ids_name(vocab_matrix);
+    const char* rows_name = hot_rows_weight_name(vocab_matrix);
+    const TensorInfo* ids = mf_.find(ids_name);
+    if (!ids) {
+      if (mf_.find(rows_name))
+        return corrupt_file("{}: tensor '{}' is present but its ids '{}' are missing", mf_.path,
+                            rows_name, ids_name);
+      return h;
+    }
+    if (ids->shape.size() != 1 || ids->type != TypeId::i32 || ids->shape[0] < 1)
+      return corrupt_file("{}: tensor '{}' must be a non-empty 1-D i32 tensor, not {} {}",
+                          where(mf_, *ids), ids_name, type_name(ids->type), ids->shape_string());
+    const int64_t K = ids->shape[0];
+    TQ_RETURN_IF_ERROR(check_tensor(mf_, *ids, {K}, "hot rows"));
+    if (!mf_.find(rows_name))
+      return corrupt_file("{}: tensor '{}' is present but its residual rows '{}' are missing",
+                          mf_.path, ids_name, rows_name);
+    TQ_ASSIGN_OR_RETURN(h.rows, matrix(rows_name, K, n_embd, "hot rows (ids) x n_embd"));
+    h.ids.resize(static_cast<size_t>(K));
+    std::memcpy(h.ids.data(), ids->data, static_cast<size_t>(K) * sizeof(int32_t));
+    h.slot.assign(static_cast<size_t>(n_vocab), -1);
+    for (int64_t k = 0; k < K; ++k) {
+      const int32_t id = h.ids[k];
+      if (id < 0 || id >= n_vocab || (k > 0 && id <= h.ids[k - 1]))
+        return corrupt_file("{}: tensor '{}': entry {} is {} (ids must be strictly increasing and "
+                            "below n_vocab {})",
+                            where(mf_, *ids), ids_name, k, id, n_vocab);
+      h.slot[id] = static_cast<int32_t>(k);
+    }
+    return h;
+  }
+
   // A 1-D tensor as f32; `required` false: absent gives an empty vector.
   Result<std::vector<float>> vec(const std::string& name, int64_t n, const char* what,
                                  bool required = true) {
@@ -139,13 +176,25 @@ class Binder {
 
 }  // namespace
 
+const char* hot_rows_weight_name(std::string_view matrix) {
+  return matrix == "token_embd.weight" ? kHotRowsWeight
+         : matrix == "output.weight"   ? kOutputHotRowsWeight
+                                       : nullptr;
+}
+
+const char* hot_rows_ids_name(std::string_view matrix) {
+  return matrix == "token_embd.weight" ? kHotRowsIds
+         : matrix == "output.weight"   ? kOutputHotRowsIds
+                                       : nullptr;
+}
+
 void weight_row_to_float(const WeightView& w, int64_t row, float* out) {
   row_to_float(*find_format(w.type), w.row(row), out, w.n_cols, w.aux);
 }
 
 size_t Model::weight_bytes_per_token() const {
   auto bytes = [](const WeightView& w) { return w.row_bytes * static_cast<size_t>(w.n_rows); };
-  size_t total = tok_embd.row_bytes + bytes(output) + (tied_output ? bytes(tok_embd_hot) : 0);
+  size_t total = tok_embd.row_bytes + bytes(output) + bytes(head_hot().rows);
   for (const auto& l : layers)
     total += bytes(l.wq) + bytes(l.wk) + bytes(l.wv) + bytes(l.wo) + bytes(l.w_gate) +
              bytes(l.w_up) + bytes(l.w_down);
@@ -168,34 +217,19 @@ Result<std::unique_ptr<Model>> bind_model(ModelFile mf) {
   Binder b(f, &m->group_maps);
   TQ_ASSIGN_OR_RETURN(m->tok_embd,
                       b.matrix("token_embd.weight", hp.n_vocab, hp.n_embd, "n_vocab x n_embd"));
-  if (const TensorInfo* ids = f.find(kHotRowsIds)) {
-    // Hot rows: K ids (i32, strictly increasing, < n_vocab) and their residual rows [K, n_embd].
-    if (ids->shape.size() != 1 || ids->type != TypeId::i32)
-      return corrupt_file("{}: tensor '{}' must be a 1-D i32 tensor, not {} of {} dimension(s)",
-                          where(f, *ids), kHotRowsIds, type_name(ids->type), ids->shape.size());
-    const int64_t K = ids->shape[0];
-    TQ_ASSIGN_OR_RETURN(m->tok_embd_hot, b.matrix(kHotRowsWeight, K, hp.n_embd, "hot rows x n_embd"));
-    m->hot_ids.resize(static_cast<size_t>(K));
-    std::memcpy(m->hot_ids.data(), ids->data, static_cast<size_t>(K) * sizeof(int32_t));
-    m->hot_slot.assign(static_cast<size_t>(hp.n_vocab), -1);
-    for (int64_t k = 0; k < K; ++k) {
-      const int32_t id = m->hot_ids[k];
-      if (id < 0 || id >= hp.n_vocab || (k > 0 && id <= m->hot_ids[k - 1]))
-        return corrupt_file("{}: tensor '{}': entry {} is {} (ids must be strictly increasing and "
-                            "below n_vocab {})",
-                            where(f, *ids), kHotRowsIds, k, id, hp.n_vocab);
-      m->hot_slot[id] = static_cast<int32_t>(k);
-    }
-  } else if (f.find(kHotRowsWeight)) {
-    return corrupt_file("{}: tensor '{}' is present but its ids '{}' are missing", f.path,
-                        kHotRowsWeight, kHotRowsIds);
-  }
+  TQ_ASSIGN_OR_RETURN(m->tok_embd_hot, b.hot_rows("token_embd.weight", hp.n_vocab, hp.n_embd));
   if (f.find("output.weight")) {
     TQ_ASSIGN_OR_RETURN(m->output,
                         b.matrix("output.weight", hp.n_vocab, hp.n_embd, "n_vocab x n_embd"));
+    TQ_ASSIGN_OR_RETURN(m->output_hot, b.hot_rows("output.weight", hp.n_vocab, hp.n_embd));
   } else {
     m->output = m->tok_embd;
     m->tied_output = true;
+    for (const char* name : {kOutputHotRowsWeight, kOutputHotRowsIds})
+      if (f.find(name))
+        return corrupt_file("{}: tensor '{}' is present but the model has no output.weight (its "
+                            "head is tied to the embedding, whose hot rows are token_embd.hot.*)",
+                            f.path, name);
   }
   TQ_ASSIGN_OR_RETURN(m->output_norm, b.vec("output_norm.weight", hp.n_embd, "n_embd"));
   const bool need_bias = hp.arch == Arch::kQwen2;

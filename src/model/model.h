@@ -31,16 +31,35 @@ struct LayerWeights {
   WeightView w_down;                  // [n_embd, n_ff]
 };
 
-// The token embedding's hot rows (quantized files, tq quantize "+h<K>"): residual rows [K, n_embd]
-// added to the rows of the K token ids (i32, strictly increasing) — in the lookup and, for a tied
-// output head, in the logits of those tokens.
+// Hot rows (quantized files, tq quantize "+h<K>") of a vocabulary matrix — the token embedding or
+// an untied output head: residual rows [K, n_embd] added to the rows of K token ids (i32, strictly
+// increasing), stored as "<matrix>.hot.weight" and "<matrix>.hot_ids" right after the matrix. The
+// embedding's are added in the lookup and, for a tied head, to those tokens' logits; the untied
+// head's to those tokens' logits.
 inline constexpr const char* kHotRowsWeight = "token_embd.hot.weight";
 inline constexpr const char* kHotRowsIds = "token_embd.hot_ids";
+inline constexpr const char* kOutputHotRowsWeight = "output.hot.weight";
+inline constexpr const char* kOutputHotRowsIds = "output.hot_ids";
+// The hot-row tensor names of a vocabulary matrix ("token_embd.weight" or "output.weight");
+// nullptr for any other tensor.
+const char* hot_rows_weight_name(std::string_view matrix);
+const char* hot_rows_ids_name(std::string_view matrix);
+inline bool is_hot_rows_tensor(std::string_view name) {
+  return name == kHotRowsIds || name == kHotRowsWeight || name == kOutputHotRowsIds ||
+         name == kOutputHotRowsWeight;
+}
 // Side data of quantized weights (group maps "<name>.tq_map", the hot rows): bytes of the file,
 // not parameters of the model.
 inline bool is_side_tensor(std::string_view name) {
-  return name.ends_with(".tq_map") || name == kHotRowsIds || name == kHotRowsWeight;
+  return name.ends_with(".tq_map") || is_hot_rows_tensor(name);
 }
+
+struct HotRows {
+  WeightView rows;             // [K, n_embd] residual rows; n_rows == 0 when there are none
+  std::vector<int32_t> ids;    // [K] their token ids, strictly increasing
+  std::vector<int32_t> slot;   // [n_vocab] index into ids, −1 for other tokens (empty when none)
+  bool empty() const { return ids.empty(); }
+};
 
 struct Model {
   ModelFile file;  // owns the mappings the WeightViews point into
@@ -48,9 +67,8 @@ struct Model {
   WeightView tok_embd;  // [n_vocab, n_embd]; rows read with the format's to_float
   WeightView output;    // [n_vocab, n_embd]; == tok_embd when the embedding is tied
   bool tied_output = false;
-  WeightView tok_embd_hot;          // [K, n_embd] residual rows; n_rows == 0 when there are none
-  std::vector<int32_t> hot_ids;     // [K] their token ids, strictly increasing
-  std::vector<int32_t> hot_slot;    // [n_vocab] index into hot_ids, −1 for other tokens (or empty)
+  HotRows tok_embd_hot;  // the embedding's hot rows (lookup; logits too when the head is tied)
+  HotRows output_hot;    // an untied head's hot rows (logits); empty for a tied head
   std::vector<float> output_norm;     // [n_embd]
   std::vector<LayerWeights> layers;   // [n_layer]
   // [n_rot / 2], scaling applied (llama3: through the float32 rope_freqs factors of
@@ -62,6 +80,9 @@ struct Model {
   bool qk_interleaved = false;
   // Side data the WeightViews point to (aux): group maps of fractional tq tensors.
   std::vector<std::unique_ptr<TqGroupMap>> group_maps;
+
+  // The hot rows whose residual logits the head adds: the embedding's for a tied head.
+  const HotRows& head_hot() const { return tied_output ? tok_embd_hot : output_hot; }
 
   // Bytes of weights read to decode one token (every matrix once + one embedding row).
   size_t weight_bytes_per_token() const;

@@ -215,8 +215,19 @@ void BlockRunner::forward(int64_t layer, const BlockLinears& w, float* x, int64_
   add_inplace(x, tp.h.data(), T * E);
 }
 
+void BlockRunner::head_backward(const WeightView& output, const float* x, int64_t T,
+                                const float* dlogits, std::vector<float>* grad_w,
+                                float* dx) const {
+  const int64_t E = model_.hp.n_embd;
+  std::vector<float> xn(static_cast<size_t>(T * E)), dxn(static_cast<size_t>(T * E));
+  rmsnorm(x, model_.output_norm.data(), T, E, model_.hp.rms_eps, xn.data());
+  if (grad_w) accumulate_grad(*grad_w, output, dlogits, xn.data(), T);
+  input_grad(output, dlogits, T, dxn.data(), false);
+  rmsnorm_backward(x, model_.output_norm.data(), T, E, model_.hp.rms_eps, dxn.data(), dx);
+}
+
 void BlockRunner::backward(int64_t layer, const BlockLinears& w, const BlockTape& tp,
-                           const float* dy, BlockGrads& grads) const {
+                           const float* dy, BlockGrads& grads, float* dx) const {
   const HParams& hp = model_.hp;
   const LayerWeights& L = model_.layers[layer];
   const int64_t T = tp.n_tokens;
@@ -289,6 +300,15 @@ void BlockRunner::backward(int64_t layer, const BlockLinears& w, const BlockTape
   accumulate_grad(grads[Linear::kQ], w[Linear::kQ], dq.data(), tp.xn1.data(), T);
   accumulate_grad(grads[Linear::kK], w[Linear::kK], dk.data(), tp.xn1.data(), T);
   accumulate_grad(grads[Linear::kV], w[Linear::kV], dv.data(), tp.xn1.data(), T);
+  if (!dx) return;
+  // dx = dh + the attention norm's backward of dxn1 = dq·Wq + dk·Wk + dv·Wv.
+  TQ_CHECK(static_cast<int64_t>(tp.x_in.size()) == T * E, "backward dx needs the tape's input");
+  std::vector<float> d_xn1(static_cast<size_t>(T * E));
+  input_grad(w[Linear::kQ], dq.data(), T, d_xn1.data(), false);
+  input_grad(w[Linear::kK], dk.data(), T, d_xn1.data(), true);
+  input_grad(w[Linear::kV], dv.data(), T, d_xn1.data(), true);
+  rmsnorm_backward(tp.x_in.data(), L.attn_norm.data(), T, E, hp.rms_eps, d_xn1.data(), dx);
+  for (int64_t i = 0; i < T * E; ++i) dx[i] += dh[i];
 }
 
 }  // namespace tq

@@ -58,12 +58,17 @@ class BlockRunner {
   void embed(const WeightView& tok_embd, const int32_t* tokens, int64_t T, float* x) const;
   // x [T, E] := block `layer`(x) for positions 0..T−1. Fills `tape` when not null.
   void forward(int64_t layer, const BlockLinears& w, float* x, int64_t T, BlockTape* tape) const;
-  // Accumulates dL/dW into `grads` (sized on first use) from dL/dy [T, E] and the forward's tape.
-  // Every weight in `w` must be f32.
+  // Accumulates dL/dW into `grads` (sized on first use) from dL/dy [T, E] and the forward's tape;
+  // writes dL/dx [T, E] (of the block input) when dx is not null. Every weight in `w` must be f32.
   void backward(int64_t layer, const BlockLinears& w, const BlockTape& tape, const float* dy,
-                BlockGrads& grads) const;
+                BlockGrads& grads, float* dx = nullptr) const;
   // Output norm + head: logits [T, n_vocab] from the residual x [T, E].
   void head(const WeightView& output, const float* x, int64_t T, float* logits) const;
+  // Backward of head(): from dL/dlogits [T, n_vocab], accumulates dL/dW_output into *grad_w
+  // ([n_vocab, E], sized on first use; skipped when null) and writes dL/dx [T, E]. `output` must
+  // be f32.
+  void head_backward(const WeightView& output, const float* x, int64_t T, const float* dlogits,
+                     std::vector<float>* grad_w, float* dx) const;
 
   const Model& model() const { return model_; }
 

@@ -6,9 +6,12 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/parallel.h"
 #include "core/timer.h"
+#include "kernels/ops.h"
 #include "quantize/allocate.h"
 #include "quantize/pipeline.h"
+#include "runtime/session.h"
 
 namespace tq {
 
@@ -81,20 +84,56 @@ Result<const HessianSet::Entry*> QuantizeContext::hessian(const InputKey& key) {
   return e;
 }
 
-Result<std::vector<int32_t>> QuantizeContext::hot_token_ids(int64_t k) {
+const char* head_hot_rule_name(HeadHotRule r) {
+  return r == HeadHotRule::kPredicted ? "prob" : "freq";
+}
+
+Result<std::vector<int32_t>> QuantizeContext::hot_token_ids(int64_t k, HeadHotRule rule) {
   TQ_RETURN_IF_ERROR(load_windows());
   const int64_t V = model_.hp.n_vocab;
-  if (token_counts_.empty()) {
+  if (rule == HeadHotRule::kFrequency && token_counts_.empty()) {
     token_counts_.assign(static_cast<size_t>(V), 0);
     for (const auto& w : windows_)
       for (int32_t id : w)
         if (id >= 0 && id < V) ++token_counts_[id];
   }
+  if (rule == HeadHotRule::kPredicted && mean_probs_.empty()) {
+    Timer t;
+    mean_probs_.assign(static_cast<size_t>(V), 0.0);
+    if (!windows_.empty()) {
+      const auto T = static_cast<int64_t>(windows_[0].size());
+      SessionOptions so;
+      so.n_ctx = T;
+      so.n_batch = T;
+      TQ_ASSIGN_OR_RETURN(auto session, Session::create(model_, so));
+      std::vector<double> lse(static_cast<size_t>(T));
+      int64_t n = 0;
+      for (const auto& w : windows_) {
+        session->reset();
+        TQ_RETURN_IF_ERROR(session->eval(w, LogitsMode::kAll));
+        const float* logits = session->logits().data();
+        parallel_for(T, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) lse[i] = logsumexp(logits + i * V, V);
+        }, 8);
+        parallel_for(V, [&](int64_t b, int64_t e) {  // Σ_i softmax(row i)[v], a slice of v each
+          for (int64_t i = 0; i < T; ++i)
+            for (int64_t v = b; v < e; ++v) mean_probs_[v] += std::exp(logits[i * V + v] - lse[i]);
+        }, 256);
+        n += T;
+      }
+      for (double& p : mean_probs_) p /= static_cast<double>(std::max<int64_t>(n, 1));
+    }
+    calib_seconds += t.seconds();
+  }
   k = std::clamp<int64_t>(k, 0, V);
   std::vector<int32_t> ids(static_cast<size_t>(V));
   std::iota(ids.begin(), ids.end(), 0);
-  std::stable_sort(ids.begin(), ids.end(),
-                   [&](int32_t a, int32_t b) { return token_counts_[a] > token_counts_[b]; });
+  if (rule == HeadHotRule::kPredicted)
+    std::stable_sort(ids.begin(), ids.end(),
+                     [&](int32_t a, int32_t b) { return mean_probs_[a] > mean_probs_[b]; });
+  else
+    std::stable_sort(ids.begin(), ids.end(),
+                     [&](int32_t a, int32_t b) { return token_counts_[a] > token_counts_[b]; });
   ids.resize(static_cast<size_t>(k));
   std::sort(ids.begin(), ids.end());
   return ids;

@@ -22,7 +22,7 @@ struct QuantizedTensor {
   std::optional<TqTensor> tq;      // tq<b>g<G>
   std::optional<Int4Tensor> int4;  // rtn4 / gptq4 (stored as rtn4)
   std::vector<uint8_t> bytes;      // any other type: [n_rows, row_bytes] in the source row order
-  // Hot rows (token_embd only): row hot_ids[k] of Ŵ is the stored row plus hot row k (tq<b>g<G>);
+  // Hot rows (token_embd, output): row hot_ids[k] of Ŵ is the stored row plus hot row k (tq<b>g<G>);
   // hot_ids strictly increasing.
   std::vector<int32_t> hot_ids;
   std::optional<TqTensor> hot;

@@ -4,9 +4,12 @@
 //   gptq       (b) + GPTQ error feedback in the rotated basis with calibration Hessians
 //   lsq        (c) + closed-form learned scales (per row, minimizing tr(E H Eᵀ) with codes fixed)
 //   adam       (c) + block-output learned scales (Adam through each block, quantize/block_tune.h)
+//   e2e        + end-to-end learned scales after every tensor is quantized (Adam on the model's KLD
+//              to the float model over calibration windows, quantize/model_tune.h); opt-in
 //   norm       ablation: group scale = ‖v‖/√G (TurboQuant_mse) instead of the least-squares search
-// Text: "datafree", "full" (= gptq+lsq+adam), or steps joined by '+', e.g. "gptq+lsq". Canonical
-// order: gptq, lsq, adam, norm.
+// Text: "datafree", "full" (= gptq+lsq+adam), or steps joined by '+', e.g. "gptq+lsq", "full+e2e"
+// ("full" as a step = gptq+lsq+adam). Canonical order: gptq, lsq, adam, e2e, norm; gptq+lsq+adam
+// is written "full".
 #pragma once
 
 #include <string>
@@ -19,8 +22,9 @@ struct Method {
   bool gptq = false;
   bool lsq = false;
   bool adam = false;
+  bool e2e = false;
   bool norm_scale = false;
-  bool needs_calibration() const { return gptq || lsq || adam; }
+  bool needs_calibration() const { return gptq || lsq || adam || e2e; }
   bool operator==(const Method&) const = default;
 };
 

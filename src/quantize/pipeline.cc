@@ -74,6 +74,18 @@ bool needs_hessian(const TensorPlan& t, const Method& m, const Model& model) {
 
 }  // namespace
 
+std::string e2e_summary(const ModelTuneReport& r) {
+  const std::string hold =
+      r.n_holdout > 0 ? fmt::format(", {:.5f} -> {:.5f} on {} held-out calibration windows",
+                                    r.holdout_before, r.holdout_tuned, r.n_holdout)
+                      : std::string(" (no held-out windows: decided on these)");
+  return fmt::format(
+      "end-to-end scales: KLD {:.5f} -> {:.5f} on its {} tuning windows{} ({}), {} tensors tuned "
+      "({} multipliers), {} fixed, {:.1f} s",
+      r.kld_before, r.kld_tuned, r.n_windows, hold, r.kept ? "kept" : "not better: discarded",
+      r.n_tuned, r.n_multipliers, r.n_fixed, r.seconds);
+}
+
 Result<QuantizeReport> quantize_model(const Model& model, const std::string& out_path,
                                       const QuantizeOptions& opt, QuantizeContext* ctx_in) {
   Timer total;
@@ -93,12 +105,14 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
   TQ_ASSIGN_OR_RETURN(ModelPlan plan, make_plan(model, opt.recipe));
   std::map<std::string, double> predicted;
 
-  // quantize_tensor, plus the hot rows of an embedding spec that has them.
+  // quantize_tensor, plus the hot rows of an embedding / head spec that has them.
   auto quantize_planned = [&](const TensorPlan& t, const float* w, const Method& m,
                               const HessianSet::Entry* H) -> Result<QuantizedTensor> {
     TQ_ASSIGN_OR_RETURN(QuantizedTensor q, quantize_tensor(t, w, m, H, opt.gptq));
     if (t.spec.kind == TensorSpec::Kind::kTq && t.spec.hot_rows > 0) {
-      TQ_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ctx->hot_token_ids(t.spec.hot_rows));
+      const HeadHotRule rule =
+          t.role == TensorRole::kHead ? opt.head_hot_rule : HeadHotRule::kFrequency;
+      TQ_ASSIGN_OR_RETURN(std::vector<int32_t> ids, ctx->hot_token_ids(t.spec.hot_rows, rule));
       q.add_hot_rows(w, std::move(ids), t.spec.bits, t.spec.group);
     }
     return q;
@@ -108,8 +122,12 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
   if (opt.recipe.target_bpw) {
     Method sm = opt.method;
     sm.adam = false;
-    const std::string key = fmt::format("g{}|{}|b{}|w{}", opt.group, to_string(sm),
-                                        fmt::join(opt.sens_widths, ","), fmt::join(opt.widths, ","));
+    sm.e2e = false;
+    const std::string key =
+        fmt::format("g{}|{}|b{}|w{}|h{}|{}|{}", opt.group, to_string(sm),
+                    fmt::join(opt.sens_widths, ","), fmt::join(opt.widths, ","),
+                    fmt::join(opt.hot_fractions, ","), fmt::join(opt.head_hot_fractions, ","),
+                    head_hot_rule_name(opt.head_hot_rule));
     auto& table = ctx->sensitivity[key];
     if (opt.sens_widths.empty()) return invalid_argument("no width to measure the sensitivity at");
     for (double b : opt.widths)
@@ -171,10 +189,11 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
             TQ_ASSIGN_OR_RETURN(s.measured[b], probe->delta_kld(tp->name, wh.data()));
           }
         }
-        // The embedding's hot-row options, each measured (one forward per option).
-        if (tp->role == TensorRole::kEmbedding)
+        // The hot-row options of the embedding and an untied head, each measured (one forward per
+        // option; a head's only re-runs the head).
+        if (tp->role == TensorRole::kEmbedding || tp->role == TensorRole::kHead)
           for (double b : opt.widths)
-            for (double f : opt.hot_fractions) {
+            for (double f : tp->role == TensorRole::kHead ? opt.head_hot_fractions : opt.hot_fractions) {
               TensorSpec spec = tq_spec_of_width(b, opt.group);
               spec.hot_rows = std::llround(f * static_cast<double>(tp->n_rows()));
               if (b > 5 || spec.hot_rows <= 0) continue;
@@ -233,7 +252,8 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     return order_key(a->name) < order_key(b->name);
   });
   // Side tensors written right after a matrix: a fractional tq tensor's group map "<name>.tq_map"
-  // (i8 [n_groups]); the embedding's hot rows (residual rows [K, E] and their i32 token ids).
+  // (i8 [n_groups]); the hot rows of the embedding or an untied head (residual rows [K, E]
+  // "<m>.hot.weight", then their i32 token ids "<m>.hot_ids").
   auto side_decls = [&](const TensorPlan& t) {
     std::vector<GgufTensorDecl> d;
     if (opt.dequantized_output || !t.is_matrix()) return d;
@@ -241,8 +261,8 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     if (s && s->fractional()) d.push_back({tq_group_map_tensor_name(t.name), TypeId::i8, {t.n_cols() / s->group}});
     if (t.spec.kind == TensorSpec::Kind::kTq && t.spec.hot_rows > 0) {
       const TqWeightSpec* r = find_tq_weight(t.spec.bits, t.spec.group);
-      d.push_back({kHotRowsWeight, r->id, {t.spec.hot_rows, t.n_cols()}});
-      d.push_back({kHotRowsIds, TypeId::i32, {t.spec.hot_rows}});
+      d.push_back({hot_rows_weight_name(t.name), r->id, {t.spec.hot_rows, t.n_cols()}});
+      d.push_back({hot_rows_ids_name(t.name), TypeId::i32, {t.spec.hot_rows}});
     }
     return d;
   };
@@ -296,6 +316,13 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
   const int64_t E = hp.n_embd;
   std::map<std::string, std::vector<uint8_t>> ready;
   std::map<std::string, TensorReport> reports;
+  // The e2e step: every matrix is held here (quantized, not yet encoded) until the end-to-end tuning.
+  const bool e2e = opt.method.e2e;
+  struct Held {
+    QuantizedTensor q;
+    double seconds = 0;
+  };
+  std::map<std::string, Held> held;
   Progress bar("quantize", plan.n_params(), opt.progress);
   Timer tq_timer;
   double tune_s = 0;
@@ -311,9 +338,10 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     }
     return quantize_planned(t, w.data(), opt.method, *H);
   };
-  auto finish_tensor = [&](const TensorPlan& t, const QuantizedTensor& q, const std::vector<float>& w,
-                           const HessianSet::Entry* H, double seconds,
-                           std::vector<float>* deq_out) -> Status {
+  // The report (errors against the source w) and the encoded bytes of a final tensor (and of its
+  // side tensors) into `ready`.
+  auto finalize = [&](const TensorPlan& t, const QuantizedTensor& q, const std::vector<float>& w,
+                      const HessianSet::Entry* H, double seconds) -> Status {
     std::vector<float> wh(w.size());
     q.dequantize(wh.data());
     TensorReport r;
@@ -342,10 +370,10 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     } else {
       TQ_ASSIGN_OR_RETURN(ready[t.name], q.encode(head_dim));
       for (const GgufTensorDecl& d : side_decls(t)) {
-        if (d.name == kHotRowsIds) {
+        if (is_hot_rows_tensor(d.name) && d.name.ends_with(".hot_ids")) {
           const auto* p = reinterpret_cast<const uint8_t*>(q.hot_ids.data());
           ready[d.name].assign(p, p + q.hot_ids.size() * sizeof(int32_t));
-        } else if (d.name == kHotRowsWeight) {
+        } else if (is_hot_rows_tensor(d.name)) {
           if (!q.hot) return invalid_argument("internal: {} has no hot rows", t.name);
           QuantizedTensor hq;
           hq.name = d.name;
@@ -361,9 +389,23 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
         }
       }
     }
-    if (deq_out) *deq_out = std::move(wh);
-    bar.step(t.n_params, t.name);
     return ok_status();
+  };
+  // A tensor whose values are chosen: finalized now, or held for the e2e step. deq_out (optional):
+  // its dequantized values.
+  auto finish_tensor = [&](const TensorPlan& t, QuantizedTensor q, const std::vector<float>& w,
+                           const HessianSet::Entry* H, double seconds,
+                           std::vector<float>* deq_out) -> Status {
+    if (deq_out) {
+      deq_out->resize(w.size());
+      q.dequantize(deq_out->data());
+    }
+    bar.step(t.n_params, t.name);
+    if (e2e) {
+      held[t.name] = {std::move(q), seconds};
+      return ok_status();
+    }
+    return finalize(t, q, w, H, seconds);
   };
 
   auto produce_layer = [&](int64_t L) -> Status {
@@ -406,7 +448,8 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
     }
     std::vector<float> deq_final[kNumBlockLinears];
     for (int i = 0; i < kNumBlockLinears; ++i)
-      TQ_RETURN_IF_ERROR(finish_tensor(*tp[i], q[i], w[i], H[i], secs[i], tune ? &deq_final[i] : nullptr));
+      TQ_RETURN_IF_ERROR(finish_tensor(*tp[i], std::move(q[i]), w[i], H[i], secs[i],
+                                       tune ? &deq_final[i] : nullptr));
     if (tune) {  // advance the quantized model's hidden states through the final block
       BlockLinears qv = src_views;
       for (int i = 0; i < kNumBlockLinears; ++i) qv.w[i] = f32_view(src_views.w[i], deq_final[i].data());
@@ -417,12 +460,16 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
   };
 
   int64_t produced_layer = -1;
+  // One pass over the tensors in file order: quantizes what is not yet produced and, when `write`,
+  // writes every tensor (the e2e step runs a quantizing pass first, then a writing one).
+  auto run_pass = [&](bool write) -> Status {
   for (const TensorPlan* t : order) {
     if (t == &rope_plan) {
-      TQ_RETURN_IF_ERROR(writer->write(rope_freqs.data(), rope_freqs.size() * sizeof(float)));
+      if (write) TQ_RETURN_IF_ERROR(writer->write(rope_freqs.data(), rope_freqs.size() * sizeof(float)));
       continue;
     }
     if (!t->is_matrix()) {
+      if (!write) continue;
       const TensorInfo* ti = model.file.find(t->name);
       std::vector<float> v = load_f32(*ti);
       const bool is_q = t->name.ends_with(".attn_q.bias"), is_k = t->name.ends_with(".attn_k.bias");
@@ -440,13 +487,13 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
       for (int64_t l = produced_layer + 1; l <= L; ++l) TQ_RETURN_IF_ERROR(produce_layer(l));
       produced_layer = L;
     }
-    if (!ready.count(t->name)) {  // embedding or untied head
+    if (!ready.count(t->name) && !held.count(t->name)) {  // embedding or untied head
       Timer tt;
       std::vector<float> w;
       const HessianSet::Entry* H = nullptr;
       TQ_ASSIGN_OR_RETURN(QuantizedTensor q, quantize_one(*t, w, &H));
       std::vector<float> deq;
-      TQ_RETURN_IF_ERROR(finish_tensor(*t, q, w, H, tt.seconds(), &deq));
+      TQ_RETURN_IF_ERROR(finish_tensor(*t, std::move(q), w, H, tt.seconds(), &deq));
       if (tune && t->role == TensorRole::kEmbedding) {
         h_f.assign(static_cast<size_t>(tune_windows.size() * T * E), 0.0f);
         h_q.assign(h_f.size(), 0.0f);
@@ -457,6 +504,7 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
         }
       }
     }
+    if (!write) continue;
     auto it = ready.find(t->name);
     if (it == ready.end()) return invalid_argument("internal: '{}' was not produced", t->name);
     TQ_RETURN_IF_ERROR(writer->write(it->second.data(), it->second.size()));
@@ -468,6 +516,33 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
       ready.erase(side);
     }
   }
+  return ok_status();
+  };
+  if (e2e) {  // everything quantized first, then the end-to-end scales, then written
+    TQ_RETURN_IF_ERROR(run_pass(false));
+    TQ_ASSIGN_OR_RETURN(const auto* ws, ctx->windows());
+    const int64_t nw = static_cast<int64_t>(ws->size());
+    const int64_t nh = std::min<int64_t>(opt.e2e_holdout, nw / 4);
+    const int64_t n = opt.e2e_windows > 0 ? std::min(opt.e2e_windows, nw - nh) : nw - nh;
+    std::map<std::string, QuantizedTensor*> all;
+    for (auto& [name, h] : held) all[name] = &h.q;
+    ModelTuneOptions mo = opt.e2e;
+    mo.progress = opt.progress;
+    rep.e2e = tune_model_scales(model, all, {ws->begin(), ws->begin() + n},
+                                {ws->end() - nh, ws->end()}, mo);
+    rep.e2e_s = rep.e2e->seconds;
+    for (auto& [name, h] : held) {
+      const TensorPlan* tp = plan.find(name);
+      const std::vector<float> w = load_f32(*model.file.find(name));
+      InputKey ik;
+      const HessianSet::Entry* H = nullptr;
+      if (needs_hessian(*tp, opt.method, model) && input_key_of(name, hp.n_layer, &ik))
+        H = ctx->hessian_if_loaded(ik);
+      TQ_RETURN_IF_ERROR(finalize(*tp, h.q, w, H, h.seconds));
+    }
+    held.clear();
+  }
+  TQ_RETURN_IF_ERROR(run_pass(true));
   TQ_RETURN_IF_ERROR(writer->finish());
   bar.finish();
   rep.file_bytes = writer->file_bytes();
@@ -477,7 +552,7 @@ Result<QuantizeReport> quantize_model(const Model& model, const std::string& out
   rep.sens_s = ctx->sens_seconds - sens0;
   rep.tune_s = tune_s;
   rep.total_s = total.seconds();
-  rep.quant_s = rep.total_s - rep.calib_s - rep.sens_s - rep.tune_s;
+  rep.quant_s = rep.total_s - rep.calib_s - rep.sens_s - rep.tune_s - rep.e2e_s;
   return rep;
 }
 
@@ -493,9 +568,10 @@ std::string QuantizeReport::summary() const {
       "| file {:.2f} MB\n",
       recipe, method, n_params / 1e6, bpw, file_bytes / 1e6);
   if (!std::isnan(predicted_dkld)) s += fmt::format("predicted Σ ΔKLD of the plan: {:.4f}\n", predicted_dkld);
+  if (e2e) s += e2e_summary(*e2e) + "\n";
   s += fmt::format("time: calibration {:.1f} s, sensitivity {:.1f} s, quantization {:.1f} s, "
-                   "block tuning {:.1f} s, total {:.1f} s\n",
-                   calib_s, sens_s, quant_s, tune_s, total_s);
+                   "block tuning {:.1f} s, end-to-end tuning {:.1f} s, total {:.1f} s\n",
+                   calib_s, sens_s, quant_s, tune_s, e2e_s, total_s);
   return s;
 }
 

@@ -9,16 +9,21 @@
 //   2. for `bpw=B`: per tensor, the quantization at every candidate width, the Hessian-weighted
 //      error tr(E H Eᵀ) at each, and the measured ΔKLD at the widths of sens_widths; ΔKLD at the
 //      other widths is extrapolated from the nearest measured width by the error ratio; for the
-//      embedding also every hot-row option (hot_fractions × widths ≤ 5), each measured; then the
+//      embedding and an untied head also every hot-row option (hot_fractions × widths ≤ 5), each
+//      measured; then the
 //      exact knapsack over all unpinned tensors;
 //   3. the embedding, then block by block: every tensor quantized (data-free / GPTQ / closed-form
-//      scales), the block tuned (adam), encoded and written; then the output head and vectors.
+//      scales), the block tuned (adam), encoded and written; then the output head and vectors;
+//   4. with the e2e step, every matrix is held in memory after step 3 instead of written, then the
+//      end-to-end scales are tuned on all of them (quantize/model_tune.h), then the file is
+//      written.
 #pragma once
 
 #include <cstdint>
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,11 +33,19 @@
 #include "quantize/encode.h"
 #include "quantize/gptq.h"
 #include "quantize/method.h"
+#include "quantize/model_tune.h"
 #include "quantize/plan.h"
 #include "quantize/recipe.h"
 #include "quantize/sensitivity.h"
 
 namespace tq {
+
+// Which tokens get an untied output head's hot rows (the embedding's are always the most frequent).
+enum class HeadHotRule {
+  kFrequency,  // the most frequent tokens of the calibration windows (the embedding's rule)
+  kPredicted,  // the largest mean next-token probability of the float model over those windows
+};
+const char* head_hot_rule_name(HeadHotRule r);  // "freq" / "prob"
 
 struct QuantizeOptions {
   Recipe recipe;
@@ -47,9 +60,18 @@ struct QuantizeOptions {
   // Hot-row counts a mixed plan considers for the embedding, as fractions of n_vocab (each
   // measured at every candidate width up to 5 bits; no hot rows is always a candidate).
   std::vector<double> hot_fractions = {1.0 / 32, 1.0 / 8};
+  // The same for an untied output head (empty: its plans get no hot rows, as before they existed).
+  std::vector<double> head_hot_fractions = {1.0 / 32, 1.0 / 8};
+  HeadHotRule head_hot_rule = HeadHotRule::kFrequency;  // tokens of an untied head's hot rows
   GptqOptions gptq;
   BlockTuneOptions tune;
+  ModelTuneOptions e2e;                   // the e2e step (progress follows `progress`)
   int64_t tune_windows = 32;              // calibration windows the adam step uses
+  // The e2e step tunes on the first e2e_windows calibration windows (0: all but the held-out
+  // ones) and keeps the result only if the KLD on the last e2e_holdout windows (at most a
+  // quarter of them) went down.
+  int64_t e2e_windows = 0;
+  int64_t e2e_holdout = 16;
   double tune_max_bpw = 16;               // adam only for plans at or below this many bits/weight
   int64_t max_hessian_bytes = int64_t{2} << 30;
   bool dequantized_output = false;        // write f32 tensors of the dequantized values (debug)
@@ -75,11 +97,15 @@ struct QuantizeReport {
   double bpw = 0;
   uint64_t file_bytes = 0;
   double predicted_dkld = std::numeric_limits<double>::quiet_NaN();
-  double calib_s = 0, sens_s = 0, quant_s = 0, tune_s = 0, total_s = 0;
+  double calib_s = 0, sens_s = 0, quant_s = 0, tune_s = 0, e2e_s = 0, total_s = 0;
   std::vector<BlockTuneReport> tune;  // per layer when adam ran
+  std::optional<ModelTuneReport> e2e; // when the e2e step ran
   // Markdown table of the tensors (width, errors, time) and a totals line.
   std::string summary() const;
 };
+
+// One line on the e2e step: KLD before / after on its calibration windows, kept or not, time.
+std::string e2e_summary(const ModelTuneReport& r);
 
 // Per-tensor sensitivity of one (G, method) for the allocator.
 struct TensorSensitivity {
@@ -100,12 +126,18 @@ class QuantizeContext {
   const Model& model() const { return model_; }
   // H of one linear input (computing the layer range that holds it when needed).
   Result<const HessianSet::Entry*> hessian(const InputKey& key);
+  // The Hessian when it is in memory now, else null (never computes).
+  const HessianSet::Entry* hessian_if_loaded(const InputKey& key) const {
+    return loaded_range_ >= 0 ? hessians_.find(key) : nullptr;
+  }
   Result<const std::vector<std::vector<int32_t>>*> windows();  // the Hessian windows
   Result<SensitivityProbe*> probe();
   int64_t n_calib_tokens() const { return calib_tokens_; }
   // The `k` token ids most frequent in the calibration windows (ties to the lower id), ascending:
-  // the hot rows of an embedding.
-  Result<std::vector<int32_t>> hot_token_ids(int64_t k);
+  // the hot rows of an embedding. kPredicted: the k largest mean next-token probabilities of the
+  // float model over the same windows (one forward over them, on first use).
+  Result<std::vector<int32_t>> hot_token_ids(int64_t k,
+                                             HeadHotRule rule = HeadHotRule::kFrequency);
 
   std::map<std::string, std::map<std::string, TensorSensitivity>> sensitivity;  // key → tensor →
   double calib_seconds = 0, sens_seconds = 0;
@@ -119,6 +151,7 @@ class QuantizeContext {
   bool have_windows_ = false;
   std::vector<std::vector<int32_t>> windows_, sens_windows_list_;
   std::vector<int64_t> token_counts_;  // [n_vocab] occurrences in windows_
+  std::vector<double> mean_probs_;     // [n_vocab] mean next-token probability over windows_
   std::vector<std::vector<InputKey>> ranges_;  // key groups that fit the memory budget
   int loaded_range_ = -1;
   HessianSet hessians_;

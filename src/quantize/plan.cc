@@ -88,9 +88,10 @@ Status assign_spec(TensorPlan& t, const TensorSpec& spec) {
     return invalid_argument("tensor '{}' has rows of {} elements, not a multiple of {}'s block of {}",
                             t.name, t.n_cols(), f->name, f->block_elems);
   if (spec.hot_rows > 0) {
-    if (t.name != "token_embd.weight")
-      return invalid_argument("tensor '{}': hot rows ({}) are for the token embedding only", t.name,
-                              to_string(spec));
+    if (t.name != "token_embd.weight" && t.name != "output.weight")
+      return invalid_argument("tensor '{}': hot rows ({}) are for the token embedding and an "
+                              "untied output head only",
+                              t.name, to_string(spec));
     if (spec.hot_rows > t.n_rows())
       return invalid_argument("tensor '{}': {} hot rows of {} rows", t.name, spec.hot_rows, t.n_rows());
   }
@@ -129,7 +130,8 @@ Result<ModelPlan> make_plan(const Model& model, const Recipe& recipe) {
     std::optional<TensorSpec> spec = spec_for(recipe, t.name, emb);
     t.pinned = spec.has_value();
     if (!spec) {
-      TensorSpec placeholder;  // tq4g128 until the allocator decides
+      TensorSpec placeholder;  // tq4g128 (g64 / g32 for shorter rows) until the allocator decides
+      while (placeholder.group > 32 && t.n_cols() % placeholder.group != 0) placeholder.group /= 2;
       spec = placeholder;
     }
     TQ_RETURN_IF_ERROR(assign_spec(t, *spec));

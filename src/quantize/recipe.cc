@@ -59,7 +59,7 @@ Result<TensorSpec> parse_tensor_spec(const std::string& text) {
     return s;
   }
   if (const size_t plus = t.find('+'); plus != std::string::npos && t.starts_with("tq")) {
-    // tq<...>+h<K>: the hot rows of an embedding.
+    // tq<...>+h<K>: the hot rows of the embedding or an untied output head.
     const std::string hot = t.substr(plus + 1);
     int k = 0;
     if (!hot.starts_with("h") || !parse_int(hot.substr(1), &k) || k <= 0)

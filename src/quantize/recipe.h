@@ -43,7 +43,7 @@ struct TensorSpec {
   Kind kind = Kind::kTq;
   int bits = 4;         // kTq (the narrow width of a fractional spec)
   bool half = false;    // kTq: tq<bits>.5, half of the groups at bits+1
-  int64_t hot_rows = 0; // kTq, token_embd only: rows with a residual (the embedding's hot rows)
+  int64_t hot_rows = 0; // kTq, token_embd / output only: rows with a residual (hot rows)
   int group = 128;      // kTq
   std::string format;   // kFormat: the format-table name as written
 

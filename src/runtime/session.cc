@@ -144,8 +144,9 @@ void Session::forward(const int32_t* tokens, int64_t n, int64_t pos0, int64_t ou
   float* x = x_.data();
   for (int64_t t = 0; t < n; ++t) {
     weight_row_to_float(model_.tok_embd, tokens[t], x + t * E);
-    if (!model_.hot_slot.empty() && model_.hot_slot[tokens[t]] >= 0) {  // + the hot row's residual
-      weight_row_to_float(model_.tok_embd_hot, model_.hot_slot[tokens[t]], tmp_.data());
+    const HotRows& hot = model_.tok_embd_hot;
+    if (!hot.slot.empty() && hot.slot[tokens[t]] >= 0) {  // + the hot row's residual
+      weight_row_to_float(hot.rows, hot.slot[tokens[t]], tmp_.data());
       add_inplace(x + t * E, tmp_.data(), E);
     }
   }
@@ -204,12 +205,13 @@ void Session::forward(const int32_t* tokens, int64_t n, int64_t pos0, int64_t ou
   if (observer_)
     observer_->on_linear_input(hp.n_layer, LinearInput::kHead, xn_.data(), n_out, E);
   matmul(model_.output, xn_.data(), n_out, logits);
-  if (model_.tied_output && !model_.hot_ids.empty()) {  // the hot rows' residual logits
-    const int64_t K = static_cast<int64_t>(model_.hot_ids.size()), V = hp.n_vocab;
+  // The head's hot rows (a tied head: the embedding's): their residual logits on those tokens.
+  if (const HotRows& hot = model_.head_hot(); !hot.empty()) {
+    const int64_t K = static_cast<int64_t>(hot.ids.size()), V = hp.n_vocab;
     hot_logits_.resize(static_cast<size_t>(n_out * K));
-    matmul(model_.tok_embd_hot, xn_.data(), n_out, hot_logits_.data());
+    matmul(hot.rows, xn_.data(), n_out, hot_logits_.data());
     for (int64_t t = 0; t < n_out; ++t)
-      for (int64_t k = 0; k < K; ++k) logits[t * V + model_.hot_ids[k]] += hot_logits_[t * K + k];
+      for (int64_t k = 0; k < K; ++k) logits[t * V + hot.ids[k]] += hot_logits_[t * K + k];
   }
 }
 

@@ -91,7 +91,7 @@ class Session {
   std::vector<float> k_, v_;      // [n_batch, kv_dim]
   std::vector<float> tmp_;        // [n_batch, max(n_embd, q_dim, kv_dim)]
   std::vector<float> gate_, up_;  // [n_batch, n_ff]
-  std::vector<float> hot_logits_; // [n_out, K] residual logits of the embedding's hot rows
+  std::vector<float> hot_logits_; // [n_out, K] residual logits of the head's hot rows
   std::vector<float> cos_sin_;    // [n_batch, n_rot] interleaved cos, sin per position
 };
 

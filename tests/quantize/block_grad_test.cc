@@ -10,25 +10,14 @@
 #include "../common/test_seed.h"
 #include "core/rng.h"
 #include "model/synth.h"
+#include "tiny_model.h"
 #include "quantize/block.h"
 #include "runtime/session.h"
 
 namespace tq {
 namespace {
-namespace fs = std::filesystem;
 
-std::unique_ptr<Model> tiny_model(const std::string& preset, bool gguf) {
-  const fs::path dir = fs::temp_directory_path() / ("tq_block_grad_" + std::to_string(::getpid()));
-  SynthOptions o;
-  o.preset = preset;
-  o.type = TypeId::f32;
-  o.out_dir = (dir / (preset + (gguf ? ".gguf" : ""))).string();
-  o.progress = false;
-  EXPECT_TRUE(synth_model(o).ok());
-  auto m = load_model(o.out_dir);
-  EXPECT_TRUE(m.ok()) << m.status().to_string();
-  return std::move(*m);
-}
+using ::tq::testing::tiny_model;
 
 struct Case {
   std::string preset;
@@ -72,8 +61,26 @@ TEST_P(BlockGrad, MatchesFiniteDifferences) {
   std::vector<float> dy(y.size());
   for (size_t i = 0; i < y.size(); ++i) dy[i] = y[i] - tgt[i];
   BlockGrads grads;
-  runner.backward(layer, views, tape, dy.data(), grads);
+  std::vector<float> dx(x0.size());
+  runner.backward(layer, views, tape, dy.data(), grads, dx.data());
   const float eps = 1e-2f;
+  {  // dL/dx of the block input
+    double dmax = 0;
+    for (float g : dx) dmax = std::max(dmax, std::fabs(static_cast<double>(g)));
+    ASSERT_GT(dmax, 0);
+    for (int k = 0; k < 8; ++k) {
+      const size_t j = rng.below(x0.size());
+      const float keep = x0[j];
+      x0[j] = keep + eps;
+      const double lp = loss();
+      x0[j] = keep - eps;
+      const double lm = loss();
+      x0[j] = keep;
+      const double fd = (lp - lm) / (2 * eps);
+      EXPECT_NEAR(dx[j], fd, 0.02 * std::max(std::fabs(fd), std::fabs(static_cast<double>(dx[j]))) + 2e-3 * dmax)
+          << c.preset << " dx entry " << j;
+    }
+  }
   for (int i = 0; i < kNumBlockLinears; ++i) {
     double gmax = 0;
     for (float g : grads.g[i]) gmax = std::max(gmax, std::fabs(static_cast<double>(g)));
@@ -106,6 +113,56 @@ INSTANTIATE_TEST_SUITE_P(Archs, BlockGrad,
                            for (char& ch : n) if (ch == '-') ch = '_';
                            return n;
                          });
+
+// The output head's backward (weights and input) against finite differences.
+TEST(BlockRunner, HeadBackwardMatchesFiniteDifferences) {
+  auto model = tiny_model("tiny-llama3", false);
+  ASSERT_TRUE(model);
+  Rng rng(testing::test_seed("head grad"));
+  const int64_t T = 5, E = model->hp.n_embd, V = model->hp.n_vocab;
+  BlockRunner runner(*model);
+  ASSERT_EQ(model->output.type, TypeId::f32);
+  const float* src = reinterpret_cast<const float*>(model->output.data);
+  std::vector<float> w(src, src + V * E);
+  const WeightView out = f32_view(model->output, w.data());
+  std::vector<float> x(static_cast<size_t>(T * E)), r(static_cast<size_t>(T * V));
+  for (auto& v : x) v = static_cast<float>(rng.normal());
+  for (auto& v : r) v = static_cast<float>(rng.normal());
+  auto loss = [&]() {  // L = Σ r ∘ logits
+    std::vector<float> logits(r.size());
+    runner.head(out, x.data(), T, logits.data());
+    double s = 0;
+    for (size_t i = 0; i < r.size(); ++i) s += static_cast<double>(r[i]) * logits[i];
+    return s;
+  };
+  std::vector<float> gw, dx(x.size());
+  runner.head_backward(out, x.data(), T, r.data(), &gw, dx.data());
+  ASSERT_EQ(gw.size(), w.size());
+  double gmax = 0, dmax = 0;
+  for (float g : gw) gmax = std::max(gmax, std::fabs(static_cast<double>(g)));
+  for (float g : dx) dmax = std::max(dmax, std::fabs(static_cast<double>(g)));
+  const float eps = 1e-2f;
+  for (int k = 0; k < 10; ++k) {
+    const size_t j = rng.below(w.size());
+    const float keep = w[j];
+    w[j] = keep + eps;
+    const double lp = loss();
+    w[j] = keep - eps;
+    const double lm = loss();
+    w[j] = keep;
+    const double fw = (lp - lm) / (2 * eps);
+    EXPECT_NEAR(gw[j], fw, 0.02 * std::fabs(fw) + 2e-3 * gmax) << "dW entry " << j;
+    const size_t i = rng.below(x.size());
+    const float kx = x[i];
+    x[i] = kx + eps;
+    const double xp = loss();
+    x[i] = kx - eps;
+    const double xm = loss();
+    x[i] = kx;
+    const double fx = (xp - xm) / (2 * eps);
+    EXPECT_NEAR(dx[i], fx, 0.02 * std::fabs(fx) + 2e-3 * dmax) << "dx entry " << i;
+  }
+}
 
 // Embedding + blocks + head through BlockRunner = Session's logits (f32 KV cache).
 TEST(BlockRunner, MatchesSession) {

@@ -201,12 +201,13 @@ std::string quantize_hot(bool dequantized) {
   return p;
 }
 
-TEST(QuantizedFile, HotRowsOnlyForTheEmbedding) {
+TEST(QuantizedFile, HotRowsOnlyForTheEmbeddingAndHead) {
   auto m = load_model(kModel);
   ASSERT_TRUE(m.ok());
   auto plan = make_plan(**m, *parse_recipe("tq3;attn_v=tq3+h4"));
   ASSERT_FALSE(plan.ok());
-  EXPECT_NE(plan.status().message().find("token embedding only"), std::string::npos)
+  EXPECT_NE(plan.status().message().find("token embedding and an untied output head only"),
+            std::string::npos)
       << plan.status().message();
   EXPECT_FALSE(make_plan(**m, *parse_recipe("tq3;token_embd=tq3+h9000")).ok());  // > n_vocab rows
 }
@@ -216,23 +217,23 @@ TEST(QuantizedFile, HotRowsAreStoredAndUsed) {
   auto m = load_model(path);
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   Model& model = **m;
-  ASSERT_EQ(model.hot_ids.size(), 64u);
-  for (size_t k = 1; k < model.hot_ids.size(); ++k) EXPECT_LT(model.hot_ids[k - 1], model.hot_ids[k]);
-  EXPECT_EQ(model.tok_embd_hot.n_rows, 64);
-  EXPECT_STREQ(type_name(model.tok_embd_hot.type), "tq3g128");
+  ASSERT_EQ(model.tok_embd_hot.ids.size(), 64u);
+  for (size_t k = 1; k < model.tok_embd_hot.ids.size(); ++k) EXPECT_LT(model.tok_embd_hot.ids[k - 1], model.tok_embd_hot.ids[k]);
+  EXPECT_EQ(model.tok_embd_hot.rows.n_rows, 64);
+  EXPECT_STREQ(type_name(model.tok_embd_hot.rows.type), "tq3g128");
   // Lookup: base row + residual == the pipeline's dequantized row (the --dequantized file).
   auto f32 = load_model(quantize_hot(true));
   ASSERT_TRUE(f32.ok());
   const int64_t E = model.hp.n_embd;
   std::vector<float> base(E), res(E), want(E);
-  for (int32_t id : {model.hot_ids.front(), model.hot_ids[31], model.hot_ids.back()}) {
+  for (int32_t id : {model.tok_embd_hot.ids.front(), model.tok_embd_hot.ids[31], model.tok_embd_hot.ids.back()}) {
     weight_row_to_float(model.tok_embd, id, base.data());
-    weight_row_to_float(model.tok_embd_hot, model.hot_slot[id], res.data());
+    weight_row_to_float(model.tok_embd_hot.rows, model.tok_embd_hot.slot[id], res.data());
     weight_row_to_float((*f32)->tok_embd, id, want.data());
     for (int64_t c = 0; c < E; ++c) ASSERT_NEAR(base[c] + res[c], want[c], 1e-6f) << "token " << id;
   }
   // The runtime uses them: the logits change when the hot rows are dropped.
-  const std::vector<int32_t> prompt = {model.hot_ids[0], model.hot_ids[1], 5, model.hot_ids[2]};
+  const std::vector<int32_t> prompt = {model.tok_embd_hot.ids[0], model.tok_embd_hot.ids[1], 5, model.tok_embd_hot.ids[2]};
   auto logits = [&]() {
     auto s = Session::create(model, {64, 64, {}});
     EXPECT_TRUE(s.ok());
@@ -242,9 +243,9 @@ TEST(QuantizedFile, HotRowsAreStoredAndUsed) {
   };
   const auto with = logits();
   for (float x : with) ASSERT_TRUE(std::isfinite(x));
-  const std::vector<int32_t> ids = model.hot_ids;
-  model.hot_ids.clear();
-  model.hot_slot.clear();
+  const std::vector<int32_t> ids = model.tok_embd_hot.ids;
+  model.tok_embd_hot.ids.clear();
+  model.tok_embd_hot.slot.clear();
   const auto without = logits();
   double diff = 0;
   for (size_t i = 0; i < with.size(); ++i) diff = std::max(diff, std::abs(double(with[i]) - without[i]));

@@ -11,7 +11,8 @@ TEST(Recipe, CanonicalRoundTrip) {
                         "tq2g64;blk.0.*=tq4;output=q8", "rtn4", "gptq4", "q8", "bf16",
                         "tq4;token_embd=q8_0", "bpw=5.047;blk.5.ffn_down=tq8g32", "tq3.5",
                         "tq2.5g64;attn_v=tq4.5;token_embd=tq5.5g32", "tq3;token_embd=tq3+h1024",
-                        "bpw=3;token_embd=tq2.5g64+h7"}) {
+                        "bpw=3;token_embd=tq2.5g64+h7", "tq3;output=tq3+h256",
+                        "bpw=3;token_embd=tq3+h256;output=tq4g64+h1024"}) {
     auto r = parse_recipe(s);
     ASSERT_TRUE(r.ok()) << s << ": " << r.status().to_string();
     EXPECT_EQ(to_string(*r), s);

@@ -200,7 +200,7 @@ TEST(KvFormats, CodeAttentionMatchesDequantizedAttention) {
       ref.v->write(0, n_prefill, V.data());
       std::vector<float> q = test::normal_vec(rng, n_prefill * c.n_heads * c.d), out(q.size());
       (*kv)->attend(1, q.data(), n_prefill, 0, out.data());
-      double max_rel = 0;
+      double max_rel = 0, pooled_dd = 0, pooled_n = 0;
       auto check = [&](const std::vector<float>& got, const std::vector<float>& qq, int64_t n_tok,
                        int64_t pos0) {
         const int64_t n_pos = pos0 + n_tok;
@@ -209,15 +209,20 @@ TEST(KvFormats, CodeAttentionMatchesDequantizedAttention) {
         const std::vector<float> want = attend_dense(s, Kd, Vd, qq, n_tok, pos0);
         // The int8 query moves each logit by ~6e-4·‖q‖‖k‖/√d and the u8 weights move each weight
         // by <= 1/510 of its chunk's largest: the output moves by a small fraction of the values'
-        // spread. Observed rms(difference) ~0.2% of rms(V); the bound is 0.5%.
+        // spread. Observed rms(difference) ~0.2% of rms(V), pooled over a case's checks; the bound
+        // is 0.5%. One decode step of a small head is few numbers (3 heads × d 7 = 21), so its own
+        // rms is noisy (50 seeds: up to 0.5%; seed 42957093372548: 0.62%); each check alone only
+        // has to stay below 2%, which any wrong code, scale or position still breaks.
         double vv = 0, dd = 0;
         for (float x : Vd) vv += static_cast<double>(x) * x;
+        const double v_ms = vv / static_cast<double>(Vd.size());
         for (size_t i = 0; i < got.size(); ++i)
           dd += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
-        const double rel = std::sqrt(dd / static_cast<double>(got.size())) /
-                           std::sqrt(vv / static_cast<double>(Vd.size()));
-        EXPECT_LT(rel, 0.005) << "pos0 " << pos0;
+        const double rel = std::sqrt(dd / static_cast<double>(got.size()) / v_ms);
+        EXPECT_LT(rel, 0.02) << "pos0 " << pos0;
         max_rel = std::max(max_rel, rel);
+        pooled_dd += dd / v_ms;
+        pooled_n += static_cast<double>(got.size());
       };
       check(out, q, n_prefill, 0);
       for (int64_t pos = n_prefill; pos < n_total; pos += 11) {
@@ -235,8 +240,10 @@ TEST(KvFormats, CodeAttentionMatchesDequantizedAttention) {
         (*kv)->attend(1, q1.data(), 1, last, o1.data());
         check(o1, q1, 1, last);
       }
-      std::printf("%s/%s d %lld: code vs dequantized attention, rms difference %.4f of rms(V)\n",
-                  c.k, c.v, static_cast<long long>(c.d), max_rel);
+      const double pooled = std::sqrt(pooled_dd / pooled_n);
+      EXPECT_LT(pooled, 0.005);
+      std::printf("%s/%s d %lld: code vs dequantized attention, rms difference %.4f of rms(V) (largest check %.4f)\n",
+                  c.k, c.v, static_cast<long long>(c.d), pooled, max_rel);
     }
   });
 }
@@ -274,6 +281,10 @@ TEST(KvFormats, DecodeAttentionEveryTypeGqaAndLength) {
         double vv = 0;
         for (float x : Vd) vv += static_cast<double>(x) * x;
         const double rms_v = std::sqrt(vv / static_cast<double>(Vd.size()));
+        // As in CodeAttentionMatchesDequantizedAttention: one decode step is few numbers (G·2·d),
+        // so the 0.5% bound applies to the rms pooled over the case's four lengths, 2% to each
+        // (6 seeds: single steps up to 0.47% (it failed once in a merge run), pooled up to 0.24%).
+        double pooled_dd = 0, pooled_n = 0, max_rel = 0;
         for (int64_t n_pos : {1, 7, 33, 1000}) {
           std::vector<float> q = test::normal_vec(rng, s.n_heads * d), got(q.size());
           (*kv)->attend(0, q.data(), 1, n_pos - 1, got.data());
@@ -282,8 +293,13 @@ TEST(KvFormats, DecodeAttentionEveryTypeGqaAndLength) {
           for (size_t i = 0; i < got.size(); ++i)
             dd += (static_cast<double>(got[i]) - want[i]) * (static_cast<double>(got[i]) - want[i]);
           const double rel = std::sqrt(dd / static_cast<double>(got.size())) / rms_v;
-          EXPECT_LT(rel, 0.005) << "n_pos " << n_pos;
+          EXPECT_LT(rel, 0.02) << "n_pos " << n_pos;
+          max_rel = std::max(max_rel, rel);
+          pooled_dd += dd;
+          pooled_n += static_cast<double>(got.size());
         }
+        const double pooled = std::sqrt(pooled_dd / pooled_n) / rms_v;
+        EXPECT_LT(pooled, 0.005) << "largest single step " << max_rel;
       }
 }
 

@@ -6,8 +6,7 @@
 
 #include <cuda_runtime.h>
 
-#include "kernels/cuda/launch.h"
-#include "kernels/cuda/warp_rotation.cuh"
+#include "kernels/cuda/row_kernels.cuh"
 
 namespace tq::cuda {
 namespace {
@@ -52,37 +51,14 @@ __global__ void decode_kernel(CodecTables t, int64_t n, const uint8_t* __restric
   for (int j = lane; j < d; j += 32) oi[j] = o[j];
 }
 
-template <int E>
-cudaError_t launch(const CodecTables& t, int64_t n, const uint8_t* codes, const float* norms, const float* gammas,
-                   float* out, cudaStream_t stream) {
-  const RowLaunch l = row_launch(t.dim_pad, kTableFloats * sizeof(float));
-  if (l.warps == 0) return cudaErrorInvalidValue;
-  if (l.smem_bytes > 48 * 1024) {
-    const cudaError_t e = cudaFuncSetAttribute(decode_kernel<E>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(l.smem_bytes));
-    if (e != cudaSuccess) return e;
-  }
-  const int64_t blocks = (n + l.warps - 1) / l.warps;
-  decode_kernel<E><<<static_cast<unsigned>(blocks), 32 * l.warps, l.smem_bytes, stream>>>(t, n, codes, norms, gammas,
-                                                                                         out);
-  return cudaGetLastError();
-}
-
 }  // namespace
 
 cudaError_t launch_decode(const CodecTables& t, int64_t n, const uint8_t* codes, const float* norms,
                           const float* gammas, float* out, cudaStream_t stream) {
-  if (n <= 0) return cudaSuccess;
-  switch (dev::regs_for_block(t.rot.block)) {
-    case 1: return launch<1>(t, n, codes, norms, gammas, out, stream);
-    case 2: return launch<2>(t, n, codes, norms, gammas, out, stream);
-    case 4: return launch<4>(t, n, codes, norms, gammas, out, stream);
-    case 8: return launch<8>(t, n, codes, norms, gammas, out, stream);
-    case 16: return launch<16>(t, n, codes, norms, gammas, out, stream);
-    case 32: return launch<32>(t, n, codes, norms, gammas, out, stream);
-    case 64: return launch<64>(t, n, codes, norms, gammas, out, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return with_rotation_regs(t.rot.block, [&](auto regs) {
+    return launch_rows(decode_kernel<decltype(regs)::value>, t.dim_pad, kTableFloats * sizeof(float), n, stream, t, n,
+                       codes, norms, gammas, out);
+  });
 }
 
 }  // namespace tq::cuda

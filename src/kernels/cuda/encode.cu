@@ -9,8 +9,7 @@
 
 #include <cuda_runtime.h>
 
-#include "kernels/cuda/launch.h"
-#include "kernels/cuda/warp_rotation.cuh"
+#include "kernels/cuda/row_kernels.cuh"
 
 namespace tq::cuda {
 namespace {
@@ -81,37 +80,14 @@ __global__ void encode_kernel(CodecTables t, int64_t n, const float* __restrict_
   }
 }
 
-template <int E>
-cudaError_t launch(const CodecTables& t, int64_t n, const float* x, const float* norms, uint8_t* codes,
-                   float* gammas, cudaStream_t stream) {
-  const RowLaunch l = row_launch(t.dim_pad, kTableFloats * sizeof(float));
-  if (l.warps == 0) return cudaErrorInvalidValue;
-  if (l.smem_bytes > 48 * 1024) {
-    const cudaError_t e = cudaFuncSetAttribute(encode_kernel<E>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(l.smem_bytes));
-    if (e != cudaSuccess) return e;
-  }
-  const int64_t blocks = (n + l.warps - 1) / l.warps;
-  encode_kernel<E><<<static_cast<unsigned>(blocks), 32 * l.warps, l.smem_bytes, stream>>>(t, n, x, norms, codes,
-                                                                                         gammas);
-  return cudaGetLastError();
-}
-
 }  // namespace
 
 cudaError_t launch_encode(const CodecTables& t, int64_t n, const float* x, const float* norms, uint8_t* codes,
                           float* gammas, cudaStream_t stream) {
-  if (n <= 0) return cudaSuccess;
-  switch (dev::regs_for_block(t.rot.block)) {
-    case 1: return launch<1>(t, n, x, norms, codes, gammas, stream);
-    case 2: return launch<2>(t, n, x, norms, codes, gammas, stream);
-    case 4: return launch<4>(t, n, x, norms, codes, gammas, stream);
-    case 8: return launch<8>(t, n, x, norms, codes, gammas, stream);
-    case 16: return launch<16>(t, n, x, norms, codes, gammas, stream);
-    case 32: return launch<32>(t, n, x, norms, codes, gammas, stream);
-    case 64: return launch<64>(t, n, x, norms, codes, gammas, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return with_rotation_regs(t.rot.block, [&](auto regs) {
+    return launch_rows(encode_kernel<decltype(regs)::value>, t.dim_pad, kTableFloats * sizeof(float), n, stream, t, n,
+                       x, norms, codes, gammas);
+  });
 }
 
 }  // namespace tq::cuda

@@ -4,8 +4,7 @@
 
 #include <cuda_runtime.h>
 
-#include "kernels/cuda/launch.h"
-#include "kernels/cuda/warp_rotation.cuh"
+#include "kernels/cuda/row_kernels.cuh"
 
 namespace tq::cuda {
 namespace {
@@ -39,37 +38,14 @@ __global__ void rotate_kernel(CodecTables t, int64_t n, const float* __restrict_
   if (projected_sum && lane == 0) projected_sum[i] = sum;
 }
 
-template <int E>
-cudaError_t launch(const CodecTables& t, int64_t n, const float* x, float* y, int64_t y_stride, float* projected,
-                   float* projected_sum, cudaStream_t stream) {
-  const RowLaunch l = row_launch(t.dim_pad, 0);
-  if (l.warps == 0) return cudaErrorInvalidValue;
-  if (l.smem_bytes > 48 * 1024) {
-    const cudaError_t e = cudaFuncSetAttribute(rotate_kernel<E>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(l.smem_bytes));
-    if (e != cudaSuccess) return e;
-  }
-  const int64_t blocks = (n + l.warps - 1) / l.warps;
-  rotate_kernel<E><<<static_cast<unsigned>(blocks), 32 * l.warps, l.smem_bytes, stream>>>(t, n, x, y, y_stride,
-                                                                                         projected, projected_sum);
-  return cudaGetLastError();
-}
-
 }  // namespace
 
 cudaError_t launch_rotate(const CodecTables& t, int64_t n, const float* x, float* y, int64_t y_stride,
                           float* projected, float* projected_sum, cudaStream_t stream) {
-  if (n <= 0) return cudaSuccess;
-  switch (dev::regs_for_block(t.rot.block)) {
-    case 1: return launch<1>(t, n, x, y, y_stride, projected, projected_sum, stream);
-    case 2: return launch<2>(t, n, x, y, y_stride, projected, projected_sum, stream);
-    case 4: return launch<4>(t, n, x, y, y_stride, projected, projected_sum, stream);
-    case 8: return launch<8>(t, n, x, y, y_stride, projected, projected_sum, stream);
-    case 16: return launch<16>(t, n, x, y, y_stride, projected, projected_sum, stream);
-    case 32: return launch<32>(t, n, x, y, y_stride, projected, projected_sum, stream);
-    case 64: return launch<64>(t, n, x, y, y_stride, projected, projected_sum, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return with_rotation_regs(t.rot.block, [&](auto regs) {
+    return launch_rows(rotate_kernel<decltype(regs)::value>, t.dim_pad, 0, n, stream, t, n, x, y, y_stride, projected,
+                       projected_sum);
+  });
 }
 
 }  // namespace tq::cuda

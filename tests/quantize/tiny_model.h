@@ -1,0 +1,31 @@
+// Tiny synthetic f32 models (model/synth.h presets tiny-llama3 / tiny-qwen2 / tiny-qwen3) written
+// to a per-process temp folder and loaded, for the quantizer's gradient tests.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "model/model.h"
+#include "model/synth.h"
+
+namespace tq::testing {
+
+inline std::unique_ptr<Model> tiny_model(const std::string& preset, bool gguf) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("tq_tiny_model_" + std::to_string(::getpid()));
+  SynthOptions o;
+  o.preset = preset;
+  o.type = TypeId::f32;
+  o.out_dir = (dir / (preset + (gguf ? ".gguf" : ""))).string();
+  o.progress = false;
+  EXPECT_TRUE(synth_model(o).ok());
+  auto m = load_model(o.out_dir);
+  EXPECT_TRUE(m.ok()) << m.status().to_string();
+  return m.ok() ? std::move(*m) : nullptr;
+}
+
+}  // namespace tq::testing
