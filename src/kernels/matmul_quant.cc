@@ -77,11 +77,9 @@ QuantLayout quant_layout(const WeightView& w) {
   return L;
 }
 
-namespace {
-
-// Rows per thread at least: >= 1 MiB of weights per thread for decode, >= 2M multiply-adds for
-// prefill (waking a sleeping worker costs tens of microseconds; docs/RUNTIME.md).
-int64_t min_rows_per_thread(const WeightView& w, int64_t n_tokens) {
+// >= 1 MiB of weights per thread for decode, >= 2M multiply-adds for prefill (waking a sleeping
+// worker costs tens of microseconds; docs/RUNTIME.md).
+int64_t quant_min_rows_per_thread(const WeightView& w, int64_t n_tokens) {
   if (n_tokens == 1)
     return std::max<int64_t>(1, ((int64_t{1} << 20) + static_cast<int64_t>(w.row_bytes) - 1) /
                                     static_cast<int64_t>(w.row_bytes));
@@ -89,13 +87,11 @@ int64_t min_rows_per_thread(const WeightView& w, int64_t n_tokens) {
   return std::max<int64_t>(1, ((int64_t{2} << 20) + macs_per_row - 1) / macs_per_row);
 }
 
-}  // namespace
-
 void matmul_quant_mode(const WeightView& w, const float* x, int64_t n_tokens, float* y,
                        bool unit_scales) {
   if (n_tokens <= 0 || w.n_rows <= 0) return;
   const QuantLayout L = quant_layout(w);
-  quant_matmul_dispatch(L, w, x, n_tokens, y, unit_scales, min_rows_per_thread(w, n_tokens));
+  quant_matmul_dispatch(L, w, x, n_tokens, y, unit_scales, quant_min_rows_per_thread(w, n_tokens));
 }
 
 void matmul_quant(const WeightView& w, const float* x, int64_t n_tokens, float* y) {
@@ -118,7 +114,7 @@ void matmul_quant_multi(std::span<const WeightView* const> ws, const float* x, i
     macs += w->n_rows * w->n_cols * n_tokens;
   }
   if (tiles == 0) return;
-  // The thread policy of min_rows_per_thread, over the weights together.
+  // The thread policy of quant_min_rows_per_thread, over the weights together.
   const int64_t want = n_tokens == 1 ? bytes : macs;
   const int64_t per_thread = n_tokens == 1 ? (int64_t{1} << 20) : (int64_t{2} << 20);
   const int64_t min_tiles = std::max<int64_t>(

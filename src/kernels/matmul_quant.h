@@ -64,6 +64,9 @@ void matmul_quant(const WeightView& w, const float* x, int64_t n_tokens, float* 
 void matmul_quant_multi(std::span<const WeightView* const> ws, const float* x, int64_t n_tokens,
                         std::span<float* const> ys);
 
+// Rows per thread at least in matmul_quant (the thread policy; tests size matrices from it).
+int64_t quant_min_rows_per_thread(const WeightView& w, int64_t n_tokens);
+
 // Test modes of the same kernels. unit_scales: every activation group scale a_g = 1 and κ = 1, so
 // with unit weight scales y is an exact integer (see above).
 void matmul_quant_mode(const WeightView& w, const float* x, int64_t n_tokens, float* y,

@@ -68,17 +68,24 @@ Matrix empty_matrix(TypeId type, int64_t rows, int64_t cols, Rng& rng) {
   return m;
 }
 
-// Random codes with every scale 1 (and rtn4 offsets 0): the products are exact integers.
-Matrix unit_scale_matrix(TypeId type, int64_t rows, int64_t cols, Rng& rng) {
+// Random codes with every scale 1 (and rtn4 offsets 0): the products are exact integers. With
+// `random_scales`, every group (q8: row) scale is a random f16 in ±[2^-8, 2^2) instead (and rtn4
+// offsets random): a quick matrix of any size whose products are ordinary floats.
+Matrix code_matrix(TypeId type, int64_t rows, int64_t cols, Rng& rng, bool random_scales) {
   Matrix m = empty_matrix(type, rows, cols, rng);
   const size_t rb = m.view.row_bytes;
   const int G = group_of(type);
   std::vector<uint8_t> idx(G);
+  auto scale = [&] {
+    if (!random_scales) return 1.0f;
+    const float s = std::ldexp(1.0f + static_cast<float>(rng.uniform()), static_cast<int>(rng.below(10)) - 8);
+    return rng.below(2) ? s : -s;
+  };
   for (int64_t r = 0; r < rows; ++r) {
     uint8_t* row = m.bytes.data() + r * rb;
     if (type == kTypeQ8) {
-      const float one = 1.0f;
-      std::memcpy(row, &one, 4);
+      const float d = std::fabs(scale());
+      std::memcpy(row, &d, 4);
       for (int64_t c = 0; c < cols; ++c)
         row[4 + c] = static_cast<uint8_t>(static_cast<int8_t>(static_cast<int>(rng.below(255)) - 127));
       continue;
@@ -86,7 +93,8 @@ Matrix unit_scale_matrix(TypeId type, int64_t rows, int64_t cols, Rng& rng) {
     if (type == kTypeRtn4) {
       for (int64_t g = 0; g < cols / G; ++g) {
         for (auto& i : idx) i = static_cast<uint8_t>(rng.below(16));
-        rtn4_pack_group(idx.data(), 1.0f, 0.0f, row + g * sizeof(Rtn4Block));
+        rtn4_pack_group(idx.data(), std::fabs(scale()), random_scales ? scale() : 0.0f,
+                        row + g * sizeof(Rtn4Block));
       }
       continue;
     }
@@ -96,11 +104,15 @@ Matrix unit_scale_matrix(TypeId type, int64_t rows, int64_t cols, Rng& rng) {
     for (int64_t j = 0; j < cols / G; ++j) {  // storage slots: wide blocks first
       const int bits = j < n_wide ? s->bits_hi : s->bits;
       for (auto& i : idx) i = static_cast<uint8_t>(rng.below(1u << bits));
-      tq_pack_group(idx.data(), 1.0f, bits, G, row + off);
+      tq_pack_group(idx.data(), scale(), bits, G, row + off);
       off += tq_group_bytes(bits, G);
     }
   }
   return m;
+}
+
+Matrix unit_scale_matrix(TypeId type, int64_t rows, int64_t cols, Rng& rng) {
+  return code_matrix(type, rows, cols, rng, /*random_scales=*/false);
 }
 
 // Gaussian rows with per-row magnitudes spread over e^±2, quantized by the format's from_float.
@@ -284,6 +296,60 @@ TEST(MatmulQuant, ThreadsAndRowOrderDoNotChangeBits) {
           ASSERT_EQ(ys[t * (rows - 5) + r - 5], y2[t * rows + r]) << type_name(type);
     }
   }
+}
+
+// Thread splits that really happen (issue 11: a per-thread activation buffer of the portable path
+// was filled on the calling thread and read, empty, on the workers; the 70-row matrices above never
+// reach the size at which a second thread starts). Per target and type, matrices of 4× the decode
+// and prefill thresholds: 1…4 threads give the 1-thread bits, and decode equals the scalar reference
+// to float rounding; matmul_multi over two such weights as well.
+TEST(MatmulQuant, EveryThreadCountSplitsRowsOnEveryTarget) {
+  const uint64_t seed = test::fresh_seed();
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const int saved = num_threads();
+  int n_targets = 0;
+  test::for_each_target([&](const char* target) {
+    ++n_targets;
+    Rng rng(seed);
+    for (TypeId type : quant_types()) {
+      SCOPED_TRACE(type_name(type));
+      const int64_t cols = 1024;  // an even number of groups for every format
+      for (int64_t tokens : {int64_t{1}, int64_t{19}}) {
+        const int64_t row_bytes = static_cast<int64_t>(*tq::row_bytes(type, cols));
+        const WeightView probe{type, 1, cols, nullptr, static_cast<size_t>(row_bytes)};
+        const int64_t rows = 4 * quant_min_rows_per_thread(probe, tokens) + 13;
+        Matrix m = code_matrix(type, rows, cols, rng, /*random_scales=*/true);
+        ASSERT_GE(m.view.n_rows, 4 * quant_min_rows_per_thread(m.view, tokens));
+        const std::vector<float> x = activations(rng, tokens, cols);
+        std::vector<float> y1(tokens * rows, NAN);
+        set_num_threads(1);
+        matmul(m.view, x.data(), tokens, y1.data());
+        if (tokens == 1) {
+          // Float rounding of sums over 1024 products (checked tightly on small shapes above).
+          std::vector<float> yr(rows, NAN);
+          ref::matmul_quant(m.view, x.data(), 1, yr.data());
+          double ss = 0;
+          for (float v : yr) ss += double(v) * v;
+          const double tol = 1e-4 * std::sqrt(ss / rows);
+          for (int64_t r = 0; r < rows; ++r) ASSERT_NEAR(y1[r], yr[r], tol) << "row " << r;
+        }
+        for (int threads : {2, 3, 4}) {
+          set_num_threads(threads);
+          std::vector<float> y(tokens * rows, NAN), ya(tokens * rows, NAN), yb(tokens * rows, NAN);
+          matmul(m.view, x.data(), tokens, y.data());
+          const WeightView* ws[] = {&m.view, &m.view};
+          float* ys[] = {ya.data(), yb.data()};
+          matmul_multi(ws, x.data(), tokens, ys);
+          set_num_threads(saved);
+          ASSERT_EQ(y, y1) << target << ", " << threads << " threads, " << tokens << " tokens";
+          ASSERT_EQ(ya, y1) << "multi, " << target << ", " << threads << " threads";
+          ASSERT_EQ(yb, y1) << "multi, " << target << ", " << threads << " threads";
+        }
+      }
+    }
+  });
+  set_num_threads(saved);
+  std::printf("[ targets  ] %d SIMD targets exercised\n", n_targets);
 }
 
 // matmul_multi over quantized weights (one parallel region, activations shared between equal

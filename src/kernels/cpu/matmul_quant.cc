@@ -187,8 +187,11 @@ void RowsPortable(const QuantLayout& L, const WeightView& w, const GroupActs& ac
 
 void MatmulPortable(const QuantLayout& L, const WeightView& w, const float* x, int64_t n_tokens,
                     float* y, bool unit_scales, int64_t min_rows) {
-  thread_local GroupActs acts;
-  QuantizeActs(L, x, w.n_cols, n_tokens, unit_scales, acts);
+  // The caller's buffer, reused across calls. Bound to a reference on purpose: a lambda does not
+  // capture a thread_local, so naming `tls` inside it would read each worker's own, empty buffer.
+  thread_local GroupActs tls;
+  const GroupActs& acts = tls;
+  QuantizeActs(L, x, w.n_cols, n_tokens, unit_scales, tls);
   parallel_for(
       w.n_rows,
       [&](int64_t r0, int64_t r1) { RowsPortable(L, w, acts, n_tokens, unit_scales, y, r0, r1); },
