@@ -19,6 +19,7 @@
 #include "core/file_util.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "core/simd.h"
 #include "eval/bench.h"
 #include "runtime/kv_cache.h"
 
@@ -144,7 +145,7 @@ int run(int argc, char** argv) {
   std::snprintf(line, sizeof line,
                 "Read bandwidth: %.1f GB/s before, %.1f GB/s after (%d threads; bound uses %.1f). "
                 "SIMD target %s.\n\n",
-                bw0.gb_per_s, bw1.gb_per_s, threads, gbps, simd_target_name().c_str());
+                bw0.gb_per_s, bw1.gb_per_s, threads, gbps, simd_target().c_str());
   md += line;
   md +=
       "| context | KV | KV read / token | time / token | effective GB/s | bound | of bound | vs "

@@ -13,6 +13,7 @@
 #include "core/file_util.h"
 #include "core/parallel.h"
 #include "cli/model_options.h"
+#include "core/simd.h"
 #include "eval/bench.h"
 
 namespace tq::cli {
@@ -99,7 +100,7 @@ void add_bench_command(CLI::App& app) {
     std::string md = fmt::format(
         "tq bench {} | {} | SIMD {} | {} threads | OMP_WAIT_POLICY={} | load avg before {} / after "
         "{}\n\n",
-        TQ_GIT_DESCRIBE, cpu_summary(), simd_target_name(), num_threads(), wait ? wait : "(unset)",
+        TQ_GIT_DESCRIBE, cpu_summary(), simd_target(), num_threads(), wait ? wait : "(unset)",
         load_before, load_after);
     md += fmt::format(
         "| model | weights | params | tensor bytes | KV | KV B/token | ctx in {} | prefill t/s (p{}) | "
@@ -139,7 +140,7 @@ void add_bench_command(CLI::App& app) {
       nlohmann::ordered_json j;
       j["commit"] = TQ_GIT_DESCRIBE;
       j["machine"] = cpu_summary();
-      j["isa"] = simd_target_name();
+      j["isa"] = simd_target();
       j["threads"] = num_threads();
       j["omp_wait_policy"] = wait ? wait : "";
       j["load_avg_before"] = load_before;

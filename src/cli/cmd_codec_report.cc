@@ -2,7 +2,6 @@
 // (markdown). With --bench-json it adds the throughput tables of bench/bench_codec's JSON output.
 // tools/codec_report.sh runs the benchmark and this command together.
 
-#include <hwy/targets.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include "cli/commands.h"
 #include "core/cpu.h"
 #include "core/file_util.h"
+#include "core/simd.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/timer.h"
@@ -290,7 +290,7 @@ void run(const Options& o) {
       "Produced by `tq codec-report` ({}seed {}), tq {} ({}), on {}; SIMD target {}, bit packing via {}. The "
       "codec: include/tq/codec.h; the pieces: src/math/rotation.h, lloyd_max.h, bitpack.h, qjl.h.\n\n",
       o.quick ? "--quick, " : "", o.seed, TQ_VERSION, TQ_GIT_DESCRIBE, cpu_summary(),
-      hwy::TargetName(hwy::SupportedAndGeneratedTargets()[0]), bitpack_path());
+      simd_target(), bitpack_path());
   md += "Choices this page measures:\n\n"
         "- **Rotation rounds**: 3 for powers of two, 2 otherwise (section 3a, 3c).\n"
         "- **Non-powers of two**: overlapping power-of-two windows plus a random permutation per round "

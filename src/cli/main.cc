@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "core/parallel.h"
+#include "core/simd.h"
 
 namespace tq::cli {
 
@@ -32,7 +33,16 @@ int main(int argc, char** argv) {
     ::execv("/proc/self/exe", argv);  // returns only on failure: continue as we are
   CLI::App app{"tq — TurboQuant: compress LLMs (weights, KV cache) and run them compressed"};
   app.require_subcommand(1);
+  app.fallthrough();  // --simd after the subcommand name too
   app.set_version_flag("--version", std::string(TQ_VERSION) + " (" + TQ_GIT_DESCRIBE + ")");
+  // Which SIMD target the kernels use (default: the best this CPU supports; core/simd.h).
+  std::string simd;
+  app.add_option("--simd", simd,
+                 "Cap the SIMD target, e.g. avx2 on an AVX-512 machine (also TQ_SIMD=<target>)")
+      ->envname("TQ_SIMD");
+  app.parse_complete_callback([&] {
+    if (!simd.empty()) tq::cli::exit_on_error(tq::set_simd_target(simd).with_context("--simd"));
+  });
   tq::cli::add_version_command(app);
   tq::cli::add_tokenize_command(app);
   tq::cli::add_convert_command(app);

@@ -1,7 +1,6 @@
 #include "eval/bench.h"
 
 #include <fmt/format.h>
-#include <hwy/targets.h>
 
 #include <algorithm>
 #include <atomic>
@@ -84,11 +83,6 @@ double read_ranges_gb_per_s(const std::vector<std::pair<const uint8_t*, int64_t>
 }
 
 }  // namespace
-
-std::string simd_target_name() {
-  const auto targets = hwy::SupportedAndGeneratedTargets();
-  return targets.empty() ? "none" : hwy::TargetName(targets.front());
-}
 
 Bandwidth measure_read_bandwidth(int64_t bytes, int reps) {
   const int64_t n = bytes / static_cast<int64_t>(sizeof(float));

@@ -65,7 +65,5 @@ struct Bandwidth {
 // once first); the best of `reps` runs.
 Bandwidth measure_read_bandwidth(int64_t bytes = int64_t{512} << 20, int reps = 7);
 
-// The SIMD target Highway dispatches to on this machine, e.g. "AVX3_DL".
-std::string simd_target_name();
 
 }  // namespace tq

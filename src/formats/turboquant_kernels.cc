@@ -283,8 +283,6 @@ void ScoreRows(const float* HWY_RESTRICT q, const uint8_t* HWY_RESTRICT codes, i
   }
 }
 
-const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
-
 }  // namespace HWY_NAMESPACE
 }  // namespace tq
 HWY_AFTER_NAMESPACE();
@@ -300,7 +298,6 @@ HWY_EXPORT(DotCodesL2);
 HWY_EXPORT(SumSquares);
 HWY_EXPORT(Residual);
 HWY_EXPORT(ScoreRows);
-HWY_EXPORT(TargetName);
 
 namespace {
 
@@ -389,7 +386,6 @@ const TurboQuantKernels& turboquant_simd_kernels() {
   return k;
 }
 
-const char* turboquant_simd_target() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
 
 QuantizeGrid make_quantize_grid(const float* boundaries, int bits) {
   QuantizeGrid g;

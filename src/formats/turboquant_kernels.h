@@ -48,7 +48,5 @@ struct TurboQuantKernels {
 const TurboQuantKernels& turboquant_reference_kernels();
 // The SIMD table; each call dispatches to the best Highway target of this CPU.
 const TurboQuantKernels& turboquant_simd_kernels();
-// Name of the Highway target the SIMD table dispatches to now, e.g. "AVX3_ZEN4" or "AVX3_DL".
-const char* turboquant_simd_target();
 
 }  // namespace tq

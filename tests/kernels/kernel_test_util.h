@@ -14,6 +14,7 @@
 
 #include "core/half.h"
 #include "core/rng.h"
+#include "../common/simd_targets.h"
 
 namespace tq::test {
 
@@ -22,14 +23,9 @@ inline uint64_t fresh_seed() {
   return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
-// Calls fn(target_name) once per supported target with dispatch forced to it.
-inline void for_each_target(const std::function<void(const char*)>& fn) {
-  for (int64_t t : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(t);
-    SCOPED_TRACE(hwy::TargetName(t));
-    fn(hwy::TargetName(t));
-  }
-  hwy::SetSupportedTargetsForTest(0);
+// Calls fn(target_name) once per supported target with dispatch forced to it; returns the count.
+inline int for_each_target(const std::function<void(const char*)>& fn) {
+  return testing::for_each_simd_target(fn);
 }
 
 inline std::vector<float> normal_vec(Rng& rng, size_t n, double sd = 1.0) {

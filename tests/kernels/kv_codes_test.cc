@@ -74,7 +74,7 @@ TEST(KvCodes, ScoresMatchReferenceOnEveryTarget) {
   for (int bits : {1, 2, 3, 4, 5, 6, 7, 8})
     for (int64_t n_pad : {16, 48, 64, 96, 128})
       for (int64_t n_pos : {1, 7, 33, 100, 1000}) {
-        SCOPED_TRACE(testing::Message()
+        SCOPED_TRACE(::testing::Message()
                      << "bits " << bits << " n_pad " << n_pad << " n_pos " << n_pos);
         Rng rng(seed + bits * 1000 + n_pad * 10 + n_pos);
         const KvLevels lv = random_levels(rng, bits);
@@ -120,7 +120,7 @@ TEST(KvCodes, MixMatchesReferenceOnEveryTarget) {
   for (int bits : {1, 2, 3, 4, 5, 6, 7, 8})
     for (int64_t n_pad : {16, 48, 64, 96, 128})
       for (int64_t n_pos : {1, 7, 33, 64, 130, 1000}) {
-        SCOPED_TRACE(testing::Message()
+        SCOPED_TRACE(::testing::Message()
                      << "bits " << bits << " n_pad " << n_pad << " n_pos " << n_pos);
         Rng rng(seed + bits * 1000 + n_pad * 10 + n_pos);
         const KvLevels lv = random_levels(rng, bits);

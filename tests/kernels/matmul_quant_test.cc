@@ -307,9 +307,7 @@ TEST(MatmulQuant, EveryThreadCountSplitsRowsOnEveryTarget) {
   const uint64_t seed = test::fresh_seed();
   std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
   const int saved = num_threads();
-  int n_targets = 0;
   test::for_each_target([&](const char* target) {
-    ++n_targets;
     Rng rng(seed);
     for (TypeId type : quant_types()) {
       SCOPED_TRACE(type_name(type));
@@ -349,7 +347,6 @@ TEST(MatmulQuant, EveryThreadCountSplitsRowsOnEveryTarget) {
     }
   });
   set_num_threads(saved);
-  std::printf("[ targets  ] %d SIMD targets exercised\n", n_targets);
 }
 
 // matmul_multi over quantized weights (one parallel region, activations shared between equal

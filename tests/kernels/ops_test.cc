@@ -110,7 +110,7 @@ TEST(Attention, ScoresAndMixMatchReference) {
     for (int64_t d : {7, 33, 64, 128})
       for (int64_t n_pos : {1, 5, 16, 70})
         for (int64_t n_q : {1, 3, 5, 8}) {
-          SCOPED_TRACE(testing::Message() << "d " << d << " n_pos " << n_pos << " n_q " << n_q);
+          SCOPED_TRACE(::testing::Message() << "d " << d << " n_pos " << n_pos << " n_q " << n_q);
           const int64_t stride = d + 3;
           std::vector<float> q = test::normal_vec(rng, n_q * d);
           std::vector<float> kf = test::normal_vec(rng, n_pos * stride);

@@ -58,7 +58,7 @@ TEST(KvCache, AttendMatchesNaiveCausalGqa) {
   Rng rng(seed);
   for (const char* type : {"f32", "f16"})
     for (int64_t d : {7, 64}) {
-      SCOPED_TRACE(testing::Message() << type << " d " << d);
+      SCOPED_TRACE(::testing::Message() << type << " d " << d);
       const KvCacheShape s{2, 50, 6, 2, d};
       auto kv = make_kv_cache(s, {type, type, {}, 1, nullptr});
       ASSERT_TRUE(kv.ok()) << kv.status().to_string();

@@ -182,7 +182,7 @@ TEST(KvFormats, CodeAttentionMatchesDequantizedAttention) {
   };
   test::for_each_target([&](const char*) {
     for (const Case& c : cases) {
-      SCOPED_TRACE(testing::Message() << c.k << "/" << c.v << " d " << c.d);
+      SCOPED_TRACE(::testing::Message() << c.k << "/" << c.v << " d " << c.d);
       Rng rng(seed);
       const KvCacheShape s{2, 80, c.n_heads, c.n_kv, c.d};
       KvCacheConfig cfg{c.k, c.v, {}, 11, random_stats(s, rng)};
@@ -259,7 +259,7 @@ TEST(KvFormats, DecodeAttentionEveryTypeGqaAndLength) {
   for (const KvFormat& f : kv_formats())
     for (int64_t d : {64, 128})
       for (int64_t G : {1, 4, 8}) {
-        SCOPED_TRACE(testing::Message() << f.name << " d " << d << " G " << G);
+        SCOPED_TRACE(::testing::Message() << f.name << " d " << d << " G " << G);
         Rng rng(seed + static_cast<uint64_t>(d * 10 + G));
         const KvCacheShape s{1, kCtx, G * kNkv, kNkv, d};
         KvCacheConfig cfg{f.name, f.name, {}, 11, random_stats(s, rng)};

@@ -83,7 +83,7 @@ TEST(KvTransform, IdentitiesAndBitAllocation) {
     const Model1 m = make_model(rng, d);
     for (KvRole role : {KvRole::kKey, KvRole::kValue})
       for (double bits : {2.5, 3.0, 3.5, 4.0}) {
-        SCOPED_TRACE(testing::Message()
+        SCOPED_TRACE(::testing::Message()
                      << "d " << d << " bits " << bits << " role " << static_cast<int>(role));
         auto t = make_kv_transform(m.stats, 0, role, 0, bits);
         ASSERT_TRUE(t.ok()) << t.status().to_string();

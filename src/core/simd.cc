@@ -1,0 +1,88 @@
+#include "core/simd.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "core/simd.cc"
+// clang-format off
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+// clang-format on
+
+HWY_BEFORE_NAMESPACE();
+namespace tq {
+namespace HWY_NAMESPACE {
+int64_t CurrentTarget() { return HWY_TARGET; }
+}  // namespace HWY_NAMESPACE
+}  // namespace tq
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace tq {
+HWY_EXPORT(CurrentTarget);
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string r(s);
+  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return r;
+}
+
+int64_t g_disabled = 0;  // targets disabled by set_simd_target
+
+// Targets of HWY_TARGETS this CPU supports, ignoring our cap (but not a test's mock).
+std::vector<int64_t> all_targets() {
+  hwy::DisableTargets(0);
+  std::vector<int64_t> t = hwy::SupportedAndGeneratedTargets();
+  hwy::DisableTargets(g_disabled);
+  return t;
+}
+
+}  // namespace
+
+Status set_simd_target(std::string_view name) {
+  const std::string want = lower(name);
+  const std::vector<int64_t> all = all_targets();
+  if (want.empty() || want == "auto" || want == "best") {
+    g_disabled = 0;
+    hwy::DisableTargets(0);
+    return ok_status();
+  }
+  for (int64_t t : all) {
+    if (lower(hwy::TargetName(t)) != want) continue;
+    // Highway orders targets by bit value, better ones lower: disable every better one.
+    g_disabled = t - 1;
+    hwy::DisableTargets(g_disabled);
+    return ok_status();
+  }
+  std::string have;
+  for (int64_t t : all) have += std::string(have.empty() ? "" : ", ") + hwy::TargetName(t);
+  return invalid_argument("SIMD target '{}' is not available on this CPU and build (available: {})",
+                          std::string(name), have);
+}
+
+Status apply_simd_env() {
+  const char* env = std::getenv("TQ_SIMD");
+  if (!env) return ok_status();
+  return set_simd_target(env).with_context("TQ_SIMD");
+}
+
+std::string simd_target() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(CurrentTarget)()); }
+
+std::vector<std::string> simd_targets() {
+  std::vector<std::string> r;
+  for (int64_t t : hwy::SupportedAndGeneratedTargets()) r.emplace_back(hwy::TargetName(t));
+  return r;
+}
+
+std::vector<std::string> simd_targets_all() {
+  std::vector<std::string> r;
+  for (int64_t t : all_targets()) r.emplace_back(hwy::TargetName(t));
+  return r;
+}
+
+}  // namespace tq
+#endif  // HWY_ONCE
