@@ -49,6 +49,7 @@ void add_bench_command(CLI::App& app) {
     int reps = 5, threads = 0;
     int64_t bw_mib = 512;
     KvArgs kv;
+    std::string device = "cpu";
     std::string json_path, md_path;
   };
   auto a = std::make_shared<Args>();
@@ -60,6 +61,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-r,--reps", a->reps, "Timed repetitions (after one warm-up)")
       ->capture_default_str();
   add_kv_args(cmd, &a->kv);
+  add_device_option(cmd, &a->device);
   cmd->add_option("--bandwidth-mib", a->bw_mib, "Buffer for the read-bandwidth test (0: skip)")
       ->capture_default_str();
   cmd->add_option("--json", a->json_path, "Also write the results as JSON");
@@ -73,6 +75,7 @@ void add_bench_command(CLI::App& app) {
     o.n_prompt = a->n_prompt;
     o.n_gen = a->n_gen;
     o.reps = a->reps;
+    o.device = a->device;
     auto budget = kv_budget_bytes(a->kv);
     exit_on_error(budget.status());
     o.kv_budget_bytes = *budget;

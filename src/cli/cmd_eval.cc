@@ -10,6 +10,7 @@
 #include <set>
 
 #include "cli/commands.h"
+#include "cli/model_options.h"
 #include "core/file_util.h"
 #include "eval/weight_eval.h"
 
@@ -22,6 +23,7 @@ struct Args {
   std::string model, text, methods = "base,q8,rtn4,gptq4,tq4@datafree,tq4,tq3,tq2,bpw=3,bpw=2.5";
   std::string method = "full", calib, work_dir, json, md, anchors, anchor_model;
   bool anchor_rows = false, keep = false, quiet = false, resume = false;
+  std::string device = "cpu";
   double max_seconds = 0;
   int64_t ctx = 512, ppl_windows = 400, kld_windows = 50, calib_windows = 128;
   int64_t n_gen = 64, tune_steps = 100, sens_windows = 4;
@@ -71,6 +73,7 @@ Status run(Args& a) {
   o.bench.n_prompt = 1;
   o.bench.n_gen = a.n_gen;
   o.bench.reps = a.reps;
+  o.bench.device = a.device;
   if (!a.anchors.empty()) {
     const std::string name = !a.anchor_model.empty()
                                  ? a.anchor_model
@@ -161,6 +164,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--json", a->json, "Write the rows as JSON here");
   cmd->add_option("--md", a->md, "Write the markdown table here");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress bars");
+  add_device_option(cmd, &a->device);
   add_threads_option(cmd, &a->threads);
   cmd->callback([a] { exit_on_error(run(*a)); });
 }

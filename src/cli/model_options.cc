@@ -39,12 +39,19 @@ void add_kv_args(CLI::App* cmd, KvArgs* a) {
       ->capture_default_str();
 }
 
+void add_device_option(CLI::App* cmd, std::string* device) {
+  cmd->add_option("--device", *device,
+                  "Backend to run on: cpu, or cuda / cuda:N (builds with the CUDA backend)")
+      ->capture_default_str();
+}
+
 void add_model_args(CLI::App* cmd, ModelArgs* a, const std::string& ctx_help) {
   cmd->add_option("-m,--model", a->model, "Model: Hugging Face folder or .gguf file")->required();
   cmd->add_option("-c,--ctx", a->ctx, ctx_help);
   cmd->add_option("-b,--batch", a->batch, "Tokens per forward chunk in prefill")
       ->capture_default_str();
   add_kv_args(cmd, &a->kv);
+  add_device_option(cmd, &a->device);
   add_threads_option(cmd, &a->threads);
 }
 
@@ -87,6 +94,7 @@ Result<SessionOptions> session_options(const ModelArgs& a, int64_t ctx, const Mo
   SessionOptions o;
   o.n_ctx = ctx;
   o.n_batch = a.batch;
+  o.device = a.device;
   TQ_ASSIGN_OR_RETURN(o.kv, kv_config(a.kv, model, ctx));
   return o;
 }

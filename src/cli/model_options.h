@@ -25,11 +25,15 @@ struct ModelArgs {
   int64_t ctx = 0;  // 0: the command's default
   int64_t batch = 256;
   KvArgs kv;
+  std::string device = "cpu";
 };
+
+// Adds --device (cpu | cuda[:N]): the backend the model runs on.
+void add_device_option(CLI::App* cmd, std::string* device);
 
 // Adds --kv-k, --kv-v, --kv-layers, --kv, --kv-calib, --kv-calib-tokens, --kv-budget.
 void add_kv_args(CLI::App* cmd, KvArgs* a);
-// Adds -m, -t, --ctx, --batch and the KV options. `ctx_help` describes the command's --ctx default.
+// Adds -m, -t, --ctx, --batch, --device and the KV options. `ctx_help` describes the command's --ctx default.
 void add_model_args(CLI::App* cmd, ModelArgs* a, const std::string& ctx_help);
 
 // The KV config of the arguments for a session of n_ctx positions (0: session_context's default),

@@ -132,6 +132,7 @@ Result<BenchResult> bench_model(const std::string& path, const BenchOptions& o) 
   SessionOptions so;
   so.n_ctx = std::max(o.n_prompt, o.n_gen);
   so.n_batch = o.n_batch;
+  so.device = o.device;
   if (o.kv_for_model) {
     TQ_ASSIGN_OR_RETURN(so.kv, o.kv_for_model(*model));
   } else {

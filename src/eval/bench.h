@@ -26,6 +26,7 @@ struct BenchOptions {
   std::function<Result<KvCacheConfig>(const Model&)> kv_for_model;
   int64_t kv_budget_bytes = int64_t{8} << 30;  // for kv_summary / kv_max_context
   uint64_t seed = 1;  // the random token ids fed
+  std::string device = "cpu";  // backend (runtime/backend.h)
 };
 
 struct Stat {

@@ -322,6 +322,7 @@ Result<std::vector<WeightEvalResult>> run_weight_eval(const WeightEvalOptions& o
       SessionOptions so;
       so.n_ctx = opt.n_ctx;
       so.n_batch = opt.n_ctx;
+      so.device = opt.bench.device;
       TQ_ASSIGN_OR_RETURN(auto session, Session::create(*m, so));
       PerplexityOptions po;
       po.n_ctx = opt.n_ctx;

@@ -47,7 +47,7 @@ struct WeightEvalOptions {
   std::string model_path, text_path, work_dir;  // work_dir: quantized files (created if absent)
   int64_t n_ctx = 512, ppl_windows = 400, kld_windows = 50;
   QuantizeOptions quant;      // calibration text, windows, tuning; recipe/method set per row
-  BenchOptions bench;         // decode test (n_gen, reps)
+  BenchOptions bench;         // decode test (n_gen, reps, device)
   bool keep_files = false;
   bool progress = true;
   // Resumable runs (work_dir kept between runs): a row whose result file (<work_dir>/rowNN_*.json,

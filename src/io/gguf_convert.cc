@@ -20,19 +20,6 @@ bool ends_with(const std::string& s, std::string_view suffix) {
   return std::string_view(s).ends_with(suffix);
 }
 
-// Sort key giving llama.cpp's usual order: rope_freqs, token_embd, blk.0.*, blk.1.*, ..., the rest.
-std::tuple<int, int64_t, std::string> order_key(const std::string& name) {
-  if (name == "rope_freqs.weight") return {0, 0, name};
-  if (name.starts_with("token_embd.")) return {1, 0, name};
-  if (name.starts_with("blk.")) {
-    const size_t dot = name.find('.', 4);
-    int64_t layer = 0;
-    for (size_t i = 4; i < dot && i < name.size(); ++i) layer = layer * 10 + (name[i] - '0');
-    return {2, layer, name.substr(dot == std::string::npos ? name.size() : dot)};
-  }
-  return {3, 0, name};
-}
-
 // One output tensor: where its rows come from and how.
 struct Job {
   GgufTensorDecl decl;
@@ -76,22 +63,6 @@ Result<TqGroupMap> default_group_map(const ModelFile& src, const TensorInfo& t, 
 
 }  // namespace
 
-Result<uint32_t> llama_file_type(TypeId type) {
-  switch (type) {
-    case TypeId::f32:
-      return 0u;
-    case TypeId::f16:
-      return 1u;
-    case TypeId::q8_0:
-      return 7u;
-    case TypeId::bf16:
-      return 32u;
-    default:
-      return invalid_argument("convert writes f32, f16, bf16 or q8_0 files, not {}",
-                              type_name(type));
-  }
-}
-
 TypeId convert_tensor_type(const std::string& name, const std::vector<int64_t>& shape,
                            TypeId target) {
   if (shape.size() <= 1 || ends_with(name, "_norm.weight") || !ends_with(name, ".weight"))
@@ -101,96 +72,18 @@ TypeId convert_tensor_type(const std::string& name, const std::vector<int64_t>& 
   return target;
 }
 
-Result<std::vector<float>> llama3_rope_freq_factors(const Metadata& meta) {
-  const std::string a = meta.get_string_or("general.architecture", "") + ".";
-  TQ_ASSIGN_OR_RETURN(double base_d, meta.get_float(a + "rope.freq_base"));
-  TQ_ASSIGN_OR_RETURN(int64_t dim, meta.get_int(a + "rope.dimension_count"));
-  if (dim <= 0 || dim % 2 != 0)
-    return invalid_argument("rope.dimension_count {} must be positive and even", dim);
-  // All arithmetic in float32, in torch's order (python scalars are cast to float32).
-  const float base = static_cast<float>(base_d);
-  const float factor = static_cast<float>(meta.get_float_or(a + "rope.scaling.factor", 8.0));
-  const float low_freq_factor =
-      static_cast<float>(meta.get_float_or(a + "rope.scaling.low_freq_factor", 1.0));
-  const float high_freq_factor =
-      static_cast<float>(meta.get_float_or(a + "rope.scaling.high_freq_factor", 4.0));
-  const int64_t old_context_len = meta.get_int_or(a + "rope.scaling.original_context_length", 8192);
-  const double low_freq_wavelen = static_cast<double>(old_context_len) / low_freq_factor;
-  const double high_freq_wavelen = static_cast<double>(old_context_len) / high_freq_factor;
-  const float two_pi = static_cast<float>(2 * M_PI);
-  const float smooth_den =
-      static_cast<float>(static_cast<double>(high_freq_factor) - low_freq_factor);
-  std::vector<float> out;
-  for (int64_t i = 0; i < dim; i += 2) {
-    const float exponent = static_cast<float>(i) / static_cast<float>(dim);
-    const float freq = 1.0f / std::pow(base, exponent);
-    const float wavelen = two_pi / freq;
-    if (wavelen < static_cast<float>(high_freq_wavelen)) {
-      out.push_back(1.0f);
-    } else if (wavelen > static_cast<float>(low_freq_wavelen)) {
-      out.push_back(factor);
-    } else {
-      const float smooth =
-          (static_cast<float>(old_context_len) / wavelen - low_freq_factor) / smooth_den;
-      out.push_back(1.0f / ((1.0f - smooth) / factor + smooth));
-    }
-  }
-  return out;
-}
-
-Result<Metadata> gguf_metadata_for(const ModelFile& src, TypeId target) {
-  Metadata m = src.meta;
-  const std::string arch = src.architecture();
-  if (arch.empty()) return invalid_argument("{}: no general.architecture", src.path);
-  m.erase("general.file_type_source");
-  const std::string scaling_type = m.get_string_or(arch + ".rope.scaling.type", "");
-  if (scaling_type == "llama3") {
-    // llama.cpp knows no "llama3" scaling type (it would abort) and would apply rope.scaling.factor
-    // as linear scaling; llama3 scaling travels as the rope_freqs.weight tensor instead.
-    for (const char* k :
-         {"type", "factor", "low_freq_factor", "high_freq_factor", "original_context_length"})
-      m.erase(arch + ".rope.scaling." + k);
-  }
-  // Tokenizer: a GGUF source's tokenizer.ggml.* keys came along with its metadata; an HF folder's
-  // tokenizer.json / tokenizer.model is exported the way convert_hf_to_gguf does (io/tokenizer.h).
-  if (src.kind == SourceKind::kHfFolder) {
-    const Status st = export_tokenizer_metadata(src, m);
-    if (!st.ok())
-      return st.with_context(fmt::format("{}: cannot export the tokenizer for GGUF", src.path));
-  }
-  if (is_turboquant_type(target)) {
-    // Our own weight formats (tq<b>g<G>, q8, rtn4): no llama.cpp file type exists for them.
-    m.erase("general.file_type");
-    m.set("turboquant.weight.type", MetaValue::str(type_name(target)));
-    if (find_tq_weight(target)) m.set(kTqWeightSeedKey, MetaValue::u64(kTqWeightRotationSeed));
-  } else {
-    TQ_ASSIGN_OR_RETURN(uint32_t file_type, llama_file_type(target));
-    m.set("general.file_type", MetaValue::u32(file_type));
-  }
-  m.set("general.quantization_version", MetaValue::u32(2));  // GGML_QNT_VERSION
-  return m;
-}
-
 Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& out_path,
                                        const ConvertOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
-  TQ_ASSIGN_OR_RETURN(Metadata meta, gguf_metadata_for(src, opt.type));
-  const std::string arch = src.architecture();
-
-  // Q/K permutation only when turning a Hugging Face llama into llama.cpp's layout (a GGUF source
-  // already has it).
-  const bool permute = src.kind == SourceKind::kHfFolder && arch == "llama";
-  const int64_t n_head = src.meta.get_int_or(arch + ".attention.head_count", 0);
-  const int64_t n_head_kv = src.meta.get_int_or(arch + ".attention.head_count_kv", n_head);
+  TQ_ASSIGN_OR_RETURN(const GgufLayout layout, GgufLayout::of(src));
+  TQ_ASSIGN_OR_RETURN(Metadata meta, layout.metadata(opt.type));
 
   std::vector<Job> jobs;
-  std::vector<float> rope_freqs;
-  if (src.meta.get_string_or(arch + ".rope.scaling.type", "") == "llama3" &&
-      !src.find("rope_freqs.weight")) {
-    TQ_ASSIGN_OR_RETURN(rope_freqs, llama3_rope_freq_factors(src.meta));
+  if (!layout.rope_freqs().empty()) {
     Job j;
-    j.decl = {"rope_freqs.weight", TypeId::f32, {static_cast<int64_t>(rope_freqs.size())}};
-    j.values = &rope_freqs;
+    j.decl = {GgufLayout::kRopeFreqs, TypeId::f32,
+              {static_cast<int64_t>(layout.rope_freqs().size())}};
+    j.values = &layout.rope_freqs();
     jobs.push_back(std::move(j));
   }
   const TqWeightSpec* frac = find_tq_weight(opt.type);
@@ -209,20 +102,12 @@ Result<ConvertSummary> convert_to_gguf(const ModelFile& src, const std::string& 
     Job j;
     j.src = &t;
     j.decl = {t.name, convert_tensor_type(t.name, t.shape, opt.type), t.shape};
-    const bool is_q = t.name.ends_with(".attn_q.weight") || t.name.ends_with(".attn_q.bias");
-    const bool is_k = t.name.ends_with(".attn_k.weight") || t.name.ends_with(".attn_k.bias");
-    if (permute && (is_q || is_k)) {
-      const int64_t heads = is_q ? n_head : n_head_kv;
-      const int64_t rows = t.shape.empty() ? 0 : t.shape[0];
-      if (heads <= 0 || rows % heads != 0 || (rows / heads) % 2 != 0)
-        return corrupt_file("{}: tensor '{}' has {} rows, not a multiple of {} heads of even size",
-                            t.file, t.name, rows, heads);
-      j.permute_head_dim = rows / heads;
-    }
+    TQ_ASSIGN_OR_RETURN(j.permute_head_dim,
+                        layout.qk_permute_head_dim(t.name, t.shape.empty() ? 0 : t.shape[0]));
     jobs.push_back(std::move(j));
   }
   std::stable_sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
-    return order_key(a.decl.name) < order_key(b.decl.name);
+    return GgufLayout::before(a.decl.name, b.decl.name);
   });
   if (frac) {  // each fractional weight is preceded by its i8 group map
     std::vector<Job> with_maps;

@@ -8,7 +8,7 @@
 
 #include "formats/format.h"
 #include "formats/tq_weight.h"
-#include "io/gguf_convert.h"
+#include "io/gguf_layout.h"
 
 namespace tq {
 namespace {

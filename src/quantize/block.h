@@ -1,40 +1,38 @@
-// One transformer block of a bound Model, run on a whole window of tokens from position 0 with
-// caller-chosen weights for its seven linear layers — forward (any weight format, through the
-// matmul table) and backward to the weights (f32 weights) — plus the embedding lookup and the
-// output head. The quantizer's model-level steps build on it: per-tensor sensitivity (re-running
-// only the blocks after a tensor, from cached hidden states) and block-output learned scales
-// (gradient descent through a block). Same arithmetic as Session::forward (RMSNorm, GQA causal
-// attention with rotate-half RoPE, q/k biases and norms where the architecture has them, SwiGLU),
-// with the attention computed exactly in f32 (no KV cache).
+// The quantizer's view of the model's forward pass (runtime/forward.h — the one forward pass,
+// shared with the runtime): one transformer block run on a whole window of tokens from position 0
+// with caller-chosen weights for its seven linear layers, attention computed exactly in f32 (no KV
+// cache) with its softmax rows kept, every activation kept in a tape; and the backward of that
+// block to its weights and input (f32 weights), plus the embedding lookup and the output head.
+// The quantizer's model-level steps build on it: per-tensor sensitivity (re-running only the blocks
+// after a tensor, from cached hidden states), block-output learned scales and end-to-end scales
+// (gradient descent through blocks).
+//
+// The backward (quantize/block_backward.cc) is the derivative of runtime/forward.cc's block, op
+// by op: an architecture whose block adds an op adds its derivative there.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "kernels/matmul.h"
 #include "model/model.h"
+#include "runtime/backend.h"
+#include "runtime/forward.h"
 
 namespace tq {
-
-enum class Linear { kQ, kK, kV, kO, kGate, kUp, kDown };
-inline constexpr int kNumBlockLinears = 7;
-const char* linear_name(Linear l);  // "attn_q", ..., "ffn_down" (llama.cpp names)
-
-// The seven linear weights of a block (views; any format for forward, f32 for backward).
-struct BlockLinears {
-  WeightView w[kNumBlockLinears];
-  const WeightView& operator[](Linear l) const { return w[static_cast<int>(l)]; }
-  WeightView& operator[](Linear l) { return w[static_cast<int>(l)]; }
-};
-// The model's own weights of block `layer`.
-BlockLinears model_block_linears(const Model& model, int64_t layer);
 
 // Activations of one forward, kept for backward. T = tokens.
 struct BlockTape {
   int64_t n_tokens = 0;
+  // Without q/k norms the forward applies RoPE over q_raw / k_raw (q, k stay empty): the
+  // attention's q and k.
+  const float* q_att() const { return q.empty() ? q_raw.data() : q.data(); }
+  const float* k_att() const { return k.empty() ? k_raw.data() : k.data(); }
   std::vector<float> xn1;              // [T, E] attention-normed input
   std::vector<float> q_raw, k_raw;     // [T, QD], [T, KD] projections (+bias), before norm/RoPE
-  std::vector<float> q, k, v;          // [T, QD], [T, KD], [T, KD] as attention reads them
+  std::vector<float> q, k, v;          // [T, QD], [T, KD], [T, KD] as attention reads them (q, k
+                                       // only with q/k norms)
   std::vector<float> probs;            // [n_head, T, T] softmax rows (causal)
   std::vector<float> attn;             // [T, QD] attention output (attn_output's input)
   std::vector<float> h;                // [T, E] residual after attention
@@ -73,10 +71,16 @@ class BlockRunner {
   const Model& model() const { return model_; }
 
  private:
-  void rope_tables(int64_t T) const;
+  // Makes the backend's step T rows at positions 0..T−1 (tokens: their ids, or zeros when the
+  // step runs blocks only) with RoPE angles for them in cos_sin_.
+  void step(const int32_t* tokens, int64_t T) const;
   const Model& model_;
+  std::shared_ptr<Backend> backend_;  // the CPU backend
+  std::unique_ptr<Forward> forward_;
   mutable std::vector<float> cos_sin_;  // [T, n_rot] (cos, sin) pairs per position
   mutable int64_t rope_T_ = 0;
+  mutable std::vector<int32_t> zeros_;
+  mutable std::vector<int64_t> positions_;
 };
 
 }  // namespace tq

@@ -5,7 +5,7 @@
 #include "core/check.h"
 #include "core/parallel.h"
 #include "formats/format.h"
-#include "io/gguf_convert.h"
+#include "io/gguf_layout.h"
 #include "formats/quant_baselines.h"
 #include "formats/tq_weight.h"
 

@@ -4,49 +4,18 @@
 #include <cmath>
 
 #include "core/check.h"
-#include "kernels/matmul.h"
-#include "kernels/ops.h"
 #include "runtime/kv_channel_stats.h"
 
 namespace tq {
-namespace {
 
-void add_bias(float* x, const std::vector<float>& b, int64_t n_tokens) {
-  if (b.empty()) return;
-  const int64_t n = static_cast<int64_t>(b.size());
-  for (int64_t t = 0; t < n_tokens; ++t) add_inplace(x + t * n, b.data(), n);
-}
-
-// GGUF (arch llama) stores each head's Q/K rows permuted for interleaved RoPE: row 2i + s holds HF
-// row s * d/2 + i. Undoing it on the projected vectors restores HF's rotate-half order exactly.
-void deinterleave_heads(float* x, int64_t n_heads_total, int64_t d, float* tmp) {
-  const int64_t half = d / 2;
-  for (int64_t h = 0; h < n_heads_total; ++h) {
-    float* xh = x + h * d;
-    for (int64_t i = 0; i < half; ++i) {
-      tmp[i] = xh[2 * i];
-      tmp[half + i] = xh[2 * i + 1];
-    }
-    std::copy_n(tmp, d, xh);
-  }
-}
-
-}  // namespace
-
-Session::Session(const Model& model, std::unique_ptr<KvCache> kv, int64_t n_batch)
-    : model_(model), kv_(std::move(kv)), n_batch_(n_batch) {
-  const HParams& hp = model.hp;
-  const int64_t wide = std::max({hp.n_embd, hp.q_dim(), hp.kv_dim()});
-  x_.resize(n_batch * hp.n_embd);
-  xn_.resize(n_batch * wide);
-  q_.resize(n_batch * hp.q_dim());
-  k_.resize(n_batch * hp.kv_dim());
-  v_.resize(n_batch * hp.kv_dim());
-  tmp_.resize(n_batch * wide);
-  gate_.resize(n_batch * hp.n_ff);
-  up_.resize(n_batch * hp.n_ff);
-  cos_sin_.resize(n_batch * std::max<int64_t>(2, hp.rope.n_rot));
-}
+Session::Session(const Model& model, std::shared_ptr<Backend> backend, std::string device,
+                 std::unique_ptr<KvCache> kv, int64_t n_batch)
+    : model_(model),
+      backend_(std::move(backend)),
+      device_(std::move(device)),
+      kv_(std::move(kv)),
+      n_batch_(n_batch),
+      step_(model, *backend_, n_batch) {}
 
 Result<std::unique_ptr<Session>> Session::create(const Model& model, const SessionOptions& opts) {
   const HParams& hp = model.hp;
@@ -63,12 +32,21 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, const Sessi
       cfg.channel_stats = std::make_shared<const KvChannelStats>(std::move(st));
     }
   }
-  TQ_ASSIGN_OR_RETURN(auto kv, make_kv_cache(shape, cfg));
-  return create(model, std::move(kv), opts);
+  TQ_ASSIGN_OR_RETURN(std::shared_ptr<Backend> backend, make_backend(opts.device));
+  TQ_ASSIGN_OR_RETURN(auto kv, backend->make_kv_cache(shape, cfg));
+  return create_on(model, std::move(backend), std::move(kv), opts);
 }
 
 Result<std::unique_ptr<Session>> Session::create(const Model& model, std::unique_ptr<KvCache> kv,
                                                  const SessionOptions& opts) {
+  TQ_ASSIGN_OR_RETURN(std::shared_ptr<Backend> backend, make_backend(opts.device));
+  return create_on(model, std::move(backend), std::move(kv), opts);
+}
+
+Result<std::unique_ptr<Session>> Session::create_on(const Model& model,
+                                                    std::shared_ptr<Backend> backend,
+                                                    std::unique_ptr<KvCache> kv,
+                                                    const SessionOptions& opts) {
   const HParams& hp = model.hp;
   if (!kv) return invalid_argument("Session::create: no KV cache");
   const KvCacheShape& s = kv->shape();
@@ -79,8 +57,9 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, std::unique
         s.n_layers, s.n_heads, s.n_kv_heads, s.head_dim, hp.to_string());
   if (opts.n_batch <= 0 || opts.n_batch > (int64_t{1} << 16))
     return invalid_argument("batch size {} must be in [1, 65536]", opts.n_batch);
-  return std::unique_ptr<Session>(
-      new Session(model, std::move(kv), std::min(opts.n_batch, s.n_ctx)));
+  TQ_RETURN_IF_ERROR(backend->bind(model));
+  return std::unique_ptr<Session>(new Session(model, std::move(backend), opts.device, std::move(kv),
+                                              std::min(opts.n_batch, s.n_ctx)));
 }
 
 std::span<const float> Session::last_logits() const {
@@ -118,101 +97,66 @@ Status Session::eval(std::span<const int32_t> tokens, LogitsMode mode) {
       out = logits_.data();
       out_first = c - 1;
     }
-    forward(tokens.data() + c0, c, n_past_ + c0, out_first, out);
+    const StepSequence seq{kv_.get(), 0, c, n_past_ + c0};
+    step_.run(tokens.data() + c0, c, {&seq, 1}, out_first, out, observer_);
   }
   n_past_ += n;
   return ok_status();
 }
 
-void Session::rope_table(int64_t pos0, int64_t n) {
-  const auto& inv = model_.rope_inv_freq;
-  const int64_t half = static_cast<int64_t>(inv.size());
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t i = 0; i < half; ++i) {
-      // Angles in double: positions up to 1e5+ times frequencies near 1 lose digits in f32.
-      const double a = static_cast<double>(pos0 + t) * inv[i];
-      cos_sin_[(t * half + i) * 2] = static_cast<float>(std::cos(a));
-      cos_sin_[(t * half + i) * 2 + 1] = static_cast<float>(std::sin(a));
-    }
+BatchDecoder::BatchDecoder(const Model& model, std::shared_ptr<Backend> backend,
+                           std::string device, int64_t max_seqs)
+    : model_(model),
+      backend_(std::move(backend)),
+      device_(std::move(device)),
+      step_(model, *backend_, max_seqs),
+      logits_(static_cast<size_t>(max_seqs * model.hp.n_vocab)) {}
+
+Result<std::unique_ptr<BatchDecoder>> BatchDecoder::create(const Model& model, int64_t max_seqs,
+                                                           const std::string& device) {
+  if (max_seqs <= 0 || max_seqs > (int64_t{1} << 16))
+    return invalid_argument("batch of {} sequences must be in [1, 65536]", max_seqs);
+  TQ_ASSIGN_OR_RETURN(std::shared_ptr<Backend> backend, make_backend(device));
+  TQ_RETURN_IF_ERROR(backend->bind(model));
+  return std::unique_ptr<BatchDecoder>(
+      new BatchDecoder(model, std::move(backend), device, max_seqs));
 }
 
-void Session::forward(const int32_t* tokens, int64_t n, int64_t pos0, int64_t out_first,
-                      float* logits) {
-  const HParams& hp = model_.hp;
-  const int64_t E = hp.n_embd, QD = hp.q_dim(), KD = hp.kv_dim(), F = hp.n_ff, D = hp.head_dim;
-  const int64_t half = hp.rope.n_rot / 2;
-  float* x = x_.data();
-  for (int64_t t = 0; t < n; ++t) {
-    weight_row_to_float(model_.tok_embd, tokens[t], x + t * E);
-    const HotRows& hot = model_.tok_embd_hot;
-    if (!hot.slot.empty() && hot.slot[tokens[t]] >= 0) {  // + the hot row's residual
-      weight_row_to_float(hot.rows, hot.slot[tokens[t]], tmp_.data());
-      add_inplace(x + t * E, tmp_.data(), E);
-    }
+Status BatchDecoder::decode(std::span<Session* const> sessions, std::span<const int32_t> tokens) {
+  const int64_t n = static_cast<int64_t>(sessions.size());
+  if (n == 0) return invalid_argument("decode: no sessions");
+  if (static_cast<int64_t>(tokens.size()) != n)
+    return invalid_argument("decode: {} tokens for {} sessions", tokens.size(), n);
+  if (n > step_.max_rows())
+    return invalid_argument("decode: {} sessions, this decoder takes at most {}", n,
+                            step_.max_rows());
+  const int64_t V = model_.hp.n_vocab;
+  for (int64_t i = 0; i < n; ++i) {
+    const Session* s = sessions[i];
+    if (!s) return invalid_argument("decode: session {} is null", i);
+    if (&s->model() != &model_) return invalid_argument("decode: session {} runs another model", i);
+    if (s->device() != device_)
+      return invalid_argument("decode: session {} runs on {}, this decoder on {}", i, s->device(),
+                              device_);
+    for (int64_t j = 0; j < i; ++j)
+      if (sessions[j] == s) return invalid_argument("decode: session {} appears twice", i);
+    if (s->n_past() + 1 > s->n_ctx())
+      return out_of_range("decode: session {} has used all {} positions of its context", i,
+                          s->n_ctx());
+    if (tokens[i] < 0 || tokens[i] >= V)
+      return invalid_argument("token id {} at index {} is outside the vocabulary [0, {})",
+                              tokens[i], i, V);
   }
-  rope_table(pos0, n);
-
-  for (int64_t il = 0; il < hp.n_layer; ++il) {
-    const LayerWeights& L = model_.layers[il];
-    if (observer_) observer_->on_block_input(il, x, n, E);
-    // ---- attention ----
-    rmsnorm(x, L.attn_norm.data(), n, E, hp.rms_eps, xn_.data());
-    if (observer_) observer_->on_linear_input(il, LinearInput::kAttnIn, xn_.data(), n, E);
-    {
-      const WeightView* w[] = {&L.wq, &L.wk, &L.wv};
-      float* y[] = {q_.data(), k_.data(), v_.data()};
-      matmul_multi(w, xn_.data(), n, y);
-    }
-    add_bias(q_.data(), L.bq, n);
-    add_bias(k_.data(), L.bk, n);
-    add_bias(v_.data(), L.bv, n);
-    if (model_.qk_interleaved) {
-      deinterleave_heads(q_.data(), n * hp.n_head, D, tmp_.data());
-      deinterleave_heads(k_.data(), n * hp.n_head_kv, D, tmp_.data());
-    }
-    if (!L.q_norm.empty()) {
-      rmsnorm(q_.data(), L.q_norm.data(), n * hp.n_head, D, hp.rms_eps, q_.data());
-      rmsnorm(k_.data(), L.k_norm.data(), n * hp.n_head_kv, D, hp.rms_eps, k_.data());
-    }
-    if (half > 0)
-      for (int64_t t = 0; t < n; ++t) {
-        const float* cs = cos_sin_.data() + t * half * 2;
-        rope_neox(q_.data() + t * QD, hp.n_head, D, hp.rope.n_rot, cs);
-        rope_neox(k_.data() + t * KD, hp.n_head_kv, D, hp.rope.n_rot, cs);
-      }
-    kv_->append(il, pos0, n, k_.data(), v_.data());
-    kv_->attend(il, q_.data(), n, pos0, xn_.data());
-    if (observer_) observer_->on_linear_input(il, LinearInput::kAttnOut, xn_.data(), n, QD);
-    matmul(L.wo, xn_.data(), n, tmp_.data());
-    add_inplace(x, tmp_.data(), n * E);
-    // ---- feed-forward (SwiGLU) ----
-    rmsnorm(x, L.ffn_norm.data(), n, E, hp.rms_eps, xn_.data());
-    if (observer_) observer_->on_linear_input(il, LinearInput::kFfnIn, xn_.data(), n, E);
-    {
-      const WeightView* w[] = {&L.w_gate, &L.w_up};
-      float* y[] = {gate_.data(), up_.data()};
-      matmul_multi(w, xn_.data(), n, y);
-    }
-    silu_mul(gate_.data(), up_.data(), n * F);
-    if (observer_) observer_->on_linear_input(il, LinearInput::kFfnDown, gate_.data(), n, F);
-    matmul(L.w_down, gate_.data(), n, tmp_.data());
-    add_inplace(x, tmp_.data(), n * E);
+  seqs_.clear();
+  for (int64_t i = 0; i < n; ++i) seqs_.push_back({sessions[i]->kv_.get(), i, 1, sessions[i]->n_past_});
+  step_.run(tokens.data(), n, seqs_, 0, logits_.data(), nullptr);
+  for (int64_t i = 0; i < n; ++i) {
+    Session& s = *sessions[i];
+    s.logits_.assign(logits_.begin() + i * V, logits_.begin() + (i + 1) * V);
+    s.n_logit_rows_ = 1;
+    s.n_past_ += 1;
   }
-  if (observer_) observer_->on_block_input(hp.n_layer, x, n, E);
-  if (!logits || out_first >= n) return;
-  const int64_t n_out = n - out_first;
-  rmsnorm(x + out_first * E, model_.output_norm.data(), n_out, E, hp.rms_eps, xn_.data());
-  if (observer_)
-    observer_->on_linear_input(hp.n_layer, LinearInput::kHead, xn_.data(), n_out, E);
-  matmul(model_.output, xn_.data(), n_out, logits);
-  // The head's hot rows (a tied head: the embedding's): their residual logits on those tokens.
-  if (const HotRows& hot = model_.head_hot(); !hot.empty()) {
-    const int64_t K = static_cast<int64_t>(hot.ids.size()), V = hp.n_vocab;
-    hot_logits_.resize(static_cast<size_t>(n_out * K));
-    matmul(hot.rows, xn_.data(), n_out, hot_logits_.data());
-    for (int64_t t = 0; t < n_out; ++t)
-      for (int64_t k = 0; k < K; ++k) logits[t * V + hot.ids[k]] += hot_logits_[t * K + k];
-  }
+  return ok_status();
 }
 
 }  // namespace tq

@@ -1,17 +1,22 @@
-// A Session runs one sequence through a bound Model on the CPU: batched prefill and single-token
-// decode share one forward pass (f32 activations, weights read in place through the matmul table,
-// K/V in a KvCache). Not thread-safe; several sessions may share one Model.
+// A Session runs one sequence through a bound Model on a backend (runtime/backend.h; the CPU by
+// default): batched prefill and single-token decode are steps of the one forward pass
+// (runtime/forward.h, runtime/step.h) with K/V in the session's KvCache. BatchDecoder decodes one
+// token for each of several sessions in one step. Not thread-safe; several sessions may share one
+// Model.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "model/model.h"
+#include "runtime/backend.h"
 #include "runtime/forward_observer.h"
 #include "runtime/kv_cache.h"
+#include "runtime/step.h"
 #include "tq/status.h"
 
 namespace tq {
@@ -20,6 +25,7 @@ struct SessionOptions {
   int64_t n_ctx = 0;      // positions the KV cache holds; 0 = session_context(hp, 0)
   int64_t n_batch = 256;  // tokens per forward chunk in prefill (bounds activation memory)
   KvCacheConfig kv;       // KV types (ignored by the overload that takes a cache)
+  std::string device = "cpu";  // backend (make_backend): "cpu", "cuda[:N]"
 };
 
 // The positions a session's KV cache holds for a requested context: `requested` when > 0, else
@@ -36,11 +42,13 @@ enum class LogitsMode {
 
 class Session {
  public:
-  // Creates the KV cache from opts.kv (outlier-split KV types without opts.kv.channel_stats get
-  // the data-free estimate from the weights). Errors: bad n_ctx / n_batch, unknown KV types.
+  // Creates the backend of opts.device and the KV cache from opts.kv (outlier-split KV types
+  // without opts.kv.channel_stats get the data-free estimate from the weights). Errors: bad n_ctx /
+  // n_batch, unknown KV types, a device this build has no backend for.
   static Result<std::unique_ptr<Session>> create(const Model& model,
                                                  const SessionOptions& opts = {});
-  // Uses a caller-made cache, whose shape must match the model (n_ctx = cache capacity).
+  // Uses a caller-made cache, whose shape must match the model (n_ctx = cache capacity) and whose
+  // memory is the backend's (a cache of make_kv_cache for the CPU backend).
   static Result<std::unique_ptr<Session>> create(const Model& model, std::unique_ptr<KvCache> kv,
                                                  const SessionOptions& opts = {});
 
@@ -65,34 +73,58 @@ class Session {
 
   const Model& model() const { return model_; }
   KvCache& kv_cache() { return *kv_; }
+  const std::string& device() const { return device_; }
 
   // Calibration hook (runtime/forward_observer.h); nullptr (the default) turns it off. The
   // observer must outlive its use.
   void set_observer(ForwardObserver* observer) { observer_ = observer; }
 
  private:
-  Session(const Model& model, std::unique_ptr<KvCache> kv, int64_t n_batch);
-  // Forward pass of n tokens at positions [pos0, pos0 + n) (n <= n_batch); writes logits of the
-  // rows [out_first, n) to `logits` ([n - out_first, n_vocab]) unless logits is null.
-  void forward(const int32_t* tokens, int64_t n, int64_t pos0, int64_t out_first, float* logits);
-  void rope_table(int64_t pos0, int64_t n);
+  friend class BatchDecoder;
+  static Result<std::unique_ptr<Session>> create_on(const Model& model,
+                                                    std::shared_ptr<Backend> backend,
+                                                    std::unique_ptr<KvCache> kv,
+                                                    const SessionOptions& opts);
+  Session(const Model& model, std::shared_ptr<Backend> backend, std::string device,
+          std::unique_ptr<KvCache> kv, int64_t n_batch);
 
   const Model& model_;
+  std::shared_ptr<Backend> backend_;
+  std::string device_;
   std::unique_ptr<KvCache> kv_;
   int64_t n_batch_;
+  StepRunner step_;  // buffers for chunks of up to n_batch tokens
   int64_t n_past_ = 0;
   ForwardObserver* observer_ = nullptr;
   std::vector<float> logits_;  // [n_logit_rows, n_vocab]
   int64_t n_logit_rows_ = 0;
-  // Activations for one chunk of up to n_batch tokens.
-  std::vector<float> x_;          // [n_batch, n_embd] residual stream
-  std::vector<float> xn_;         // [n_batch, max(n_embd, q_dim)] normed input / attention output
-  std::vector<float> q_;          // [n_batch, q_dim]
-  std::vector<float> k_, v_;      // [n_batch, kv_dim]
-  std::vector<float> tmp_;        // [n_batch, max(n_embd, q_dim, kv_dim)]
-  std::vector<float> gate_, up_;  // [n_batch, n_ff]
-  std::vector<float> hot_logits_; // [n_out, K] residual logits of the head's hot rows
-  std::vector<float> cos_sin_;    // [n_batch, n_rot] interleaved cos, sin per position
+};
+
+// Continuous batching's decode step: one token for each of N sessions in one forward — the
+// matmuls see N rows, attention runs per session on its own KV cache at its own position. The
+// result equals N separate Session::eval(token) calls to float rounding, not bit for bit: N rows
+// run the GEMM kernels, one row the GEMV kernels, which sum in another order (measured ≤ 7e-7 on
+// logits up to 4.4: tests/runtime/batch_decode_test.cc).
+class BatchDecoder {
+ public:
+  // Buffers for up to max_seqs sessions per step, on the backend of `device`.
+  static Result<std::unique_ptr<BatchDecoder>> create(const Model& model, int64_t max_seqs,
+                                                      const std::string& device = "cpu");
+  // Decodes tokens[i] at position sessions[i]->n_past() for every i: afterwards each session's
+  // last_logits() is its row and its n_past has advanced by one (as eval(token, kLast)). Errors
+  // leave every session unchanged: sizes differ or exceed max_seqs, a session repeated, of another
+  // model or device, a full context, a token outside the vocabulary.
+  Status decode(std::span<Session* const> sessions, std::span<const int32_t> tokens);
+
+ private:
+  BatchDecoder(const Model& model, std::shared_ptr<Backend> backend, std::string device,
+               int64_t max_seqs);
+  const Model& model_;
+  std::shared_ptr<Backend> backend_;
+  std::string device_;
+  StepRunner step_;
+  std::vector<float> logits_;  // [max_seqs, n_vocab]
+  std::vector<StepSequence> seqs_;
 };
 
 }  // namespace tq

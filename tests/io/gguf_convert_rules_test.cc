@@ -3,6 +3,7 @@
 // models: gguf_convert_test.cc; against llama.cpp itself: tools/check_gguf.py.)
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -136,12 +137,26 @@ TEST(ConvertRules, Llama3RopeFreqFactorsMatchConvertHfToGgufBitForBit) {
   }
 }
 
+TEST(ConvertRules, LayoutOrdersTensorsAsLlamaCpp) {
+  std::vector<std::string> names = {"output.weight", "blk.10.attn_q.weight", "blk.2.ffn_up.weight",
+                                    "token_embd.weight", "blk.2.attn_k.weight", "rope_freqs.weight",
+                                    "output_norm.weight"};
+  std::stable_sort(names.begin(), names.end(), GgufLayout::before);
+  const std::vector<std::string> want = {"rope_freqs.weight",  "token_embd.weight",
+                                         "blk.2.attn_k.weight", "blk.2.ffn_up.weight",
+                                         "blk.10.attn_q.weight", "output.weight",
+                                         "output_norm.weight"};
+  EXPECT_EQ(names, want);
+}
+
 TEST(ConvertRules, MetadataDropsOurKeysAndAddsFileType) {
   ModelFile mf;
   mf.kind = SourceKind::kGguf;  // no tokenizer files to export: keys as they are
   mf.meta = llama31_8b_meta();
   mf.meta.set("general.file_type_source", MetaValue::str("huggingface"));
-  auto m = gguf_metadata_for(mf, TypeId::q8_0);
+  auto layout = GgufLayout::of(mf);
+  ASSERT_TRUE(layout.ok()) << layout.status().to_string();
+  auto m = layout->metadata(TypeId::q8_0);
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   EXPECT_FALSE(m->has("general.file_type_source"));
   for (const auto& [k, v] : m->items()) EXPECT_EQ(k.find("rope.scaling"), std::string::npos) << k;
@@ -150,7 +165,9 @@ TEST(ConvertRules, MetadataDropsOurKeysAndAddsFileType) {
   EXPECT_EQ(*m->get_float("llama.rope.freq_base"), 500000.0);
   // Linear scaling is a llama.cpp key and stays.
   mf.meta.set("llama.rope.scaling.type", MetaValue::str("linear"));
-  m = gguf_metadata_for(mf, TypeId::f16);
+  layout = GgufLayout::of(mf);
+  ASSERT_TRUE(layout.ok());
+  m = layout->metadata(TypeId::f16);
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(*m->get_string("llama.rope.scaling.type"), "linear");
   EXPECT_EQ(*m->get_float("llama.rope.scaling.factor"), 8.0);
