@@ -38,8 +38,7 @@ int main(int argc, char** argv) {
   // Which SIMD target the kernels use (default: the best this CPU supports; core/simd.h).
   std::string simd;
   app.add_option("--simd", simd,
-                 "Cap the SIMD target, e.g. avx2 on an AVX-512 machine (also TQ_SIMD=<target>)")
-      ->envname("TQ_SIMD");
+                 "Cap the SIMD target, e.g. avx2 or avx2+vnni on an AVX-512 machine (or TQ_SIMD=<target>)");
   app.parse_complete_callback([&] {
     if (!simd.empty()) tq::cli::exit_on_error(tq::set_simd_target(simd).with_context("--simd"));
   });

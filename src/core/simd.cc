@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 
 #include "core/cpu.h"
@@ -96,6 +97,18 @@ std::string simd_target() {
 }
 
 bool simd_avx_vnni() { return g_vnni_allowed && cpu_info().avx_vnni; }
+
+namespace {
+// TQ_SIMD applies in every program that links the kernels (tq, tests, benchmarks, bindings): a
+// static initializer of this file, which the kernels reference. A bad value stops the program.
+const bool g_env_applied = [] {
+  if (const Status st = apply_simd_env(); !st.ok()) {
+    std::fprintf(stderr, "tq: %s\n", st.to_string().c_str());
+    std::exit(2);
+  }
+  return true;
+}();
+}  // namespace
 
 void set_simd_avx_vnni(bool allowed) { g_vnni_allowed = allowed; }
 

@@ -1,7 +1,8 @@
 // Which SIMD target the runtime dispatch uses. Every kernel is compiled for several targets
 // (Highway: AVX3_DL = AVX-512 VNNI/VBMI, AVX3 = AVX-512, AVX2, the scalar fallback; on ARM64 NEON
 // and SVE) and the best one this CPU supports is picked at run time. `TQ_SIMD=<target>` in the
-// environment (read by `tq` and by every test executable) or `tq --simd <target>` caps the choice
+// environment (read by every program that links the kernels: tq, tests, benchmarks) or
+// `tq --simd <target>` caps the choice
 // at that target, so an AVX-512 machine can run, test and benchmark the AVX2 path.
 //
 // AVX-VNNI (vpdpbusd on 256-bit vectors: Alder Lake and later, Sapphire Rapids, Zen 5) is an
@@ -23,7 +24,8 @@ namespace tq {
 // target must be compiled in and supported by this CPU; otherwise invalid_argument listing those
 // that are.
 Status set_simd_target(std::string_view name);
-// Applies TQ_SIMD when it is set (error: as set_simd_target, naming the variable).
+// Applies TQ_SIMD when it is set (error: as set_simd_target, naming the variable). Runs once by
+// itself before main() in every program that links the kernels; a bad value exits with status 2.
 Status apply_simd_env();
 // The target the dispatch picks now, e.g. "AVX3_DL", "AVX2", "AVX2+VNNI".
 std::string simd_target();

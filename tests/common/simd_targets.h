@@ -38,7 +38,12 @@ int for_each_simd_target(Fn&& fn) {
     set_simd_avx_vnni(vnni_before);
   }
   hwy::SetSupportedTargetsForTest(0);  // back to the real CPU's targets (and any TQ_SIMD cap)
-  std::printf("[ targets  ] %d:%s\n", n, names.c_str());
+  // Once per test (bodies often loop over cases, each looping over the targets).
+  static std::string last_test;
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string test = info ? std::string(info->test_suite_name()) + "." + info->name() : "";
+  if (test != last_test) std::printf("[ targets  ] %d:%s\n", n, names.c_str());
+  last_test = test;
   return n;
 }
 

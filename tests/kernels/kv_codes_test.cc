@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 
 #include "kernel_test_util.h"
 
@@ -17,7 +18,7 @@ KvLevels random_levels(Rng& rng, int bits) {
   lv.bits = bits;
   for (int k = 0; k < (1 << bits); ++k)
     lv.levels[k] = bits == 8 ? static_cast<int8_t>(k - 128)
-                             : static_cast<int8_t>(static_cast<int>(rng.below(255)) - 127);
+                             : static_cast<int8_t>(static_cast<int>(rng.below(256)) - 128);
   return lv;
 }
 
@@ -66,6 +67,20 @@ TEST(KvCodes, PutGetRoundTripEveryWidth) {
       ASSERT_EQ(kv_get_code(block.data(), i, bits), want[i]) << bits << " " << i;
     EXPECT_EQ(block.back(), 0xAB);  // nothing written past the stream
   }
+}
+
+// Each target takes its own path (so the tests below really compare it with the reference).
+TEST(KvCodes, EveryTargetTakesItsPath) {
+  test::for_each_target([&](const char* target) {
+    const std::string t = target, path = kv_codes_path();
+    if (t == "AVX3_DL" || t == "AVX3_ZEN4") {
+      EXPECT_EQ(path, "avx512-vnni");
+    } else if (t.rfind("AVX2", 0) == 0 || t.rfind("AVX3", 0) == 0) {
+      EXPECT_EQ(path, t.find("+VNNI") != std::string::npos ? "avx2-vnni" : "avx2");
+    } else {
+      EXPECT_EQ(path, "float");
+    }
+  });
 }
 
 TEST(KvCodes, ScoresMatchReferenceOnEveryTarget) {

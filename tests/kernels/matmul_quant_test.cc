@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/half.h"
@@ -397,6 +398,20 @@ TEST(MatmulQuant, MultiEqualsSeparateCalls) {
         }
   });
   set_num_threads(saved);
+}
+
+// Each target takes its own kernels (so the tests above really compare them with the reference).
+TEST(MatmulQuant, EveryTargetTakesItsPath) {
+  test::for_each_target([&](const char* target) {
+    const std::string t = target, path = matmul_quant_path();
+    if (t == "AVX3_DL" || t == "AVX3_ZEN4") {
+      EXPECT_EQ(path, "avx512-vnni");
+    } else if (t.rfind("AVX2", 0) == 0 || t.rfind("AVX3", 0) == 0) {
+      EXPECT_EQ(path, t.find("+VNNI") != std::string::npos ? "avx2-vnni" : "avx2");
+    } else {
+      EXPECT_EQ(path, "portable");
+    }
+  });
 }
 
 TEST(MatmulQuant, TableEntries) {

@@ -1038,6 +1038,16 @@ void QuantMatmulKernel(const QuantLayout& L, const WeightView& w, const float* x
 #endif
 }
 
+const char* QuantPath() {
+#if HWY_TARGET == HWY_AVX3_DL
+  return "avx512-vnni";
+#elif HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+  return simd_avx_vnni() ? "avx2-vnni" : "avx2";
+#else
+  return "portable";
+#endif
+}
+
 }  // namespace
 }  // namespace HWY_NAMESPACE
 }  // namespace tq
@@ -1046,6 +1056,9 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace tq {
 HWY_EXPORT(QuantMatmulKernel);
+HWY_EXPORT(QuantPath);
+
+const char* matmul_quant_path() { return HWY_DYNAMIC_DISPATCH(QuantPath)(); }
 HWY_EXPORT(QuantMatmulMultiKernel);
 
 void quant_matmul_multi_dispatch(const QuantLayout* Ls, const WeightView* const* ws, int64_t n,

@@ -37,18 +37,7 @@ constexpr int64_t kPrefetchBytes = TQ_PREFETCH_BYTES;
 // How a decoder's operand bytes multiply the activations (plain AVX2; see the top).
 enum class Mul { kCodebook, kSigned, kUnsigned };
 
-TQ_AVX2_ATTR inline float LoadF16(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
-
-TQ_AVX2_ATTR inline float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+#include "kernels/cpu/avx2_codes-inl.h"
 
 // acc + the int32 lane sums of op · x (32 bytes each). xabs = |x| (kCodebook on plain AVX2 only).
 template <Mul kMul>
@@ -92,105 +81,27 @@ TQ_AVX2_ATTR inline __m256i GemmChain(__m256i acc, __m256i wv, __m256i wabs, __m
 // ---- decoders: one group block → G/32 operand vectors -------------------------------------------
 // Operand bytes: AVX-VNNI c + 128 (unsigned); plain AVX2 c (signed), rtn4 codes either way.
 
-// 16-entry lookup table `first`..first+15 of the codebook (operand form), in both 128-bit lanes.
-TQ_AVX2_ATTR inline __m256i CodebookTable(const int8_t* cb, int bits, int first) {
-  alignas(32) int8_t t[32];
-  const int n = 1 << bits;
-  for (int i = 0; i < 16; ++i) {
-    const int c = cb[(first + i) % n];
-    t[i] = t[16 + i] = static_cast<int8_t>(kVnni ? c + 128 : c);
-  }
-  return _mm256_load_si256(reinterpret_cast<const __m256i*>(t));
-}
-
-// Unpacking of 3/5/6-bit codes, 32 codes (4·B bytes) per vector: each 128-bit lane holds 16 codes
-// (2·B bytes); word k of `idx[h]` gathers the byte(s) of code 8h + k of the lane and `mul[h]`
-// moves the code to the bottom with vpmulhuw.
-template <int B>
-struct WideUnpack {
-  // Lane 0 loads bytes [0, ..) of the chunk, lane 1 bytes [kHiOff, ..) (loads stay in the chunk).
-  static constexpr int kHiOff = B == 3 ? 4 : B == 5 ? 4 : 8;
-  __m256i idx[2], mul[2], mask;
-
-  TQ_AVX2_ATTR WideUnpack() {
-    alignas(32) uint8_t ib[2][32];
-    alignas(32) uint16_t mb[2][16];
-    for (int lane = 0; lane < 2; ++lane) {
-      const int lane_byte = lane * 2 * B;         // chunk byte of the lane's first code
-      const int load_off = lane == 0 ? 0 : kHiOff;  // chunk byte at the lane's register byte 0
-      for (int j = 0; j < 16; ++j) {
-        const int bit = B * j, bj = lane_byte + bit / 8 - load_off, s = bit % 8;
-        const int h = j / 8, k = j % 8;
-        uint8_t* w = &ib[h][lane * 16 + 2 * k];
-        if (s + B <= 8) {  // the code lies in one byte: word = byte << 8, shifted down by 8 + s
-          w[0] = 0x80;
-          w[1] = static_cast<uint8_t>(bj);
-          mb[h][lane * 8 + k] = static_cast<uint16_t>(1u << (8 - s));
-        } else {  // two bytes (s >= 1 then): word = byte | next << 8, shifted down by s
-          w[0] = static_cast<uint8_t>(bj);
-          w[1] = static_cast<uint8_t>(bj + 1);
-          mb[h][lane * 8 + k] = static_cast<uint16_t>(1u << (16 - s));
-        }
-      }
-    }
-    for (int h = 0; h < 2; ++h) {
-      idx[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(ib[h]));
-      mul[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(mb[h]));
-    }
-    mask = _mm256_set1_epi16(static_cast<int16_t>((1 << B) - 1));
-  }
-
-  // Codes of the 32 codes starting at chunk byte p, natural order, one per byte.
-  TQ_AVX2_ATTR inline __m256i Codes(const uint8_t* p) const {
-    __m128i lo, hi;
-    if constexpr (B == 3) {
-      lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
-      hi = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + kHiOff));
-    } else {
-      lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-      hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kHiOff));
-    }
-    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
-    const __m256i a =
-        _mm256_and_si256(_mm256_mulhi_epu16(_mm256_shuffle_epi8(v, idx[0]), mul[0]), mask);
-    const __m256i b =
-        _mm256_and_si256(_mm256_mulhi_epu16(_mm256_shuffle_epi8(v, idx[1]), mul[1]), mask);
-    return _mm256_packus_epi16(a, b);
-  }
-};
-
 template <int B, int G>
 struct TqDec {
   static constexpr int kVecs = G / 32;
   static constexpr int64_t kBlockBytes = 2 + G * B / 8;
   static constexpr Mul kMul = B == 8 ? Mul::kSigned : Mul::kCodebook;
   static constexpr bool kHasOffset = false;
-  static constexpr int kTables = B == 5 ? 2 : B == 6 ? 4 : 1;
-  __m256i table[kTables];
+  // Operand bytes of the codebook: c + 128 (AVX-VNNI) or c.
+  std::conditional_t<B == 8, char, CodeTables<B == 8 ? 1 : B>> lookup;
+  std::conditional_t<B == 3 || B == 5 || B == 6, Unpack32<B>, char> unpack;
   __m256i nib = _mm256_set1_epi8(0x0F), crumb = _mm256_set1_epi8(0x03);
-  std::conditional_t<B == 3 || B == 5 || B == 6, WideUnpack<B>, char> wide;
 
-  TQ_AVX2_ATTR explicit TqDec(const int8_t* cb) {
-    if constexpr (B != 8)
-      for (int k = 0; k < kTables; ++k) table[k] = CodebookTable(cb, B, 16 * k);
-  }
+  TQ_AVX2_ATTR explicit TqDec(const int8_t* cb) : lookup(Table(cb)) {}
 
-  TQ_AVX2_ATTR inline __m256i Lookup(__m256i codes) const {
-    if constexpr (B <= 4) {
-      return _mm256_shuffle_epi8(table[0], codes);
-    } else if constexpr (B == 5) {
-      const __m256i sel = _mm256_slli_epi16(codes, 3);  // code bit 4 → byte bit 7
-      return _mm256_blendv_epi8(_mm256_shuffle_epi8(table[0], codes),
-                                _mm256_shuffle_epi8(table[1], codes), sel);
+  TQ_AVX2_ATTR static auto Table(const int8_t* cb) {
+    if constexpr (B == 8) {
+      return char{0};
     } else {
-      const __m256i s4 = _mm256_slli_epi16(codes, 3), s5 = _mm256_slli_epi16(codes, 2);
-      const __m256i t01 = _mm256_blendv_epi8(_mm256_shuffle_epi8(table[0], codes),
-                                             _mm256_shuffle_epi8(table[1], codes), s4);
-      const __m256i t23 = _mm256_blendv_epi8(_mm256_shuffle_epi8(table[2], codes),
-                                             _mm256_shuffle_epi8(table[3], codes), s4);
-      return _mm256_blendv_epi8(t01, t23, s5);
+      return CodeTables<B>([cb](int k) { return static_cast<uint8_t>(kVnni ? cb[k] + 128 : cb[k]); });
     }
   }
+  TQ_AVX2_ATTR inline __m256i Lookup(__m256i codes) const { return lookup(codes); }
 
   TQ_AVX2_ATTR inline void Ops(const uint8_t* blk, __m256i* op) const {
     const uint8_t* c = blk + 2;
@@ -230,7 +141,7 @@ struct TqDec {
         op[0] = Lookup(_mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 2, 4, 6)), crumb));
       }
     } else {  // 3, 5, 6 bits
-      for (int v = 0; v < kVecs; ++v) op[v] = Lookup(wide.Codes(c + 4 * B * v));
+      for (int v = 0; v < kVecs; ++v) op[v] = Lookup(unpack(c + 4 * B * v));
     }
   }
   TQ_AVX2_ATTR inline float Scale(const uint8_t* blk) const { return LoadF16(blk); }
