@@ -98,6 +98,15 @@ std::string simd_target() {
 
 bool simd_avx_vnni() { return g_vnni_allowed && cpu_info().avx_vnni; }
 
+bool simd_x86_avx2() {
+#if HWY_ARCH_X86
+  const int64_t t = HWY_DYNAMIC_DISPATCH(CurrentTarget)();
+  return t <= HWY_AVX2 && t != HWY_SCALAR && t != HWY_EMU128;  // lower bits: better targets
+#else
+  return false;
+#endif
+}
+
 namespace {
 // TQ_SIMD applies in every program that links the kernels (tq, tests, benchmarks, bindings): a
 // static initializer of this file, which the kernels reference. A bad value stops the program.

@@ -29,6 +29,9 @@ Status set_simd_target(std::string_view name);
 Status apply_simd_env();
 // The target the dispatch picks now, e.g. "AVX3_DL", "AVX2", "AVX2+VNNI".
 std::string simd_target();
+// Whether the dispatch target is AVX2 or better on x86 (the AVX2 kernels written with intrinsics
+// outside Highway, e.g. kernels/cpu/matmul_ggml_avx2.cc, ask this).
+bool simd_x86_avx2();
 // Whether the AVX2 kernels may use AVX-VNNI: the CPU has it and the cap allows it.
 bool simd_avx_vnni();
 // Tests: turn AVX-VNNI off or back on (subject to the CPU) without touching the target cap.
