@@ -286,29 +286,45 @@ void ArrangeActs(const QuantLayout& L, const GroupActs& Q, int64_t n_tokens, boo
 // ---- decode (one token): R rows at a time -------------------------------------------------------
 // Slots of one segment for R rows of the tile starting at `tile`: facc[r] += cvt(isum)·(ws·a) per
 // slot, off[r] += m·(a·Σq) (rtn4).
+// Everything the loop reads is copied into locals first (the decoder's tables, the activation
+// pointers, the accumulators): through the pointer arguments the compiler would have to assume
+// that every store aliases them and reload them per row.
 template <class Dec, int R>
-TQ_AVX2_ATTR inline void GemvSegment(const Dec& dec, const QuantSegment& S, int64_t slot0,
-                                     const Acts& A, const uint8_t* tile, int64_t row_bytes,
-                                     __m256* facc, float* off) {
+TQ_AVX2_ATTR __attribute__((always_inline)) inline void GemvSegment(
+    const Dec& dec_in, const QuantSegment& S, int64_t slot0, const Acts& A, const uint8_t* tile,
+    int64_t row_bytes, __m256* facc_io, float* off_io) {
   constexpr int kVecs = Dec::kVecs;
   constexpr int64_t blk_bytes = Dec::kBlockBytes;
+  const Dec dec = dec_in;
   const int G = A.G;
+  const int64_t n_groups = S.n_groups;
+  const uint8_t* base = tile + S.byte_offset;
   const uint8_t* pf = tile + kPrefetchBytes + S.byte_offset * R;
-  for (int64_t j = 0; j < S.n_groups; ++j) {
-    const int64_t slot = slot0 + j;
+  const int8_t* q_all = A.q.data() + slot0 * G;
+  const uint8_t* qabs_all = kVnni ? nullptr : A.qabs.data() + slot0 * G;
+  const int32_t* corr_all = kVnni ? A.corr.data() + slot0 * 8 : nullptr;
+  const float* a_all = A.a.data() + slot0;
+  const float* mq_all = A.mq.data() + slot0;
+  __m256 facc[R];
+  float off[R];
+  for (int r = 0; r < R; ++r) {
+    facc[r] = facc_io[r];
+    off[r] = off_io[r];
+  }
+  for (int64_t j = 0; j < n_groups; ++j) {
     if constexpr (kPrefetchBytes > 0) {
       const uint8_t* p = pf + j * R * blk_bytes;
       for (int64_t k = 0; k < R * blk_bytes; k += 64)
         _mm_prefetch(reinterpret_cast<const char*>(p + k), _MM_HINT_T0);
     }
-    const int8_t* xq = A.q.data() + slot * G;
-    const uint8_t* xabs = kVnni ? nullptr : A.qabs.data() + slot * G;
+    const int8_t* xq = q_all + j * G;
+    const uint8_t* xabs = kVnni ? nullptr : qabs_all + j * G;
     const __m256i start =
-        kVnni ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(A.corr.data() + slot * 8))
+        kVnni ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr_all + j * 8))
               : _mm256_setzero_si256();
-    const float as = A.a[slot];
+    const float as = a_all[j];
     for (int r = 0; r < R; ++r) {
-      const uint8_t* blk = tile + r * row_bytes + S.byte_offset + j * blk_bytes;
+      const uint8_t* blk = base + r * row_bytes + j * blk_bytes;
       __m256i op[kVecs];
       dec.Ops(blk, op);
       __m256i acc = start;
@@ -316,8 +332,12 @@ TQ_AVX2_ATTR inline void GemvSegment(const Dec& dec, const QuantSegment& S, int6
         acc = Chain<Dec::kMul>(acc, op[v], xq + 32 * v, kVnni ? nullptr : xabs + 32 * v);
       facc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_set1_ps(dec.Scale(blk) * as),
                                 facc[r]);
-      if constexpr (Dec::kHasOffset) off[r] += dec.Offset(blk) * A.mq[slot];
+      if constexpr (Dec::kHasOffset) off[r] += dec.Offset(blk) * mq_all[j];
     }
+  }
+  for (int r = 0; r < R; ++r) {
+    facc_io[r] = facc[r];
+    off_io[r] = off[r];
   }
 }
 
