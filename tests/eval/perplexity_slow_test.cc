@@ -6,7 +6,7 @@
 namespace tq {
 namespace {
 
-class Ppl400 : public testing::TestWithParam<std::string> {};
+class Ppl400 : public ::testing::TestWithParam<std::string> {};
 
 // The full protocol of reference.json: first 400 windows within 0.05% of valid_ppl_ctx512.
 TEST_P(Ppl400, First400WindowsMatchReferenceJson) {
@@ -25,7 +25,7 @@ TEST_P(Ppl400, First400WindowsMatchReferenceJson) {
   EXPECT_NEAR(r->ppl / want, 1.0, 5e-4);
 }
 
-INSTANTIATE_TEST_SUITE_P(RefModels, Ppl400, testing::Values("tq-ref-s", "tq-ref-m"),
+INSTANTIATE_TEST_SUITE_P(RefModels, Ppl400, ::testing::Values("tq-ref-s", "tq-ref-m"),
                          [](const auto& info) {
                            return info.param == "tq-ref-s" ? std::string("s") : std::string("m");
                          });

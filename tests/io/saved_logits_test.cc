@@ -9,15 +9,15 @@
 #include <fstream>
 
 #include "core/rng.h"
+#include "../common/scratch_dir.h"
+#include "../common/test_seed.h"
 
 namespace tq {
 namespace {
 namespace fs = std::filesystem;
 
 std::string tmp_path(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("tq_eval_test_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  fs::remove(d / name);  // a reused pid may find an earlier run's file
+  const fs::path d = testing::scratch_dir("saved_logits_test");
   return (d / name).string();
 }
 
@@ -41,11 +41,7 @@ double exact_kld(const std::vector<float>& a, const std::vector<float>& b, doubl
 }
 
 TEST(SavedLogits, RoundTripGivesKldOfTheExactLogits) {
-  uint64_t seed =
-      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  if (const char* s = std::getenv("TQ_TEST_SEED")) seed = std::strtoull(s, nullptr, 10);
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
-  Rng rng(seed);
+  Rng rng(testing::test_seed());
   const int64_t V = 1001, n_ctx = 6, n_chunks = 2, first = 0,
                 per = n_ctx - 1 - first;  // odd V: padded records
   std::vector<int32_t> tokens(n_ctx * n_chunks);

@@ -15,8 +15,7 @@ namespace {
 constexpr int64_t kSizes[] = {1, 7, 33, 64, 100, 257};
 
 TEST(Ops, RmsNormSoftmaxSiluMatchReference) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   test::for_each_target([&](const char*) {
     Rng rng(seed);
     for (int64_t n : kSizes) {
@@ -103,8 +102,7 @@ TEST(Ops, RopeNeoxRotatesPairsHalfApart) {
 }
 
 TEST(Attention, ScoresAndMixMatchReference) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   test::for_each_target([&](const char*) {
     Rng rng(seed);
     for (int64_t d : {7, 33, 64, 128})
