@@ -12,6 +12,7 @@
 
 #include "core/file_util.h"
 #include "io/tokenizer_text.h"
+#include "../common/scratch_dir.h"
 
 namespace tq {
 namespace {
@@ -31,7 +32,7 @@ Status json_error(const std::string& text) {
 }
 
 std::string scratch_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("tq_tok_test_" + std::to_string(::getpid())) / name;
+  auto d = testing::scratch_dir("tok_test") / name;
   fs::remove_all(d);
   fs::create_directories(d);
   return d.string();
@@ -312,7 +313,17 @@ TEST(GgufTokenizer, BadMetadataGivesErrorsNamingTheFile) {
          m.set("tokenizer.ggml.token_type", MetaValue::array(MetaType::i32, {MetaValue::i32(1)}));
        },
        "1 entries for 6 tokens"},
-      {[](Metadata& m) { m.set("tokenizer.ggml.eos_token_id", MetaValue::u32(77)); }, "EOS id 77"},
+      {[](Metadata& m) { m.set("tokenizer.ggml.eos_token_id", MetaValue::u32(77)); },
+       "tokenizer.ggml.eos_token_id = 77 is outside the vocabulary of 6 tokens"},
+      // Issue 12: 0xFFFFFFFF (and −1) used to read as "no EOS": generation never stopped at one.
+      {[](Metadata& m) { m.set("tokenizer.ggml.eos_token_id", MetaValue::u32(0xFFFFFFFFu)); },
+       "tokenizer.ggml.eos_token_id = 4294967295 is outside the vocabulary"},
+      {[](Metadata& m) { m.set("tokenizer.ggml.bos_token_id", MetaValue::i32(-1)); },
+       "tokenizer.ggml.bos_token_id = -1 is outside the vocabulary"},
+      {[](Metadata& m) { m.set("tokenizer.ggml.padding_token_id", MetaValue::u32(6)); },
+       "tokenizer.ggml.padding_token_id = 6"},
+      {[](Metadata& m) { m.set("tokenizer.ggml.unknown_token_id", MetaValue::u64(1ull << 40)); },
+       "tokenizer.ggml.unknown_token_id = 1099511627776"},
       {[](Metadata& m) { m.set("tokenizer.ggml.eot_token_id", MetaValue::u32(6)); },
        "eot_token_id"},
       {[](Metadata& m) { m.set("tokenizer.ggml.tokens", MetaValue::array(MetaType::string, {})); },
