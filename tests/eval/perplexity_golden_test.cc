@@ -34,7 +34,10 @@ TEST_P(Ppl, First20WindowsMatchFloat64Reference) {
   std::printf("%s: %s (float64 reference %.6f, rel diff %.2g)\n", name.c_str(),
               format_perplexity(*r, o).c_str(), want, r->ppl / want - 1);
   EXPECT_EQ(r->n_scored, ref["n_scored"].get<int64_t>());
-  EXPECT_NEAR(r->ppl / want, 1.0, 1e-4);  // measured ~1e-5 with the f16 KV cache
+  // Measured with the f16 KV cache on AVX3_DL / AVX2 / scalar: -9.3e-6 / -1.0e-5 / -1.4e-5 (s),
+  // 7.5e-6 / 8.1e-6 / 2.8e-6 (m). This is the PPL-vs-reference check CI runs; the 400-window
+  // one against Hugging Face's number (reference.json) takes minutes (label slow).
+  EXPECT_NEAR(r->ppl / want, 1.0, 3e-5);
 }
 
 INSTANTIATE_TEST_SUITE_P(RefModels, Ppl, ::testing::Values("tq-ref-s", "tq-ref-m"),
