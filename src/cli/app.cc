@@ -27,7 +27,7 @@ void apply_threads(int threads) {
   if (threads > 0) set_num_threads(threads);
 }
 
-void add_commands(CLI::App& app) {
+void add_commands(CLI::App& app, bool run_actions) {
   app.require_subcommand(1);
   app.fallthrough();  // --simd after the subcommand name too
   app.set_version_flag("--version", std::string(TQ_VERSION) + " (" + TQ_GIT_DESCRIBE + ")");
@@ -36,8 +36,10 @@ void add_commands(CLI::App& app) {
   app.add_option("--simd", *simd,
                  "Cap the SIMD target, e.g. avx2 on an AVX-512 machine (also TQ_SIMD=<target>)")
       ->envname("TQ_SIMD");
-  app.parse_complete_callback([simd] {
+  // Runs once the whole command line is parsed and validated, before the command's action.
+  app.parse_complete_callback([simd, run_actions] {
     if (!simd->empty()) exit_on_error(set_simd_target(*simd).with_context("--simd"));
+    if (!run_actions) throw CLI::Success();  // parse and validate only
   });
   add_version_command(app);
   add_tokenize_command(app);

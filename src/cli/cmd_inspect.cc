@@ -2,6 +2,7 @@
 // (long arrays abbreviated), every tensor with type, shape and bytes, and totals with bits/weight.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 
@@ -33,8 +34,10 @@ Status verify(const ModelFile& mf) {
   const double hash_s = t.seconds();
   TQ_ASSIGN_OR_RETURN(auto model, bind_model(mf));
   if (r.present)
-    std::printf("verified: %zu tensors, %s, match their checksums (%.2f s); the model binds\n",
-                r.n_tensors, format_bytes(static_cast<double>(r.n_bytes)).c_str(), hash_s);
+    std::printf("verified: %zu tensors, %s, match their checksums (%.3f s, %.1f GB/s); the model "
+                "binds\n",
+                r.n_tensors, format_bytes(static_cast<double>(r.n_bytes)).c_str(), hash_s,
+                static_cast<double>(r.n_bytes) / 1e9 / std::max(hash_s, 1e-9));
   else
     std::printf("verified: the model binds (shapes, finite scales); no checksums to compare (%s)\n",
                 mf.kind == SourceKind::kGguf ? "the file was not written by tq" : "a Hugging Face folder");

@@ -23,7 +23,9 @@ void add_quantize_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 
 // Registers every subcommand above and the global options (--simd, --version) on `app`.
-void add_commands(CLI::App& app);
+// run_actions = false: parsing and validation only, no command runs (tests, the fuzz target of
+// the parser; the actions' state stays alive, unlike replacing their callbacks).
+void add_commands(CLI::App& app, bool run_actions = true);
 // Parses argv and runs the chosen command; returns the exit status: 0, 1 (the command failed),
 // 2 (a bad command line — unknown option, missing or invalid value — or an invalid argument),
 // or a command's own code (tq eval: 3). A failure prints one "tq: ..." line to stderr first.

@@ -3,8 +3,11 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <atomic>
 #include <cstring>
+#include <vector>
 
+#include "core/parallel.h"
 #include "formats/format.h"
 #include "io/gguf_reader.h"
 
@@ -57,10 +60,18 @@ Result<ChecksumReport> verify_tensor_checksums(const ModelFile& mf) {
                         mf.path, kTensorChecksumsKey, mf.tensors.size(),
                         a ? fmt::format("{} {} values", a->items.size(), meta_type_name(a->elem_type))
                           : std::string(meta_type_name(v->type)));
-  for (size_t i = 0; i < mf.tensors.size(); ++i) {
+  // Tensors hashed in parallel, each by one thread (the checksum streams through a tensor), taken
+  // in turn so that one large embedding does not leave the other threads idle.
+  const size_t n = mf.tensors.size();
+  std::vector<uint64_t> sums(n);
+  std::atomic<size_t> next{0};
+  parallel_for(num_threads(), [&](int64_t, int64_t) {
+    for (size_t i; (i = next.fetch_add(1)) < n;) sums[i] = tensor_checksum(mf.tensors[i]);
+  });
+  for (size_t i = 0; i < n; ++i) {
     const TensorInfo& t = mf.tensors[i];
     const auto* want = std::get_if<uint64_t>(&a->items[i].v);
-    const uint64_t got = tensor_checksum(t);
+    const uint64_t got = sums[i];
     if (!want || *want != got)
       return corrupt_file("{}: tensor '{}' ({} {}) is damaged: its bytes hash to {:016x}, the file "
                           "records {:016x}",

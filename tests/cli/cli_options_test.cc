@@ -16,14 +16,13 @@ struct CliRun {
   std::string first_line;
 };
 
-// tq's real command line on argv, with the commands' actions switched off.
+// tq's real command line on argv, parsed and validated only (no command runs).
 CliRun run(std::vector<std::string> args) {
   args.insert(args.begin(), "tq");
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
   CLI::App app{"tq"};
-  cli::add_commands(app);
-  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) sub->callback({});
+  cli::add_commands(app, /*run_actions=*/false);
   ::testing::internal::CaptureStderr();
   const int rc = cli::run_command_line(app, static_cast<int>(argv.size()), argv.data());
   const std::string err = ::testing::internal::GetCapturedStderr();
