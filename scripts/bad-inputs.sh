@@ -51,7 +51,7 @@ row() {
   local rc=$? line
   line=$(head -n 1 "$W/err" | sed "s|$W/||g; s|$DATA/|DATA/|g")
   local shown
-  shown=$(printf '%s' "${*:2}" | sed "s|$W/||g; s|$DATA/|DATA/|g; s|$TQ|tq|g")
+  shown=$(printf '%q ' "${@:2}" | sed "s|$W/||g; s|$DATA/|DATA/|g; s| \$||")
   local ok=yes
   if [ $rc -ne 1 ] && [ $rc -ne 2 ]; then ok=no; fi
   if ! printf '%s\n' "$line" | grep -qE -- "$want"; then ok=no; fi
@@ -108,19 +108,19 @@ cp "$W/s-f16.gguf" "$W/eos.gguf"
 off=$(offset_of "$W/eos.gguf" tokenizer.ggml.eos_token_id)
 patch "$W/eos.gguf" $((off + 27 + 4)) '\xff\xff\xff\xff'
 row "GGUF eos_token_id = 0xFFFFFFFF" "eos\.gguf: tokenizer\.ggml\.eos_token_id = 4294967295 is outside the vocabulary" \
-  -- "$TQ" run -m "$W/eos.gguf" -p "Once upon a time" -n 4
+  -- "$TQ" run -m "$W/eos.gguf" -p Hello -n 4
 
 # Damaged files that tq wrote: caught by the per-tensor checksums.
 "$TQ" convert -q -m "$S" -o "$W/s-tq4.gguf" --type tq4g128 > /dev/null
 size=$(stat -c %s "$W/s-tq4.gguf")
 for k in 1 2 3 4 5 6 7 8; do patch "$W/s-tq4.gguf" $((size - 997 * k)) '\x5a'; done
 row "tq4 file with 8 flipped data bytes" "s-tq4\.gguf: tensor '.*' \(tq4g128 .*\) is damaged" \
-  -- "$TQ" run -m "$W/s-tq4.gguf" -p "Once upon a time" -n 4
+  -- "$TQ" run -m "$W/s-tq4.gguf" -p Hello -n 4
 cp "$W/s-f16.gguf" "$W/retype.gguf"
 off=$(offset_of "$W/retype.gguf" blk.5.ffn_down.weight)
 patch "$W/retype.gguf" $((off + 21 + 4 + 16)) '\x08'  # type f16 (1) -> q8_0 (8)
 row "tensor type edited f16 -> q8_0 (a smaller type)" "retype\.gguf: tensor 'blk\.5\.ffn_down\.weight' \(q8_0 .*\) is damaged" \
-  -- "$TQ" run -m "$W/retype.gguf" -p "Once upon a time" -n 4
+  -- "$TQ" run -m "$W/retype.gguf" -p Hello -n 4
 row "the same, checked by tq inspect --verify" "retype\.gguf: tensor 'blk\.5\.ffn_down\.weight' .* is damaged" \
   -- "$TQ" inspect --verify "$W/retype.gguf"
 
@@ -133,14 +133,14 @@ nbytes=$(($(stat -c %s "$W/nan/model.safetensors") - 8 - hlen))
 head -c "$nbytes" /dev/zero | tr '\0' '\377' | dd of="$W/nan/model.safetensors" bs=1M seek=$((8 + hlen)) \
   oflag=seek_bytes conv=notrunc status=none
 row "every weight NaN (tq run)" "nan: the model computed a non-finite logit" \
-  -- "$TQ" run -m "$W/nan" -p "Once upon a time" -n 4
+  -- "$TQ" run -m "$W/nan" -p Hello -n 4
 printf 'Once upon a time there was a little girl who lived in a village near the forest. %.0s' {1..40} > "$W/text.txt"
 row "every weight NaN (tq perplexity)" "nan: the model computed a non-finite logit" \
   -- "$TQ" perplexity -q -m "$W/nan" -f "$W/text.txt" --ctx 64
 
 # Memory: a context that cannot fit is refused before allocating (used to abort in bad_alloc).
 row "tq run --ctx 100000000" "tq-ref-s: a context of 100,000,000 positions needs .* but .* is available: at most .* positions fit" \
-  -- "$TQ" run -m "$S" -p "Once upon a time" -n 4 --ctx 100000000
+  -- "$TQ" run -m "$S" -p Hello -n 4 --ctx 100000000
 
 # Numeric options: refused while parsing.
 row "-n -1" "^tq: --n-predict: -1 is out of range" -- "$TQ" run -m "$S" -p hi -n -1
