@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -108,6 +109,20 @@ TEST(SavedLogits, CorruptFilesGiveClearErrors) {
   auto t = SavedLogitsReader::open(good);
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find("truncated"), std::string::npos) << t.status().message();
+
+  // Counts whose token bytes (4 x 2^31 x 2^31 = 2^64) wrapped to 0: the header then described
+  // 40 + 20 x 2^31 bytes, and a file of that size was accepted with a 2^62-token window table.
+  std::string h(40, '\0');
+  const uint32_t v[6] = {1, 1, 1u << 31, 1u << 31, (1u << 31) - 2, 0};  // version, vocab, ctx, chunks, first, llamacpp
+  std::memcpy(h.data(), "TQLOGIT1", 8);
+  std::memcpy(h.data() + 8, v, sizeof(v));
+  const uint64_t records = uint64_t{1} << 31;
+  std::memcpy(h.data() + 32, &records, 8);
+  const uint64_t wrapped_size = 40 + 20 * records;
+  auto big = SavedLogitsReader::parse(reinterpret_cast<const uint8_t*>(h.data()), wrapped_size, "big.tqlogits");
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().message(), "big.tqlogits: " + std::to_string(wrapped_size) +
+                                        " bytes, but its header describes more than 2^64 (truncated?)");
 }
 
 }  // namespace
