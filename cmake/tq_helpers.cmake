@@ -20,8 +20,8 @@ endfunction()
 # slow (minutes; not in the default run), fuzz (bounded libFuzzer runs).
 function(tq_add_test name)
   cmake_parse_arguments(ARG "" "TIMEOUT;LABEL" "SOURCES;DEPS" ${ARGN})
-  add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} tq_core GTest::gtest GTest::gtest_main tq_warnings)
+  add_executable(${name} ${ARG_SOURCES} ${PROJECT_SOURCE_DIR}/tests/common/test_main.cc)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} tq_core GTest::gtest tq_warnings)
   target_compile_definitions(${name} PRIVATE TQ_SHARED_DATA="${TQ_SHARED_DATA}"
                                              TQ_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   if(NOT ARG_TIMEOUT)

@@ -91,7 +91,7 @@ double term_magnitude(const Matrix& m, const GgmlActs& A, int64_t r, int64_t t) 
 }
 
 TEST(MatmulGgml, IntegerFormDequantizesLikeTheFormatTable) {
-  Rng rng(test::fresh_seed());
+  Rng rng(::tq::testing::test_seed());
   for (TypeId type : kTypes) {
     SCOPED_TRACE(type_name(type));
     const int be = ggml_int_block_elems(type);
@@ -121,8 +121,7 @@ TEST(MatmulGgml, IntegerFormDequantizesLikeTheFormatTable) {
 }
 
 TEST(MatmulGgml, FastMatchesReferenceOnEveryTarget) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   test::for_each_target([&](const char*) {
     Rng rng(seed);
     for (TypeId type : kTypes) {
@@ -158,7 +157,7 @@ TEST(MatmulGgml, FastMatchesReferenceOnEveryTarget) {
 // difference is the int8 activation rounding, whose standard deviation is predicted per output;
 // over all outputs the RMS of (difference / predicted sd) is ≈ 1.
 TEST(MatmulGgml, ActivationRoundingErrorHasThePredictedSize) {
-  Rng rng(test::fresh_seed());
+  Rng rng(::tq::testing::test_seed());
   for (TypeId type : kTypes) {
     const int be = ggml_int_block_elems(type);
     const int64_t rows = 64, cols = 4 * 256, tokens = 16;
@@ -192,8 +191,7 @@ TEST(MatmulGgml, ActivationRoundingErrorHasThePredictedSize) {
 }
 
 TEST(MatmulGgml, EveryThreadCountSplitsRowsOnEveryTarget) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   const int saved = num_threads();
   test::for_each_target([&](const char* target) {
     Rng rng(seed);

@@ -57,8 +57,7 @@ void expect_close_to_ref(const TestMatrix& m, const std::vector<float>& x, int64
 }
 
 TEST(Matmul, FastKernelsMatchReferenceOnAwkwardSizes) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   test::for_each_target([&](const char*) {
     Rng rng(seed);
     for (TypeId type : {TypeId::f32, TypeId::bf16, TypeId::f16})
@@ -83,8 +82,7 @@ TEST(Matmul, FastKernelsMatchReferenceOnAwkwardSizes) {
 // Every output depends only on its (row, token): permuting rows or changing the thread count
 // gives bit-identical results (the HF-vs-GGUF identical-logits guarantee rests on this).
 TEST(Matmul, RowPermutationAndThreadsDoNotChangeBits) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   Rng rng(seed);
   const int64_t rows = 70, cols = 1030;
   for (TypeId type : {TypeId::f32, TypeId::bf16, TypeId::f16})
@@ -120,8 +118,7 @@ TEST(Matmul, RowPermutationAndThreadsDoNotChangeBits) {
 // kernel if registered, else the generic dequantize-rows kernel. Both must equal matmul_ref on the
 // dequantized weights (to f32 rounding), whatever the format.
 TEST(Matmul, EveryFormatMatchesReference) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   Rng rng(seed);
   int n_tested = 0;
   for (const FormatTraits& f : all_formats()) {
