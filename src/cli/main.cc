@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   tq::cli::add_synth_command(app);
   tq::cli::add_bench_command(app);
   tq::cli::add_run_command(app);
+  tq::cli::add_chat_command(app);
   tq::cli::add_perplexity_command(app);
   tq::cli::add_quantize_command(app);
   tq::cli::add_eval_command(app);
