@@ -50,6 +50,7 @@ void add_commands(CLI::App& app, bool run_actions) {
   add_synth_command(app);
   add_bench_command(app);
   add_run_command(app);
+  add_chat_command(app);
   add_perplexity_command(app);
   add_quantize_command(app);
   add_eval_command(app);

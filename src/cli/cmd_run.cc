@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "cli/chat_options.h"
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "core/file_util.h"
@@ -23,6 +24,8 @@ struct RunArgs {
   SamplerOptions sampler;
   bool seed_given = false;
   bool quiet = false;
+  bool chat = false;   // --chat: the prompt is one user turn of the model's chat template
+  std::string system;  // --system (with --chat)
 };
 
 Status run(RunArgs& a) {
@@ -31,6 +34,11 @@ Status run(RunArgs& a) {
     return invalid_argument("give exactly one of -p TEXT or -f FILE");
   if (!a.prompt_file.empty()) {
     TQ_ASSIGN_OR_RETURN(a.prompt, read_file(a.prompt_file));
+  }
+  if (!a.system.empty() && !a.chat) return invalid_argument("--system needs --chat");
+  if (a.chat) {
+    ChatArgs c{a.m, a.system, a.n_predict, a.sampler, a.seed_given, a.quiet};
+    return run_chat(c, &a.prompt);
   }
   Timer load;
   TQ_ASSIGN_OR_RETURN(auto model, load_model(a.m.model));
@@ -126,6 +134,10 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--seed", a->sampler.seed, "Sampling seed (default: from the clock, printed)")
       ->each([a](const std::string&) { a->seed_given = true; });
   cmd->add_flag("-q,--quiet", a->quiet, "Only the text (no load / speed lines on stderr)");
+  cmd->add_flag("--chat", a->chat,
+                "The prompt is a user turn: apply the model's chat template, stop at its end of "
+                "turn, print only the answer");
+  cmd->add_option("--system", a->system, "System message (with --chat)");
   cmd->callback([a] { exit_on_error(run(*a)); });
 }
 

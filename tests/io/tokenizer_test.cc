@@ -326,7 +326,6 @@ TEST(GgufTokenizer, BadMetadataGivesErrorsNamingTheFile) {
   } cases[] = {
       {[](Metadata& m) { m.erase("tokenizer.ggml.model"); }, "tokenizer.ggml.model"},
       {[](Metadata& m) { m.set("tokenizer.ggml.model", MetaValue::str("bert")); }, "'bert'"},
-      {[](Metadata& m) { m.set("tokenizer.ggml.pre", MetaValue::str("falcon")); }, "'falcon'"},
       {[](Metadata& m) { m.erase("tokenizer.ggml.tokens"); }, "tokenizer.ggml.tokens"},
       {[](Metadata& m) { m.set("tokenizer.ggml.tokens", MetaValue::u32(3)); },
        "tokenizer.ggml.tokens"},
