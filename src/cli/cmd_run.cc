@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "cli/chat_options.h"
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "core/file_util.h"
@@ -23,6 +24,8 @@ struct RunArgs {
   SamplerOptions sampler;
   bool seed_given = false;
   bool quiet = false;
+  bool chat = false;   // --chat: the prompt is one user turn of the model's chat template
+  std::string system;  // --system (with --chat)
 };
 
 Status run(RunArgs& a) {
@@ -31,6 +34,11 @@ Status run(RunArgs& a) {
     return invalid_argument("give exactly one of -p TEXT or -f FILE");
   if (!a.prompt_file.empty()) {
     TQ_ASSIGN_OR_RETURN(a.prompt, read_file(a.prompt_file));
+  }
+  if (!a.system.empty() && !a.chat) return invalid_argument("--system needs --chat");
+  if (a.chat) {
+    ChatArgs c{a.m, a.system, a.n_predict, a.sampler, a.seed_given, a.quiet};
+    return run_chat(c, &a.prompt);
   }
   Timer load;
   TQ_ASSIGN_OR_RETURN(auto model, load_model(a.m.model));
@@ -49,19 +57,22 @@ Status run(RunArgs& a) {
   if (!a.seed_given)
     a.sampler.seed =
         static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-  if (!a.quiet)
-    std::fprintf(
-        stderr, "%s: %s | %s | ctx %lld | loaded in %.2f s | seed %llu\n%s\n", a.m.model.c_str(),
-        model->hp.to_string().c_str(), tok->source().c_str(),
-        static_cast<long long>(session->n_ctx()), load.seconds(),
-        static_cast<unsigned long long>(a.sampler.seed),
-        kv_memory_summary(session->kv_cache(), budget).c_str());
+  const double load_s = load.seconds();
 
   std::fputs(a.prompt.c_str(), stdout);
   std::fflush(stdout);
   Timer t;
   TQ_RETURN_IF_ERROR(session->eval(ids, LogitsMode::kLast));
   const double prefill_s = t.seconds();
+  // After the prefill, so that a model that fails on its first tokens (non-finite logits) shows
+  // its error as the first line on stderr.
+  if (!a.quiet)
+    std::fprintf(
+        stderr, "%s: %s | %s | ctx %lld | loaded in %.2f s | seed %llu\n%s\n", a.m.model.c_str(),
+        model->hp.to_string().c_str(), tok->source().c_str(),
+        static_cast<long long>(session->n_ctx()), load_s,
+        static_cast<unsigned long long>(a.sampler.seed),
+        kv_memory_summary(session->kv_cache(), budget).c_str());
   Sampler sampler(a.sampler);
   StreamDecoder out(*tok);
   int64_t n_gen = 0;
@@ -108,14 +119,25 @@ void add_run_command(CLI::App& app) {
   add_model_args(cmd, &a->m, "Context length (default: the model's, at most 4096)");
   cmd->add_option("-p,--prompt", a->prompt, "Prompt text");
   cmd->add_option("-f,--file", a->prompt_file, "Read the prompt from a file");
-  cmd->add_option("-n,--n-predict", a->n_predict, "Tokens to generate")->capture_default_str();
-  cmd->add_option("--temp", a->sampler.temperature, "Temperature (0: greedy)")
+  cmd->add_option("-n,--n-predict", a->n_predict, "Tokens to generate")
+      ->check(positive_int())
       ->capture_default_str();
-  cmd->add_option("--top-k", a->sampler.top_k, "Top-k (0: off)")->capture_default_str();
-  cmd->add_option("--top-p", a->sampler.top_p, "Top-p (1: off)")->capture_default_str();
+  cmd->add_option("--temp", a->sampler.temperature, "Temperature (0: greedy)")
+      ->check(real_range(0, 1e6))
+      ->capture_default_str();
+  cmd->add_option("--top-k", a->sampler.top_k, "Top-k (0: off)")
+      ->check(non_negative_int())
+      ->capture_default_str();
+  cmd->add_option("--top-p", a->sampler.top_p, "Top-p (1: off)")
+      ->check(real_range(0, 1, /*lo_open=*/true))
+      ->capture_default_str();
   cmd->add_option("--seed", a->sampler.seed, "Sampling seed (default: from the clock, printed)")
       ->each([a](const std::string&) { a->seed_given = true; });
   cmd->add_flag("-q,--quiet", a->quiet, "Only the text (no load / speed lines on stderr)");
+  cmd->add_flag("--chat", a->chat,
+                "The prompt is a user turn: apply the model's chat template, stop at its end of "
+                "turn, print only the answer");
+  cmd->add_option("--system", a->system, "System message (with --chat)");
   cmd->callback([a] { exit_on_error(run(*a)); });
 }
 

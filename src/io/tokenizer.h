@@ -51,8 +51,10 @@ class Tokenizer {
       std::string_view json_text, const std::string& path_for_errors);
   // A SentencePiece tokenizer.model; encoding through libsentencepiece.
   static Result<std::unique_ptr<Tokenizer>> from_sentencepiece_model(const std::string& path);
-  // tokenizer.ggml.* keys: model "gpt2" (byte-level BPE; pre "gpt-2", "llama-bpe", "qwen2", ...)
-  // or "llama" (SentencePiece scores, byte fallback).
+  // tokenizer.ggml.* keys: model "gpt2" (byte-level BPE split by the pre-tokenizer
+  // tokenizer.ggml.pre: every name llama.cpp knows, io/tokenizer_pre.cc; an unknown name takes the
+  // closest known one with a warning), "gemma4" (SentencePiece-style BPE) or "llama"
+  // (SentencePiece scores, byte fallback).
   static Result<std::unique_ptr<Tokenizer>> from_gguf_metadata(const Metadata& meta,
                                                                const std::string& path_for_errors);
 
@@ -85,6 +87,9 @@ class Tokenizer {
 
   Kind kind() const;
   const std::string& source() const;  // the file it came from (for messages)
+  // What loading warned about (also printed to stderr then), e.g. an unknown pre-tokenizer name
+  // replaced by the closest known one.
+  const std::vector<std::string>& warnings() const;
   // The vocabulary entry as stored ("Ġthe", "▁the", "<0x0A>", "<|endoftext|>"); "" out of range.
   std::string token_text(int32_t id) const;
   // The bytes this token contributes to decoded text (not counting the leading-space rule).

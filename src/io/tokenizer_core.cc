@@ -592,6 +592,9 @@ Tokenizer::Kind Tokenizer::kind() const {
 const std::string& Tokenizer::source() const {
   return impl_->source;
 }
+const std::vector<std::string>& Tokenizer::warnings() const {
+  return impl_->warnings;
+}
 std::string Tokenizer::token_text(int32_t id) const {
   return id >= 0 && id < n_vocab() ? impl_->tokens[id] : std::string();
 }

@@ -7,55 +7,82 @@
 #include <nlohmann/json.hpp>
 
 #include "core/file_util.h"
+#include "core/check.h"
 #include "io/tokenizer_impl.h"
 
 namespace tq {
 
-namespace tok {
-
-const char* const kGpt2Regex =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-const char* const kLlama3Regex =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-const char* const kQwen2Regex =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-
 namespace {
-enum class PreFamily { kNone, kGpt2, kLlama3, kQwen2 };
-PreFamily pre_family(std::string_view name) {
-  if (name == "gpt-2" || name == "phi-2") return PreFamily::kGpt2;
-  if (name == "llama-bpe" || name == "llama3" || name == "llama-v3") return PreFamily::kLlama3;
-  if (name == "qwen2" || name == "deepseek-r1-qwen") return PreFamily::kQwen2;
-  return PreFamily::kNone;
-}
-}  // namespace
 
-const char* gguf_pre_regex(std::string_view name) {
-  switch (pre_family(name)) {
-    case PreFamily::kGpt2:
-      return kGpt2Regex;
-    case PreFamily::kLlama3:
-      return kLlama3Regex;
-    case PreFamily::kQwen2:
-      return kQwen2Regex;
-    case PreFamily::kNone:
-      return nullptr;
+// A special token id: absent → dflt (−1 = none; a default outside the vocabulary is none too);
+// present → it must be a token of the vocabulary (llama.cpp's converter writes no other), so
+// 0xFFFFFFFF or −1 are errors, not a silent "none".
+Result<int32_t> special_id(const Metadata& meta, const std::string& key, int32_t dflt, size_t n,
+                           const std::string& path) {
+  const MetaValue* v = meta.find(key);
+  if (!v) return dflt < static_cast<int64_t>(n) ? dflt : -1;
+  int64_t x = 0;
+  if (!v->get_int(&x) || x < 0 || x >= static_cast<int64_t>(n))
+    return corrupt_file("{}: {} = {} is outside the vocabulary of {} tokens", path, key,
+                        v->to_string(), n);
+  return static_cast<int32_t>(x);
+}
+
+// The pre-tokenizer steps, normalizer and BPE flags of llama.cpp's pre-tokenizer `pre`
+// (tokenizer_pre.cc). An unknown name takes the closest known row, with a warning.
+Status set_bpe_pre_tokenizer(Tokenizer::Impl& m, const std::string& pre, const std::string& path,
+                             bool* add_bos) {
+  const tok::PreTokenizerSpec* spec = tok::find_pre_tokenizer(pre);
+  if (!spec) {
+    const std::string closest = tok::closest_pre_tokenizer(pre);
+    spec = tok::find_pre_tokenizer(closest);
+    TQ_CHECK(spec != nullptr, "closest_pre_tokenizer returned an unknown name");
+    m.warnings.push_back(fmt::format(
+        "{}: BPE pre-tokenizer '{}' is not one llama.cpp knows; splitting text as '{}' "
+        "(tokens may differ from the model's own tokenizer)",
+        path, pre, closest));
+    m.gguf_pre = closest;
+  } else {
+    m.gguf_pre = pre;
   }
-  return nullptr;
-}
-
-}  // namespace tok
-
-namespace {
-
-constexpr const char* kSupportedPre =
-    "gpt-2, phi-2, llama-bpe, llama3, llama-v3, qwen2, deepseek-r1-qwen";
-
-// GGUF stores "none" as -1 (i32) or 0xFFFFFFFF (u32); both read as -1.
-int32_t meta_id(const Metadata& meta, const std::string& key, int32_t dflt) {
-  const int64_t v = meta.get_int_or(key, dflt);
-  if (v < 0 || v == 0xFFFFFFFFll) return -1;
-  return v > INT32_MAX ? INT32_MAX : static_cast<int32_t>(v);
+  using Spec = tok::PreTokenizerSpec;
+  const bool spm_style = spec->flags & Spec::kSpmStyle;
+  if (spec->flags & Spec::kNfc) {
+    tok::NormStep nfc;  // as the model's tokenizer.json (Qwen2) normalizes
+    nfc.type = tok::NormStep::kNfc;
+    m.normalizer.push_back(std::move(nfc));
+  }
+  if (spm_style) {
+    tok::NormStep space;
+    space.type = tok::NormStep::kReplace;
+    space.a = " ";
+    space.b = "\xE2\x96\x81";
+    m.normalizer.push_back(std::move(space));
+  }
+  for (const char* re : spec->regexes) {
+    tok::PreStep split;
+    split.type = tok::PreStep::kSplit;
+    auto compiled = tok::Regex::compile(re);  // the table's own patterns: a failure is a bug
+    TQ_CHECK(compiled.ok(), "pre-tokenizer table regex: {}", compiled.status().to_string());
+    split.regex = std::move(compiled).value();
+    m.pre.push_back(std::move(split));
+  }
+  if (!spm_style) {
+    tok::PreStep bl;
+    bl.type = tok::PreStep::kByteLevel;
+    bl.add_prefix_space = false;
+    bl.use_regex = false;
+    m.pre.push_back(std::move(bl));
+    m.bpe.byte_level = true;
+    m.dec_byte_level = true;
+  } else {
+    m.bpe.byte_fallback = true;
+    m.dec_byte_fallback = true;
+    m.dec_replace.emplace_back("\xE2\x96\x81", " ");
+  }
+  m.bpe.ignore_merges = spec->flags & Spec::kIgnoreMerges;
+  *add_bos = spec->flags & Spec::kAddBos;
+  return ok_status();
 }
 
 }  // namespace
@@ -97,43 +124,13 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf_metadata(const Metadata&
   m->types.resize(n, TokenType::kNormal);
 
   bool default_add_bos = false;
-  if (model == "gpt2") {
+  if (model == "gpt2" || model == "gemma4") {
+    // "gemma4": SentencePiece-style BPE (spaces as U+2581, byte fallback), llama.cpp's
+    // pre-tokenizer "gemma4".
     m->kind = Kind::kBpe;
-    const std::string pre = meta.get_string_or("tokenizer.ggml.pre", "default");
-    const char* re = tok::gguf_pre_regex(pre);
-    if (!re)
-      return unsupported("{}: BPE pre-tokenizer '{}' is not supported (supported: {})", path, pre,
-                         kSupportedPre);
-    if (re == tok::kGpt2Regex) {
-      tok::PreStep s;
-      s.type = tok::PreStep::kByteLevel;
-      s.add_prefix_space = false;
-      s.use_regex = true;
-      TQ_ASSIGN_OR_RETURN(s.regex, tok::Regex::compile(re));
-      m->pre.push_back(std::move(s));
-      m->gguf_pre = "gpt-2";
-    } else {
-      tok::PreStep split;
-      split.type = tok::PreStep::kSplit;
-      TQ_ASSIGN_OR_RETURN(split.regex, tok::Regex::compile(re));
-      tok::PreStep bl;
-      bl.type = tok::PreStep::kByteLevel;
-      bl.add_prefix_space = false;
-      bl.use_regex = false;
-      m->pre.push_back(std::move(split));
-      m->pre.push_back(std::move(bl));
-      if (re == tok::kLlama3Regex) {
-        m->bpe.ignore_merges = true;  // as llama.cpp does for llama3
-        m->gguf_pre = "llama-bpe";
-      } else {
-        tok::NormStep nfc;  // Qwen2's tokenizer.json normalizes to NFC
-        nfc.type = tok::NormStep::kNfc;
-        m->normalizer.push_back(std::move(nfc));
-        m->gguf_pre = "qwen2";
-      }
-    }
-    m->bpe.byte_level = true;
-    m->dec_byte_level = true;
+    const std::string pre =
+        model == "gemma4" ? model : meta.get_string_or("tokenizer.ggml.pre", "default");
+    TQ_RETURN_IF_ERROR(set_bpe_pre_tokenizer(*m, pre, path, &default_add_bos));
     // Merges "a b" (split at the first space after the first character, as llama.cpp does).
     auto merges = meta.get_string_array("tokenizer.ggml.merges");
     if (!merges.ok()) return ctx(merges.status());
@@ -175,7 +172,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf_metadata(const Metadata&
     m->gguf_pre = "default";
     default_add_bos = true;
   } else {
-    return unsupported("{}: tokenizer model '{}' is not supported (gpt2, llama)", path, model);
+    return unsupported("{}: tokenizer model '{}' is not supported (gpt2, gemma4, llama)", path,
+                       model);
   }
 
   // Control and user-defined tokens are matched in the text (control ones when parse_special).
@@ -191,25 +189,21 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf_metadata(const Metadata&
     m->added.push_back(std::move(a));
   }
   const bool spm = m->kind == Kind::kSpmScores;
-  m->bos = meta_id(meta, "tokenizer.ggml.bos_token_id", spm ? 1 : -1);
-  m->eos = meta_id(meta, "tokenizer.ggml.eos_token_id", spm ? 2 : -1);
-  m->unk = meta_id(meta, "tokenizer.ggml.unknown_token_id", spm ? 0 : -1);
-  m->pad = meta_id(meta, "tokenizer.ggml.padding_token_id", -1);
-  if (m->bos >= static_cast<int32_t>(n) && !meta.has("tokenizer.ggml.bos_token_id")) m->bos = -1;
-  if (m->eos >= static_cast<int32_t>(n) && !meta.has("tokenizer.ggml.eos_token_id")) m->eos = -1;
-  if (m->unk >= static_cast<int32_t>(n) && !meta.has("tokenizer.ggml.unknown_token_id"))
-    m->unk = -1;
+  TQ_ASSIGN_OR_RETURN(m->bos, special_id(meta, "tokenizer.ggml.bos_token_id", spm ? 1 : -1, n, path));
+  TQ_ASSIGN_OR_RETURN(m->eos, special_id(meta, "tokenizer.ggml.eos_token_id", spm ? 2 : -1, n, path));
+  TQ_ASSIGN_OR_RETURN(m->unk,
+                      special_id(meta, "tokenizer.ggml.unknown_token_id", spm ? 0 : -1, n, path));
+  TQ_ASSIGN_OR_RETURN(m->pad, special_id(meta, "tokenizer.ggml.padding_token_id", -1, n, path));
   if (meta.get_bool_or("tokenizer.ggml.add_bos_token", default_add_bos) && m->bos >= 0)
     m->prefix_ids = {m->bos};
   if (meta.get_bool_or("tokenizer.ggml.add_eos_token", false) && m->eos >= 0)
     m->suffix_ids = {m->eos};
   for (const char* key : {"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"}) {
-    const int32_t id = meta_id(meta, key, -1);
-    if (id >= static_cast<int32_t>(n))
-      return corrupt_file("{}: {} = {} is outside the vocabulary", path, key, id);
+    TQ_ASSIGN_OR_RETURN(const int32_t id, special_id(meta, key, -1, n, path));
     if (id >= 0) m->eog.insert(id);
   }
   TQ_RETURN_IF_ERROR(m->finalize());
+  for (const std::string& w : m->warnings) fmt::print(stderr, "warning: {}\n", w);
   return std::make_unique<Tokenizer>(std::move(m));
 }
 
@@ -221,8 +215,7 @@ Status Tokenizer::export_gguf_metadata(Metadata& out, int64_t n_vocab_model) con
       return unsupported(
           "{}: only BPE SentencePiece models can be written as GGUF 'llama' tokenizers", m.source);
     return unsupported(
-        "{}: this pre-tokenizer has no llama.cpp name (supported: {}); cannot write it as GGUF",
-        m.source, kSupportedPre);
+        "{}: this pre-tokenizer has no llama.cpp name; cannot write it as GGUF", m.source);
   }
   if (!spm && !m.bpe.byte_level)
     return unsupported("{}: only byte-level BPE can be written as a GGUF 'gpt2' tokenizer",
@@ -317,8 +310,13 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_model_file(const ModelFile& m
   from_meta("tokenizer.ggml.bos_token_id", &m.bos);
   from_meta("tokenizer.ggml.eos_token_id", &m.eos);
   if (m.eos >= 0) m.eog.insert(m.eos);
-  for (int32_t id : generation_eos_ids(mf.path))
-    if (id >= 0 && id < n) m.eog.insert(id);
+  for (int32_t id : generation_eos_ids(mf.path)) {
+    if (id < 0 || id >= n)
+      return corrupt_file("{}/generation_config.json: eos_token_id {} is outside the vocabulary of "
+                          "{} tokens",
+                          mf.path, id, n);
+    m.eog.insert(id);
+  }
   return t;
 }
 

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -125,6 +126,7 @@ struct Tokenizer::Impl {
   bool add_bos = false, add_eos = false;
   std::unordered_set<int32_t> eog;
   std::string gguf_pre;  // llama.cpp pre-tokenizer name ("gpt-2", "llama-bpe", "qwen2"), "" unknown
+  std::vector<std::string> warnings;  // said while loading (also printed to stderr then)
 
   // ---- built once after loading (tokenizer_core.cc) ----
   // Fills token_to_id, added_by_byte, piece_bytes and eog; checks ids. Errors name `source`.
@@ -151,8 +153,25 @@ struct Tokenizer::Impl {
 
 // Builders used by the factories (tokenizer_json.cc, tokenizer_gguf.cc, tokenizer_spm.cc).
 namespace tok {
-// Pre-tokenizer regexes by llama.cpp name; nullptr when the name is unknown.
-const char* gguf_pre_regex(std::string_view name);
+// The split rules of a BPE GGUF tokenizer by llama.cpp's pre-tokenizer name (tokenizer.ggml.pre):
+// one row per group of names that split alike (the table is in tokenizer_pre.cc).
+struct PreTokenizerSpec {
+  enum Flags : unsigned {
+    kIgnoreMerges = 1,  // a word that is itself a token is emitted whole (llama.cpp ignore_merges)
+    kAddBos = 2,        // BOS by default when tokenizer.ggml.add_bos_token is absent
+    kNfc = 4,           // NFC first, as the HF tokenizer's normalizer (llama.cpp skips it)
+    kSpmStyle = 8,      // BPE over raw UTF-8 with spaces as U+2581 and byte fallback (Gemma 4)
+  };
+  const char* names;                  // space-separated; the first is the canonical one
+  std::vector<const char*> regexes;   // applied in order; each splits the previous one's pieces
+  unsigned flags = 0;
+  std::string_view name() const;      // the canonical name
+};
+std::span<const PreTokenizerSpec> pre_tokenizer_table();
+// The row that lists `name`, or nullptr.
+const PreTokenizerSpec* find_pre_tokenizer(std::string_view name);
+// For a name no row lists: the longest known name it starts with or contains, else "gpt-2".
+std::string closest_pre_tokenizer(std::string_view name);
 extern const char* const kGpt2Regex;
 extern const char* const kLlama3Regex;
 extern const char* const kQwen2Regex;
