@@ -10,7 +10,7 @@
 #
 # Built: llama-quantize llama-bench llama-perplexity llama-imatrix llama-tokenize llama-simple
 # llama-completion (greedy text: llama-completion -no-cnv --temp 0). Progress and the llama.cpp
-# version/commit go to stderr; "$DIR/build-info.txt" keeps them. Idempotent: a second run with the
+# version/commit go to stderr; "<build folder>/build-info.txt" keeps them. Idempotent: a second run with the
 # same pinned source and flags only checks the binaries and prints the folder.
 #
 # Environment (all optional):
@@ -18,6 +18,11 @@
 #   TQ_PIP_CACHE    where the sdist is downloaded (default: $TQ_CACHE/pip; share one between clones)
 #   TQ_LLAMACPP_DIR where llama.cpp is unpacked and built (default: $TQ_CACHE/llama.cpp)
 #   JOBS            parallel compile jobs (default 2); the build runs under `nice -n 5`
+#   TQ_LLAMACPP_ISA native (default): -march=native without AMX (AMX tiles are not usable on every
+#                   machine that reports them — on ours the AMX repack of llama-bench segfaults);
+#                   avx2: x86-64 AVX2 + FMA + F16C + BMI2 only (no AVX-512, no AVX-VNNI): the
+#                   anchor beside `tq --simd avx2` on an AVX-512 machine; avx2-vnni: that plus
+#                   AVX-VNNI (beside `tq --simd avx2+vnni`). Each ISA builds into its own folder.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,14 +36,31 @@ CMAKE_FLAGS=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DGGML_
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=OFF
   -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF)
 
+ISA=${TQ_LLAMACPP_ISA:-native}
+case "$ISA" in
+  native)
+    if [ "$(uname -m)" = x86_64 ]; then
+      CMAKE_FLAGS+=("-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+        "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16")
+    fi ;;
+  avx2 | avx2-vnni)
+    CMAKE_FLAGS=("${CMAKE_FLAGS[@]/-DGGML_NATIVE=ON/-DGGML_NATIVE=OFF}")
+    CMAKE_FLAGS+=(-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+      -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF
+      -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
+    if [ "$ISA" = avx2-vnni ]; then CMAKE_FLAGS+=(-DGGML_AVX_VNNI=ON); else CMAKE_FLAGS+=(-DGGML_AVX_VNNI=OFF); fi ;;
+  *) echo "llamacpp.sh: TQ_LLAMACPP_ISA must be native, avx2 or avx2-vnni (not '$ISA')" >&2; exit 2 ;;
+esac
+
 CACHE=${TQ_CACHE:-$REPO/.cache}
 PIP_CACHE=${TQ_PIP_CACHE:-$CACHE/pip}
 DIR=${TQ_LLAMACPP_DIR:-$CACHE/llama.cpp}
 JOBS=${JOBS:-2}
 SDIST=$PIP_CACHE/llama_cpp_python-$PKG_VERSION.tar.gz
 SRC=$DIR/src/llama_cpp_python-$PKG_VERSION/vendor/llama.cpp
-BUILD=$DIR/build
+BUILD=$DIR/build$([ "$ISA" = native ] || echo "-$ISA")
 BIN=$BUILD/bin
+INFO=$BUILD/build-info.txt
 STAMP="$PKG_VERSION $PKG_SHA256 ${CMAKE_FLAGS[*]} ${TARGETS[*]} $(uname -m)"
 
 SRC_ONLY=0
@@ -52,12 +74,12 @@ log() { echo "llamacpp.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 all_built() {
-  [ -f "$DIR/stamp" ] && [ "$(cat "$DIR/stamp")" = "$STAMP" ] || return 1
+  [ -f "$BUILD/stamp" ] && [ "$(cat "$BUILD/stamp")" = "$STAMP" ] || return 1
   for t in "${TARGETS[@]}"; do [ -x "$BIN/$t" ] || return 1; done
 }
 
 if [ "$SRC_ONLY" = 0 ] && all_built; then
-  cat "$DIR/build-info.txt" >&2
+  cat "$INFO" >&2
   echo "$BIN"
   exit 0
 fi
@@ -81,7 +103,7 @@ got=$(sha256sum "$SDIST" | cut -d' ' -f1)
 # 2. Unpack (again when another sdist was unpacked there).
 if [ ! -f "$SRC/CMakeLists.txt" ] || [ "$(cat "$DIR/src-stamp" 2>/dev/null)" != "$PKG_SHA256" ]; then
   log "unpacking into $DIR/src"
-  rm -rf "$DIR/src" "$DIR/src-stamp" "$DIR/stamp"
+  rm -rf "$DIR/src" "$DIR/src-stamp" "$DIR"/build*/stamp
   mkdir -p "$DIR/src"
   tar -xzf "$SDIST" -C "$DIR/src"
   [ -f "$SRC/CMakeLists.txt" ] || die "$SDIST has no vendor/llama.cpp/CMakeLists.txt"
@@ -94,10 +116,11 @@ fi
 
 # 3. Configure and build the tools only (nice: the machine is shared).
 log "building ${TARGETS[*]} in $BUILD ($JOBS jobs; this takes a while)"
-cmake -S "$SRC" -B "$BUILD" "${CMAKE_FLAGS[@]}" >"$DIR/configure.log" 2>&1 ||
-  die "cmake configure failed, see $DIR/configure.log"
-nice -n 5 cmake --build "$BUILD" -j "$JOBS" --target "${TARGETS[@]}" >"$DIR/build.log" 2>&1 ||
-  die "build failed, see $DIR/build.log"
+mkdir -p "$BUILD"
+cmake -S "$SRC" -B "$BUILD" "${CMAKE_FLAGS[@]}" >"$BUILD/configure.log" 2>&1 ||
+  die "cmake configure failed, see $BUILD/configure.log"
+nice -n 5 cmake --build "$BUILD" -j "$JOBS" --target "${TARGETS[@]}" >"$BUILD/build.log" 2>&1 ||
+  die "build failed, see $BUILD/build.log"
 
 # 4. What was built: the vendored llama.cpp commit (the sdist ships its .git) and version.
 commit=$(git -C "$SRC" log -1 --format='%H %cs' 2>/dev/null || echo unknown)
@@ -106,10 +129,11 @@ version=$("$BIN/llama-bench" --version 2>&1 | head -n 2 | tr '\n' ' ')
   echo "llama.cpp from llama-cpp-python $PKG_VERSION (sdist sha256 $PKG_SHA256)"
   echo "llama.cpp commit: $commit"
   echo "llama.cpp version: $version"
+  echo "isa: $ISA"
   echo "flags: ${CMAKE_FLAGS[*]}"
   echo "bin: $BIN"
-} >"$DIR/build-info.txt"
-for t in "${TARGETS[@]}"; do [ -x "$BIN/$t" ] || die "$BIN/$t was not built, see $DIR/build.log"; done
-echo "$STAMP" >"$DIR/stamp"
-cat "$DIR/build-info.txt" >&2
+} >"$INFO"
+for t in "${TARGETS[@]}"; do [ -x "$BIN/$t" ] || die "$BIN/$t was not built, see $BUILD/build.log"; done
+echo "$STAMP" >"$BUILD/stamp"
+cat "$INFO" >&2
 echo "$BIN"
