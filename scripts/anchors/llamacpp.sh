@@ -9,7 +9,8 @@
 #                                            # (models/ggml-vocab-*.gguf, models/templates/*.jinja)
 #
 # Built: llama-quantize llama-bench llama-perplexity llama-imatrix llama-tokenize llama-simple
-# llama-completion (greedy text: llama-completion -no-cnv --temp 0). Progress and the llama.cpp
+# llama-completion (greedy text: llama-completion -no-cnv --temp 0); CPU only, native ISA less AMX
+# (see NO_AMX). Progress and the llama.cpp
 # version/commit go to stderr; "$DIR/build-info.txt" keeps them. Idempotent: a second run with the
 # same pinned source and flags only checks the binaries and prints the folder.
 #
@@ -26,7 +27,12 @@ PKG_VERSION=0.3.36
 PKG_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 TARGETS=(llama-quantize llama-bench llama-perplexity llama-imatrix llama-tokenize llama-simple
   llama-completion)
+# Native ISA without AMX: CPUs here report AMX, but the VM does not grant its tile state and
+# ggml's AMX matmul dies with SIGSEGV (seen in llama-perplexity on q4_1). An explicit -mno-* wins
+# over -march=native in GCC whatever the order.
+NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 CMAKE_FLAGS=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON
+  "-DCMAKE_C_FLAGS=$NO_AMX" "-DCMAKE_CXX_FLAGS=$NO_AMX"
   -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_OPENMP=ON
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=OFF
   -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF)

@@ -1,6 +1,8 @@
 // Chat on a real model (SmolLM2-135M-Instruct Q4_1 from scripts/get-real-models.sh): its own
 // chat template answers a factual question, and a second turn that reuses the KV cache of the
 // first gives exactly the tokens of a fresh session that prefills the whole conversation.
+#include "runtime/chat.h"
+
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -9,7 +11,6 @@
 #include "io/chat_template.h"
 #include "io/tokenizer.h"
 #include "model/model.h"
-#include "runtime/chat.h"
 #include "runtime/session.h"
 
 namespace tq {
@@ -49,8 +50,8 @@ TEST(ChatRealModel, SmolLm2AnswersWithItsOwnTemplate) {
   ASSERT_TRUE(session.ok()) << session.status().to_string();
   Chat chat(**session, *s.tok, *s.tmpl, kGreedy);
   std::string streamed;
-  auto st = chat.send("What is the capital of France?", 48,
-                      [&](std::string_view p) { streamed += p; });
+  auto st =
+      chat.send("What is the capital of France?", 48, [&](std::string_view p) { streamed += p; });
   ASSERT_TRUE(st.ok()) << st.status().to_string();
   std::printf("answer: %s\n", streamed.c_str());
   EXPECT_NE(streamed.find("Paris"), std::string::npos) << streamed;
