@@ -20,6 +20,7 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "formats/format.h"
+#include "formats/ggml_int.h"
 #include "formats/quant_baselines.h"
 #include "formats/tq_weight.h"
 #include "kernels/matmul.h"
@@ -56,6 +57,11 @@ void fill_random(TypeId type, int64_t rows, int64_t cols, uint8_t* w, Rng& rng) 
         std::memcpy(w + r * rb + g * sizeof(Rtn4Block), &scale, 2);
         std::memcpy(w + r * rb + g * sizeof(Rtn4Block) + 2, &m, 2);
       }
+  } else if (is_ggml_int_type(type)) {  // random codes and sub-block scales, f16 fields ~2^-7
+    const int64_t bb = find_format(type)->block_bytes;
+    const uint16_t h = f32_to_f16(is_ggml_kquant(type) ? 0.001f : 0.01f);
+    for (size_t off = 0; off < total; off += static_cast<size_t>(bb))
+      for (int field : ggml_f16_field_offsets(type)) std::memcpy(w + off + field, &h, 2);
   } else if (type == kTypeQ8) {
     const float d = 0.02f / 127;
     for (int64_t r = 0; r < rows; ++r) std::memcpy(w + r * rb, &d, 4);
@@ -130,6 +136,11 @@ void register_all() {
     formats.push_back({find_tq_weight_fractional(b, 128)->name, find_tq_weight_fractional(b, 128)->id});
   formats.push_back({"tq4g64", find_tq_weight(4, 64)->id});
   formats.push_back({"tq4g32", find_tq_weight(4, 32)->id});
+  // llama.cpp's block formats (kernels/matmul_ggml.h).
+  for (TypeId t : {TypeId::q4_0, TypeId::q4_1, TypeId::q5_0, TypeId::q5_1, TypeId::q8_0,
+                   TypeId::iq4_nl, TypeId::q2_K, TypeId::q3_K, TypeId::q4_K, TypeId::q5_K,
+                   TypeId::q6_K, TypeId::iq4_xs})
+    formats.push_back({type_name(t), t});
   for (const F& f : formats) {
     // The ggml comparison: one 229,376 × 4,096 GEMV (bf16: 1.88 GB).
     benchmark::RegisterBenchmark((std::string("ggml_229376x4096/") + f.name).c_str(), BM_Quant,
@@ -153,6 +164,16 @@ void register_all() {
     benchmark::RegisterBenchmark((std::string("l1b_ffn_down_x16/") + f.name).c_str(), BM_Quant,
                                  f.type, 2048, 8192, 16)
         ->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+    // SmolLM2-135M (hidden 576, FFN 1536, 30 layers): ffn_up [1536, 576] × 30, cycled; its tied
+    // output head [49152, 576]. Small rows: per-row and per-call overheads show.
+    if (row_bytes(f.type, 576).ok() && !is_turboquant_type(f.type)) {
+      benchmark::RegisterBenchmark((std::string("smol_ffn_up_x30/") + f.name).c_str(), BM_Quant,
+                                   f.type, 1536, 576, 30)
+          ->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark((std::string("smol_head/") + f.name).c_str(), BM_Quant, f.type,
+                                   49152, 576, 1)
+          ->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond);
+    }
     // Llama-3.2-1B output head [128256, 2048] (bf16: 525 MB), one matrix.
     benchmark::RegisterBenchmark((std::string("l1b_lm_head/") + f.name).c_str(), BM_Quant, f.type,
                                  128256, 2048, 1)

@@ -9,6 +9,8 @@ find_package(hwy REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
 pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
+# xxHash (libxxhash-dev), used header-only (XXH_INLINE_ALL) for the per-tensor checksums.
+find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
 if(TQ_BUILD_TESTS)
   find_package(GTest REQUIRED)
   include(GoogleTest)

@@ -9,5 +9,5 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   cmake ninja-build g++ ccache pkg-config git ca-certificates \
   libgtest-dev libgmock-dev libbenchmark-dev \
   libcli11-dev nlohmann-json3-dev libfmt-dev libpcre2-dev libsentencepiece-dev libicu-dev \
-  libhwy-dev libopenblas-dev libomp-dev \
+  libhwy-dev libopenblas-dev libomp-dev libxxhash-dev \
   clang libclang-rt-14-dev >/dev/null

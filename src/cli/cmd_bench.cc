@@ -55,18 +55,26 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("-m,--model", a->models,
                   "Model (HF folder or .gguf); repeat to compare in one run")
       ->required();
-  cmd->add_option("-p,--prompt-tokens", a->n_prompt, "Prefill test length")->capture_default_str();
-  cmd->add_option("-n,--gen-tokens", a->n_gen, "Decode test length")->capture_default_str();
+  cmd->add_option("-p,--prompt-tokens", a->n_prompt, "Prefill test length")
+      ->check(positive_int())
+      ->capture_default_str();
+  cmd->add_option("-n,--gen-tokens", a->n_gen, "Decode test length")
+      ->check(positive_int())
+      ->capture_default_str();
   cmd->add_option("-r,--reps", a->reps, "Timed repetitions (after one warm-up)")
+      ->check(int_range(1, 1000000))
       ->capture_default_str();
   add_kv_args(cmd, &a->kv);
   cmd->add_option("--bandwidth-mib", a->bw_mib, "Buffer for the read-bandwidth test (0: skip)")
+      ->check(int_range(0, int64_t{1} << 20))
       ->capture_default_str();
   cmd->add_option("--json", a->json_path, "Also write the results as JSON");
   cmd->add_option("--md", a->md_path, "Also write the markdown report to this file");
   add_threads_option(cmd, &a->threads);
   cmd->callback([a] {
     apply_threads(a->threads);
+    if (!a->json_path.empty()) exit_on_error(check_output_file(a->json_path, "--json"));
+    if (!a->md_path.empty()) exit_on_error(check_output_file(a->md_path, "--md"));
     const char* wait = std::getenv("OMP_WAIT_POLICY");
     const std::string load_before = load_average();
     BenchOptions o;

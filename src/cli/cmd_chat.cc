@@ -84,11 +84,18 @@ void add_chat_command(CLI::App& app) {
   add_model_args(cmd, &a->m,
                  "Context length for the whole conversation (default: the model's, at most 4096)");
   cmd->add_option("--system", a->system, "System message");
-  cmd->add_option("-n,--n-predict", a->n_predict, "Most tokens per answer")->capture_default_str();
-  cmd->add_option("--temp", a->sampler.temperature, "Temperature (0: greedy)")
+  cmd->add_option("-n,--n-predict", a->n_predict, "Most tokens per answer")
+      ->check(positive_int())
       ->capture_default_str();
-  cmd->add_option("--top-k", a->sampler.top_k, "Top-k (0: off)")->capture_default_str();
-  cmd->add_option("--top-p", a->sampler.top_p, "Top-p (1: off)")->capture_default_str();
+  cmd->add_option("--temp", a->sampler.temperature, "Temperature (0: greedy)")
+      ->check(real_range(0, 1e6))
+      ->capture_default_str();
+  cmd->add_option("--top-k", a->sampler.top_k, "Top-k (0: off)")
+      ->check(non_negative_int())
+      ->capture_default_str();
+  cmd->add_option("--top-p", a->sampler.top_p, "Top-p (1: off)")
+      ->check(real_range(0, 1, /*lo_open=*/true))
+      ->capture_default_str();
   cmd->add_option("--seed", a->sampler.seed, "Sampling seed (default: from the clock, printed)")
       ->each([a](const std::string&) { a->seed_given = true; });
   cmd->add_flag("-q,--quiet", a->quiet, "Only the answers (no load / speed lines on stderr)");

@@ -264,9 +264,9 @@ Status section_bench(const Options& o, std::string& md) {
     std::map<std::pair<int64_t, int64_t>, std::map<int64_t, std::pair<double, double>>> rows;
     for (const auto& [key, v] : table[op]) rows[{std::get<0>(key), std::get<1>(key)}][std::get<2>(key)] = v;
     for (const auto& [db, by_t] : rows) {
-      auto cell = [&](int64_t t) {
-        auto it = by_t.find(t);
-        return it == by_t.end() ? std::string("| — | — ")
+      auto cell = [&m = by_t](int64_t t) {  // clang 14 cannot capture a structured binding
+        auto it = m.find(t);
+        return it == m.end() ? std::string("| — | — ")
                                 : fmt::format("| {:.3g} | {:.2f} ", it->second.first, it->second.second / 1e9);
       };
       md += fmt::format("| {} | {} {}{}|\n", db.first, db.second, cell(1), cell(2));
@@ -282,6 +282,7 @@ Status section_bench(const Options& o, std::string& md) {
 }
 
 void run(const Options& o) {
+  exit_on_error(check_output_file(o.out, "-o"));
   Timer timer;
   std::string md;
   md += "# TurboQuant codec: measured against the theory\n\n";
@@ -322,8 +323,8 @@ void add_codec_report_command(CLI::App& app) {
   cmd->add_option("--bench-json", opts->bench_json, "bench_codec --benchmark_format=json output to include");
   cmd->add_option("--sift", opts->sift, "SIFT .fvecs file for the real-data rotation table (optional)");
   cmd->add_option("--append", opts->append, "Markdown files to append verbatim (e.g. tools/faiss_oracle.py output)");
-  cmd->add_option("--vectors", opts->vectors, "Unit vectors per MSE row")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--pairs", opts->pairs, "(x, q) pairs per inner-product row")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--vectors", opts->vectors, "Unit vectors per MSE row")->capture_default_str()->check(positive_int());
+  cmd->add_option("--pairs", opts->pairs, "(x, q) pairs per inner-product row")->capture_default_str()->check(positive_int());
   cmd->add_option("--seed", opts->seed, "Seed of every measurement")->capture_default_str();
   cmd->add_flag("--quick", opts->quick, "Small sizes (a smoke test, seconds)");
   cmd->callback([opts] { run(*opts); });

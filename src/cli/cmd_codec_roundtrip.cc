@@ -38,6 +38,7 @@ Status write_fvecs(const std::string& path, const std::vector<float>& x, int64_t
 
 Status run(const Options& o) {
   apply_threads(o.threads);
+  if (!o.out.empty()) TQ_RETURN_IF_ERROR(check_output_file(o.out, "-o"));
   int64_t d = 0, n = 0;
   TQ_ASSIGN_OR_RETURN(std::vector<float> x, read_fvecs(o.in, o.max_n, &d, &n));
   CodecConfig cfg;
@@ -72,10 +73,12 @@ void add_codec_roundtrip_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("codec-roundtrip", "Encode + decode an .fvecs file with the TurboQuant codec");
   cmd->add_option("-i,--in", opts->in, "Input vectors (.fvecs)")->required();
   cmd->add_option("-o,--out", opts->out, "Write the reconstruction here (.fvecs)");
-  cmd->add_option("-b,--bits", opts->bits, "Bits per coordinate (1..8)")->capture_default_str();
+  cmd->add_option("-b,--bits", opts->bits, "Bits per coordinate (1..8)")
+      ->check(int_range(1, 8))
+      ->capture_default_str();
   cmd->add_option("--kind", opts->kind, "mse or prod")->capture_default_str();
   cmd->add_option("--seed", opts->seed, "Rotation seed")->capture_default_str();
-  cmd->add_option("--max-n", opts->max_n, "Read at most this many vectors")->check(CLI::PositiveNumber);
+  cmd->add_option("--max-n", opts->max_n, "Read at most this many vectors")->check(positive_int());
   add_threads_option(cmd, &opts->threads);
   cmd->callback([opts] { exit_on_error(run(*opts)); });
 }

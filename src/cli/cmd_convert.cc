@@ -4,7 +4,9 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "core/file_util.h"
 #include "formats/format.h"
+#include "io/checksum.h"
 #include "io/gguf_convert.h"
 
 namespace tq::cli {
@@ -34,10 +36,12 @@ void add_convert_command(CLI::App& app) {
   add_threads_option(cmd, &args->threads);
   cmd->callback([args] {
     apply_threads(args->threads);
+    exit_on_error(check_output_file(args->out, "-o"));
     const FormatTraits* f = find_format(std::string_view(args->type));
     if (!f) exit_on_error(invalid_argument("unknown type '{}'", args->type));
     auto mf = open_model(args->model);
     exit_on_error(mf.status());
+    exit_on_error(verify_checksums_at_load(*mf));
     ConvertOptions opt;
     opt.type = f->id;
     opt.progress = !args->quiet;

@@ -37,6 +37,9 @@ struct Args {
 
 Status run(Args& a) {
   apply_threads(a.threads);
+  if (!a.md.empty()) TQ_RETURN_IF_ERROR(check_output_file(a.md, "--md"));
+  if (!a.json.empty()) TQ_RETURN_IF_ERROR(check_output_file(a.json, "--json"));
+  if (!a.work_dir.empty()) TQ_RETURN_IF_ERROR(check_output_folder(a.work_dir, "--work-dir"));
   WeightEvalOptions o;
   o.model_path = a.model;
   o.text_path = a.text;
@@ -122,28 +125,36 @@ void add_eval_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--method", a->method, "Method of rows that name none")->capture_default_str();
   cmd->add_option("--calib", a->calib, "Calibration text (never the evaluation text)");
-  cmd->add_option("--calib-windows", a->calib_windows, "Calibration windows")->capture_default_str();
-  cmd->add_option("-c,--ctx", a->ctx, "Window length (evaluation and calibration)")->capture_default_str();
-  cmd->add_option("--ppl-windows", a->ppl_windows, "Windows for PPL")->capture_default_str();
-  cmd->add_option("--kld-windows", a->kld_windows, "First windows for KLD / top-1")->capture_default_str();
+  cmd->add_option("--calib-windows", a->calib_windows, "Calibration windows")
+      ->check(positive_int())->capture_default_str();
+  cmd->add_option("-c,--ctx", a->ctx, "Window length (evaluation and calibration)")
+      ->check(int_range(2, 1 << 20))->capture_default_str();
+  cmd->add_option("--ppl-windows", a->ppl_windows, "Windows for PPL")
+      ->check(positive_int())->capture_default_str();
+  cmd->add_option("--kld-windows", a->kld_windows, "First windows for KLD / top-1")
+      ->check(positive_int())->capture_default_str();
   cmd->add_option("--anchors", a->anchors, "llama.cpp anchor file (LLAMACPP-WEIGHTS.md)");
   cmd->add_option("--anchor-model", a->anchor_model, "Model name in the anchor file (default: the folder name)");
   cmd->add_flag("--anchor-rows", a->anchor_rows, "Add a bpw=B row for each anchor's bits per weight");
-  cmd->add_option("-n,--gen-tokens", a->n_gen, "Decode test length")->capture_default_str();
-  cmd->add_option("-r,--reps", a->reps, "Decode test repetitions")->capture_default_str();
-  cmd->add_option("--tune-steps", a->tune_steps, "Adam steps per block (method adam)")->capture_default_str();
+  cmd->add_option("-n,--gen-tokens", a->n_gen, "Decode test length")
+      ->check(positive_int())->capture_default_str();
+  cmd->add_option("-r,--reps", a->reps, "Decode test repetitions")
+      ->check(int_range(1, 1000000))->capture_default_str();
+  cmd->add_option("--tune-steps", a->tune_steps, "Adam steps per block (method adam)")
+      ->check(non_negative_int())->capture_default_str();
   cmd->add_option("--sens-windows", a->sens_windows, "Windows for the KLD sensitivity of bpw= rows")
-      ->capture_default_str();
+      ->check(positive_int())->capture_default_str();
   cmd->add_option("--widths", a->widths, "Candidate widths of bpw= rows (x.5 = tq<x>.5)")
-      ->delimiter(',')->capture_default_str();
+      ->delimiter(',')->check(real_range(2, 8))->capture_default_str();
   cmd->add_option("--sens-widths", a->sens_widths, "Widths at which bpw= rows measure the KLD sensitivity")
-      ->delimiter(',')->capture_default_str();
+      ->delimiter(',')->check(real_range(2, 8))->capture_default_str();
   cmd->add_option("--e2e-steps", a->e2e_steps, "Adam steps of the end-to-end scales (method e2e)")
-      ->capture_default_str();
-  cmd->add_option("--e2e-lr", a->e2e_lr, "Learning rate of the end-to-end scales")->capture_default_str();
+      ->check(non_negative_int())->capture_default_str();
+  cmd->add_option("--e2e-lr", a->e2e_lr, "Learning rate of the end-to-end scales")
+      ->check(positive_real())->capture_default_str();
   cmd->add_option("--e2e-windows", a->e2e_windows,
                   "Calibration windows the end-to-end scales tune on (0: all but the 16 held-out ones)")
-      ->capture_default_str();
+      ->check(non_negative_int())->capture_default_str();
   cmd->add_flag("--no-head-hot-plans", a->no_head_hot_plans,
                 "--bpw plans give an untied output head no hot rows (as before they existed)");
   cmd->add_option("--head-hot-rows", a->head_hot_rule,
@@ -157,7 +168,8 @@ void add_eval_command(CLI::App& app) {
                 "Reuse the rows an earlier run with the same --work-dir and options measured");
   cmd->add_option("--max-seconds", a->max_seconds,
                   "Start no new row after this many seconds; exit status 3 = not finished (with "
-                  "--resume, run again to continue)");
+                  "--resume, run again to continue)")
+      ->check(real_range(0, 1e9));
   cmd->add_option("--json", a->json, "Write the rows as JSON here");
   cmd->add_option("--md", a->md, "Write the markdown table here");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress bars");

@@ -2,27 +2,21 @@
 // (long arrays abbreviated), every tensor with type, shape and bytes, and totals with bits/weight.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 
 #include "cli/commands.h"
 #include "formats/format.h"
+#include "core/timer.h"
+#include "io/checksum.h"
 #include "io/gguf_reader.h"
 #include "io/model_file.h"
 #include "model/model.h"
+#include "runtime/kv_plan.h"
 
 namespace tq::cli {
 namespace {
-
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{:.0f} B", b) : fmt::format("{:.2f} {}", b, units[u]);
-}
 
 void print_metadata(const Metadata& meta, size_t array_items) {
   size_t key_width = 0;
@@ -33,31 +27,54 @@ void print_metadata(const Metadata& meta, size_t array_items) {
                 v.to_string(array_items).c_str());
 }
 
+// --verify: the checksums (files tq wrote), then what loading checks (shapes, scales, side data).
+Status verify(const ModelFile& mf) {
+  Timer t;
+  TQ_ASSIGN_OR_RETURN(const ChecksumReport r, verify_tensor_checksums(mf));
+  const double hash_s = t.seconds();
+  TQ_ASSIGN_OR_RETURN(auto model, bind_model(mf));
+  if (r.present)
+    std::printf("verified: %zu tensors, %s, match their checksums (%.3f s, %.1f GB/s); the model "
+                "binds\n",
+                r.n_tensors, format_bytes(static_cast<double>(r.n_bytes)).c_str(), hash_s,
+                static_cast<double>(r.n_bytes) / 1e9 / std::max(hash_s, 1e-9));
+  else
+    std::printf("verified: the model binds (shapes, finite scales); no checksums to compare (%s)\n",
+                mf.kind == SourceKind::kGguf ? "the file was not written by tq" : "a Hugging Face folder");
+  return ok_status();
+}
+
 }  // namespace
 
 void add_inspect_command(CLI::App& app) {
   struct Args {
     std::string path;
     size_t array_items = 8;
-    bool no_tensors = false;
+    bool no_tensors = false, verify = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
       "inspect", "Show the metadata and tensors of a GGUF file or Hugging Face folder");
   cmd->add_option("file", args->path, "GGUF file or Hugging Face model folder")->required();
   cmd->add_option("--array-items", args->array_items, "Array elements shown per metadata key")
+      ->check(int_range(0, 1 << 30))
       ->capture_default_str();
   cmd->add_flag("--no-tensors", args->no_tensors, "Only metadata and totals");
+  cmd->add_flag("--verify", args->verify,
+                "First check every tensor against the checksums tq writes into its files (and "
+                "that the model binds: shapes, finite scales); damage is an error naming the "
+                "tensor");
   cmd->callback([args] {
     auto mf = open_model(args->path);
     exit_on_error(mf.status());
+    if (args->verify) exit_on_error(verify(*mf));
     if (mf->kind == SourceKind::kGguf) {
       auto g = read_gguf(args->path);  // container facts (the mapping is shared by the page cache)
       exit_on_error(g.status());
       struct stat st {};
       ::stat(args->path.c_str(), &st);
       std::printf("%s: GGUF v%u, %s, alignment %u, data section at byte %llu\n", args->path.c_str(),
-                  g->version, human_bytes(static_cast<double>(st.st_size)).c_str(), g->alignment,
+                  g->version, format_bytes(static_cast<double>(st.st_size)).c_str(), g->alignment,
                   static_cast<unsigned long long>(g->data_offset));
     } else {
       std::printf("%s: Hugging Face folder, %zu safetensors file(s)%s%s\n", args->path.c_str(),
@@ -94,7 +111,7 @@ void add_inspect_command(CLI::App& app) {
                      : 0;
     std::printf("total: %zu tensors, %lld parameters, %s of tensor data, %.3f bits per weight\n",
                 mf->tensors.size(), static_cast<long long>(total_params),
-                human_bytes(static_cast<double>(total_bytes)).c_str(), bpw);
+                format_bytes(static_cast<double>(total_bytes)).c_str(), bpw);
     // Hot rows (tq quantize +h<K>) of the embedding and of an untied head: what they add.
     for (const char* matrix : {"token_embd.weight", "output.weight"}) {
       const TensorInfo* ids = mf->find(hot_rows_ids_name(matrix));
@@ -105,7 +122,7 @@ void add_inspect_command(CLI::App& app) {
       std::printf("hot rows of %s: %lld tokens, residual rows %s, %s (+%.3f bits per weight of the "
                   "matrix, +%.4f of the model)\n",
                   matrix, static_cast<long long>(ids->shape[0]), type_name(rows->type),
-                  human_bytes(static_cast<double>(b)).c_str(),
+                  format_bytes(static_cast<double>(b)).c_str(),
                   8.0 * static_cast<double>(b) / static_cast<double>(m->n_elements()),
                   total_params ? 8.0 * static_cast<double>(b) / static_cast<double>(total_params) : 0.0);
     }
@@ -115,7 +132,7 @@ void add_inspect_command(CLI::App& app) {
                   total_params
                       ? 100.0 * static_cast<double>(pb.first) / static_cast<double>(total_params)
                       : 0.0,
-                  human_bytes(static_cast<double>(pb.second)).c_str());
+                  format_bytes(static_cast<double>(pb.second)).c_str());
   });
 }
 

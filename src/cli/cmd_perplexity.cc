@@ -20,30 +20,36 @@ struct PplArgs {
   ModelArgs m;
   std::string file;
   PerplexityOptions o;
+  bool quiet = false;
 };
 
 Status run(PplArgs& a) {
   apply_threads(a.m.threads);
+  if (!a.o.save_logits_path.empty())
+    TQ_RETURN_IF_ERROR(check_output_file(a.o.save_logits_path, "--save-logits"));
   if (a.m.ctx > 0) a.o.n_ctx = a.m.ctx;
   TQ_ASSIGN_OR_RETURN(auto model, load_model(a.m.model));
   TQ_ASSIGN_OR_RETURN(auto tok, Tokenizer::from_model_file(model->file));
   TQ_ASSIGN_OR_RETURN(std::string text, read_file(a.file));
   Timer t;
   const std::vector<int32_t> ids = tok->encode(text, /*add_special=*/true);
-  std::fprintf(stderr, "%s: %zu bytes -> %zu tokens in %.2f s (BOS %s)\n", a.file.c_str(),
-               text.size(), ids.size(), t.seconds(), tok->adds_bos() ? "added" : "not added");
+  if (!a.quiet)
+    std::fprintf(stderr, "%s: %zu bytes -> %zu tokens in %.2f s (BOS %s)\n", a.file.c_str(),
+                 text.size(), ids.size(), t.seconds(), tok->adds_bos() ? "added" : "not added");
   if (a.o.llamacpp && tok->adds_bos()) a.o.bos_id = tok->bos_id();
   TQ_ASSIGN_OR_RETURN(const int64_t budget, kv_budget_bytes(a.m.kv));
   TQ_ASSIGN_OR_RETURN(SessionOptions so, session_options(a.m, a.o.n_ctx, *model));
   TQ_ASSIGN_OR_RETURN(auto session, Session::create(*model, so));
   a.o.n_batch = a.m.batch;
-  std::fprintf(stderr, "%s: %s\n%s%s\n", a.m.model.c_str(), model->hp.to_string().c_str(),
-               kv_memory_summary(session->kv_cache(), budget).c_str(),
-               so.kv.channel_stats ? (" | outlier channels: " + so.kv.channel_stats->source).c_str() : "");
+  a.o.progress = !a.quiet;
+  if (!a.quiet)
+    std::fprintf(stderr, "%s: %s\n%s%s\n", a.m.model.c_str(), model->hp.to_string().c_str(),
+                 kv_memory_summary(session->kv_cache(), budget).c_str(),
+                 so.kv.channel_stats ? (" | outlier channels: " + so.kv.channel_stats->source).c_str() : "");
   TQ_ASSIGN_OR_RETURN(PerplexityResult r, perplexity(*session, ids, a.o));
   std::printf("%s\n", format_perplexity(r, a.o).c_str());
-  std::fprintf(stderr, "%.1f s, %.1f tokens/s\n", r.seconds, r.tokens_per_second);
-  if (!a.o.save_logits_path.empty())
+  if (!a.quiet) std::fprintf(stderr, "%.1f s, %.1f tokens/s\n", r.seconds, r.tokens_per_second);
+  if (!a.quiet && !a.o.save_logits_path.empty())
     std::fprintf(stderr, "saved logits to %s\n", a.o.save_logits_path.c_str());
   return ok_status();
 }
@@ -57,7 +63,9 @@ void add_perplexity_command(CLI::App& app) {
   add_model_args(cmd, &a->m, "Window length in tokens (default 512)");
   a->m.batch = 512;
   cmd->add_option("-f,--file", a->file, "Text file, tokenized whole")->required();
-  cmd->add_option("--chunks", a->o.max_chunks, "Evaluate only the first K windows (default: all)");
+  cmd->add_option("--chunks", a->o.max_chunks, "Evaluate only the first K windows (default: all)")
+      ->check(positive_int());
+  cmd->add_flag("-q,--quiet", a->quiet, "Only the result (no info lines or progress bar on stderr)");
   cmd->add_flag("--llamacpp", a->o.llamacpp,
                 "Score only the second half of each window (llama-perplexity)");
   cmd->add_option(

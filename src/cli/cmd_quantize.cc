@@ -63,6 +63,8 @@ nlohmann::json report_json(const QuantizeReport& r) {
 
 Status run(const Args& a) {
   apply_threads(a.threads);
+  TQ_RETURN_IF_ERROR(check_output_file(a.out, "-o"));
+  if (!a.json.empty()) TQ_RETURN_IF_ERROR(check_output_file(a.json, "--json"));
   QuantizeOptions opt;
   if (!a.recipe.empty() == (a.bpw > 0))
     return invalid_argument("give exactly one of --recipe R or --bpw B");
@@ -116,36 +118,45 @@ void add_quantize_command(CLI::App& app) {
                   "Formats per tensor, e.g. tq4 | \"tq3;attn_v=tq5;ffn_down=tq4\" | rtn4 | gptq4 | q8");
   cmd->add_option("--bpw", a->bpw,
                   "Mixed precision: per-tensor widths chosen to fit this many bits per weight "
-                  "(all tensors counted)");
+                  "(all tensors counted)")
+      ->check(real_range(1, 16));
   cmd->add_option("--method", a->method,
                   "datafree | full (= gptq+lsq+adam) | steps joined by '+': gptq, lsq, adam, e2e, "
                   "norm, e.g. full+e2e (default: full with --calib, else datafree)");
   cmd->add_option("--calib", a->calib, "Calibration text file (never the evaluation text)");
-  cmd->add_option("--calib-windows", a->calib_windows, "Calibration windows")->capture_default_str();
-  cmd->add_option("--calib-ctx", a->calib_ctx, "Tokens per calibration window")->capture_default_str();
+  cmd->add_option("--calib-windows", a->calib_windows, "Calibration windows")
+      ->check(positive_int())->capture_default_str();
+  cmd->add_option("--calib-ctx", a->calib_ctx, "Tokens per calibration window")
+      ->check(int_range(2, 1 << 20))->capture_default_str();
   cmd->add_option("--sens-windows", a->sens_windows,
-                  "Windows for the per-tensor KLD sensitivity of --bpw plans")->capture_default_str();
+                  "Windows for the per-tensor KLD sensitivity of --bpw plans")
+      ->check(positive_int())->capture_default_str();
   cmd->add_option("--widths", a->widths,
                   "Candidate widths of --bpw plans (x.5 = the fractional format tq<x>.5)")
-      ->delimiter(',')->capture_default_str();
+      ->delimiter(',')->check(real_range(2, 8))->capture_default_str();
   cmd->add_option("--sens-widths", a->sens_widths,
                   "Widths (among --widths) at which --bpw measures each tensor's KLD sensitivity; "
                   "the others are extrapolated by the weighted error")
-      ->delimiter(',')->capture_default_str();
-  cmd->add_option("--tune-steps", a->tune_steps, "Adam steps per block (method adam)")->capture_default_str();
-  cmd->add_option("--tune-windows", a->tune_windows, "Calibration windows used by adam and e2e")->capture_default_str();
-  cmd->add_option("--tune-lr", a->tune_lr, "Adam learning rate on the scale multipliers")->capture_default_str();
+      ->delimiter(',')->check(real_range(2, 8))->capture_default_str();
+  cmd->add_option("--tune-steps", a->tune_steps, "Adam steps per block (method adam)")
+      ->check(non_negative_int())->capture_default_str();
+  cmd->add_option("--tune-windows", a->tune_windows, "Calibration windows used by adam and e2e")
+      ->check(positive_int())->capture_default_str();
+  cmd->add_option("--tune-lr", a->tune_lr, "Adam learning rate on the scale multipliers")
+      ->check(positive_real())->capture_default_str();
   cmd->add_option("--e2e-steps", a->e2e_steps, "Adam steps of the end-to-end scales (method e2e)")
-      ->capture_default_str();
-  cmd->add_option("--e2e-lr", a->e2e_lr, "Learning rate of the end-to-end scales")->capture_default_str();
-  cmd->add_option("--e2e-batch", a->e2e_batch, "Windows per end-to-end step")->capture_default_str();
+      ->check(non_negative_int())->capture_default_str();
+  cmd->add_option("--e2e-lr", a->e2e_lr, "Learning rate of the end-to-end scales")
+      ->check(positive_real())->capture_default_str();
+  cmd->add_option("--e2e-batch", a->e2e_batch, "Windows per end-to-end step")
+      ->check(positive_int())->capture_default_str();
   cmd->add_option("--e2e-windows", a->e2e_windows,
                   "Calibration windows the end-to-end scales tune on (0: all but the held-out ones)")
-      ->capture_default_str();
+      ->check(non_negative_int())->capture_default_str();
   cmd->add_option("--e2e-holdout", a->e2e_holdout,
                   "Last calibration windows (at most a quarter) that decide whether the end-to-end "
                   "scales are kept")
-      ->capture_default_str();
+      ->check(non_negative_int())->capture_default_str();
   cmd->add_flag("--no-head-hot-plans", a->no_head_hot_plans,
                 "--bpw plans give an untied output head no hot rows (as before they existed)");
   cmd->add_option("--head-hot-rows", a->head_hot_rule,

@@ -57,19 +57,22 @@ Status run(RunArgs& a) {
   if (!a.seed_given)
     a.sampler.seed =
         static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
-  if (!a.quiet)
-    std::fprintf(
-        stderr, "%s: %s | %s | ctx %lld | loaded in %.2f s | seed %llu\n%s\n", a.m.model.c_str(),
-        model->hp.to_string().c_str(), tok->source().c_str(),
-        static_cast<long long>(session->n_ctx()), load.seconds(),
-        static_cast<unsigned long long>(a.sampler.seed),
-        kv_memory_summary(session->kv_cache(), budget).c_str());
+  const double load_s = load.seconds();
 
   std::fputs(a.prompt.c_str(), stdout);
   std::fflush(stdout);
   Timer t;
   TQ_RETURN_IF_ERROR(session->eval(ids, LogitsMode::kLast));
   const double prefill_s = t.seconds();
+  // After the prefill, so that a model that fails on its first tokens (non-finite logits) shows
+  // its error as the first line on stderr.
+  if (!a.quiet)
+    std::fprintf(
+        stderr, "%s: %s | %s | ctx %lld | loaded in %.2f s | seed %llu\n%s\n", a.m.model.c_str(),
+        model->hp.to_string().c_str(), tok->source().c_str(),
+        static_cast<long long>(session->n_ctx()), load_s,
+        static_cast<unsigned long long>(a.sampler.seed),
+        kv_memory_summary(session->kv_cache(), budget).c_str());
   Sampler sampler(a.sampler);
   StreamDecoder out(*tok);
   int64_t n_gen = 0;
@@ -116,11 +119,18 @@ void add_run_command(CLI::App& app) {
   add_model_args(cmd, &a->m, "Context length (default: the model's, at most 4096)");
   cmd->add_option("-p,--prompt", a->prompt, "Prompt text");
   cmd->add_option("-f,--file", a->prompt_file, "Read the prompt from a file");
-  cmd->add_option("-n,--n-predict", a->n_predict, "Tokens to generate")->capture_default_str();
-  cmd->add_option("--temp", a->sampler.temperature, "Temperature (0: greedy)")
+  cmd->add_option("-n,--n-predict", a->n_predict, "Tokens to generate")
+      ->check(positive_int())
       ->capture_default_str();
-  cmd->add_option("--top-k", a->sampler.top_k, "Top-k (0: off)")->capture_default_str();
-  cmd->add_option("--top-p", a->sampler.top_p, "Top-p (1: off)")->capture_default_str();
+  cmd->add_option("--temp", a->sampler.temperature, "Temperature (0: greedy)")
+      ->check(real_range(0, 1e6))
+      ->capture_default_str();
+  cmd->add_option("--top-k", a->sampler.top_k, "Top-k (0: off)")
+      ->check(non_negative_int())
+      ->capture_default_str();
+  cmd->add_option("--top-p", a->sampler.top_p, "Top-p (1: off)")
+      ->check(real_range(0, 1, /*lo_open=*/true))
+      ->capture_default_str();
   cmd->add_option("--seed", a->sampler.seed, "Sampling seed (default: from the clock, printed)")
       ->each([a](const std::string&) { a->seed_given = true; });
   cmd->add_flag("-q,--quiet", a->quiet, "Only the text (no load / speed lines on stderr)");

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "cli/commands.h"
+#include "core/file_util.h"
 #include "core/timer.h"
 #include "formats/format.h"
 #include "model/synth.h"
@@ -27,7 +28,8 @@ void add_synth_command(CLI::App& app) {
                   "Weight type: bf16, f16 or f32; for a .gguf output also a type `tq convert` "
                   "writes (q8_0, q8, rtn4, tq4g128, ...: quantized data-free)")
       ->capture_default_str();
-  cmd->add_option("--layers", a->layers, "Number of layers (default: the real model's)");
+  cmd->add_option("--layers", a->layers, "Number of layers (default: the real model's)")
+      ->check(int_range(1, 1024));
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
   cmd->add_option("-o,--output", a->out,
                   "Output: a folder (Hugging Face layout) or a .gguf file")
@@ -35,6 +37,8 @@ void add_synth_command(CLI::App& app) {
   add_threads_option(cmd, &a->threads);
   cmd->callback([a] {
     apply_threads(a->threads);
+    exit_on_error(a->out.ends_with(".gguf") ? check_output_file(a->out, "-o")
+                                            : check_output_folder(a->out, "-o"));
     const FormatTraits* f = find_format(a->type);
     if (!f) exit_on_error(invalid_argument("unknown --type '{}'", a->type));
     SynthOptions o;

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/validate.h"
 #include "tq/status.h"
 
 namespace tq::cli {
@@ -22,8 +23,19 @@ void add_perplexity_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 
+// Registers every subcommand above and the global options (--simd, --version) on `app`.
+// run_actions = false: parsing and validation only, no command runs (tests, the fuzz target of
+// the parser; the actions' state stays alive, unlike replacing their callbacks).
+void add_commands(CLI::App& app, bool run_actions = true);
+// Parses argv and runs the chosen command; returns the exit status: 0, 1 (the command failed),
+// 2 (a bad command line — unknown option, missing or invalid value — or an invalid argument),
+// or a command's own code (tq eval: 3). A failure prints one "tq: ..." line to stderr first.
+int run_command_line(CLI::App& app, int argc, const char* const* argv);
+
 // Prints "tq: <status>" to stderr and throws CLI::RuntimeError(exit code) when !st.ok().
 void exit_on_error(const Status& st);
+// Most worker threads -t accepts.
+inline constexpr int kMaxThreads = 1024;
 // Applies --threads (0 = all cores) for a command.
 void add_threads_option(CLI::App* cmd, int* threads);
 void apply_threads(int threads);

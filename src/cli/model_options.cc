@@ -32,6 +32,7 @@ void add_kv_args(CLI::App* cmd, KvArgs* a) {
                   "(data-free, the default) or 'random'");
   cmd->add_option("--kv-calib-tokens", a->calib_tokens,
                   "Tokens of the calibration text to run (windows of 512)")
+      ->check(positive_int())
       ->capture_default_str();
   cmd->add_option("--kv-budget", a->budget,
                   "KV memory budget: the longest context that fits it is reported, and --kv auto "
@@ -41,8 +42,9 @@ void add_kv_args(CLI::App* cmd, KvArgs* a) {
 
 void add_model_args(CLI::App* cmd, ModelArgs* a, const std::string& ctx_help) {
   cmd->add_option("-m,--model", a->model, "Model: Hugging Face folder or .gguf file")->required();
-  cmd->add_option("-c,--ctx", a->ctx, ctx_help);
+  cmd->add_option("-c,--ctx", a->ctx, ctx_help)->check(int_range(2));
   cmd->add_option("-b,--batch", a->batch, "Tokens per forward chunk in prefill")
+      ->check(int_range(1, 65536))
       ->capture_default_str();
   add_kv_args(cmd, &a->kv);
   add_threads_option(cmd, &a->threads);

@@ -142,6 +142,9 @@ Result<PerplexityResult> perplexity(Session& session, std::span<const int32_t> t
   r.nll_stderr = m.stderr_;
   r.ppl = std::exp(m.mean);
   r.ppl_stderr = r.ppl * m.stderr_;
+  if (!std::isfinite(r.ppl))  // finite logits can still overflow exp (mean NLL > 709)
+    return out_of_range("perplexity: {} (mean NLL {}) is not finite: the model's logits are extreme",
+                        r.ppl, m.mean);
   r.seconds = timer.seconds();
   r.tokens_per_second = static_cast<double>(n_chunks * n_ctx) / std::max(1e-9, r.seconds);
   if (base) {
@@ -157,6 +160,10 @@ Result<PerplexityResult> perplexity(Session& session, std::span<const int32_t> t
     k.top1_stderr =
         k.n ? std::sqrt(k.top1_agreement * (1 - k.top1_agreement) / static_cast<double>(k.n)) : 0;
     k.base_ppl = std::exp(mean_stderr(base_nll).mean);
+    if (!std::isfinite(k.mean) || !std::isfinite(k.base_ppl))
+      return corrupt_file("{}: KLD {} / base PPL {} is not finite: the saved logits hold non-finite "
+                          "values (a damaged file?)",
+                          o.kld_base_path, k.mean, k.base_ppl);
     r.kld = k;
   }
   return r;

@@ -47,7 +47,8 @@ struct PerplexityResult {
 
 // Runs the protocol on `tokens` (already tokenized, BOS where the tokenizer adds it). Errors: fewer
 // tokens than one window, n_ctx larger than the session's context, unreadable / mismatched base
-// logits (other text, tokenizer, window length or vocabulary), write errors. Resets the session.
+// logits (other text, tokenizer, window length or vocabulary), write errors, a non-finite logit,
+// PPL or KLD. Resets the session.
 Result<PerplexityResult> perplexity(Session& session, std::span<const int32_t> tokens,
                                     const PerplexityOptions& opts);
 

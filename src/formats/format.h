@@ -61,8 +61,12 @@ const FormatTraits* find_format(TypeId id);
 const FormatTraits* find_format(std::string_view name);
 
 // Bytes of a row of n elements (row header + blocks); error if n is not a multiple of the block
-// size or the type is unknown.
+// size, the type is unknown or the size does not fit 64 bits (core/checked.h).
 Result<size_t> row_bytes(TypeId id, int64_t n);
+// Bytes of a whole tensor of `shape` (outermost first, every dimension >= 1; the last one is the
+// row): rows times row_bytes, overflow-checked. The one place that turns an untrusted shape and
+// type into a byte count (file readers, writers, the model binder).
+Result<size_t> tensor_bytes(TypeId id, std::span<const int64_t> shape);
 // Bits per element including every scale/offset stored in the blocks (not the row header).
 double bits_per_element(TypeId id);
 // Bits per element of a row of n_cols elements, row header included.

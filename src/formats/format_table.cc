@@ -2,6 +2,7 @@
 #include <string>
 #include <vector>
 
+#include "core/checked.h"
 #include "formats/format.h"
 #include "formats/format_families.h"
 
@@ -43,8 +44,26 @@ Result<size_t> row_bytes(TypeId id, int64_t n) {
   if (n < 0 || n % f->block_elems != 0)
     return invalid_argument("row of {} elements is not a multiple of the {} block size {}", n, f->name,
                             f->block_elems);
-  return static_cast<size_t>(f->row_header_bytes) +
-         static_cast<size_t>(n / f->block_elems) * static_cast<size_t>(f->block_bytes);
+  const auto blocks = checked_mul<uint64_t>(static_cast<uint64_t>(n / f->block_elems),
+                                           static_cast<uint64_t>(f->block_bytes));
+  const auto total =
+      blocks ? checked_add<uint64_t>(*blocks, static_cast<uint64_t>(f->row_header_bytes)) : blocks;
+  if (!total)
+    return out_of_range("a {} row of {} elements needs more than 2^64 bytes", f->name, n);
+  return static_cast<size_t>(*total);
+}
+
+Result<size_t> tensor_bytes(TypeId id, std::span<const int64_t> shape) {
+  if (shape.empty()) return invalid_argument("a tensor needs at least one dimension");
+  for (const int64_t d : shape)
+    if (d < 1) return invalid_argument("dimension {} is not positive", d);
+  TQ_ASSIGN_OR_RETURN(const size_t row, row_bytes(id, shape.back()));
+  const auto rows = checked_elements(shape.first(shape.size() - 1));
+  const auto total = rows ? checked_mul<uint64_t>(row, static_cast<uint64_t>(*rows)) : std::nullopt;
+  if (!total)
+    return out_of_range("{} rows of {} bytes need more than 2^64 bytes",
+                        rows ? fmt::format("{}", *rows) : std::string("more than 2^63"), row);
+  return static_cast<size_t>(*total);
 }
 
 double bits_per_element(TypeId id) {

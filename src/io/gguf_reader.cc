@@ -6,6 +6,7 @@
 #include <numeric>
 #include <set>
 
+#include "core/checked.h"
 #include "formats/format.h"
 
 namespace tq {
@@ -258,17 +259,15 @@ class Parser {
       uint64_t offset = 0;
       TQ_RETURN_IF_ERROR(cur_.read(&offset, "data offset of " + what));
 
-      // Shape: positive dims, element count without overflow (stays below 2^62 elements).
-      uint64_t n_elem = 1;
-      for (uint32_t d = 0; d < n_dims; ++d) {
-        const uint64_t dim = ggml_dims[d];
-        if (dim == 0 || dim > (uint64_t{1} << 62))
-          return corrupt_file("{}: {} has dimension ne[{}] = {} (must be positive)", path_, what, d,
-                              dim);
-        if (__builtin_mul_overflow(n_elem, dim, &n_elem) || n_elem > (uint64_t{1} << 62))
-          return corrupt_file("{}: {} has too many elements (shape overflows)", path_, what);
-      }
+      // Shape: positive dims, element count below 2^62, byte size within 64 bits.
+      for (uint32_t d = 0; d < n_dims; ++d)
+        if (ggml_dims[d] == 0 || ggml_dims[d] > (uint64_t{1} << 62))
+          return corrupt_file("{}: {} has dimension ne[{}] = {} (must be in [1, 2^62])", path_,
+                              what, d, ggml_dims[d]);
       t.shape.assign(ggml_dims.rbegin(), ggml_dims.rend());  // outermost first
+      if (!checked_elements(t.shape, int64_t{1} << 62))
+        return corrupt_file("{}: {} has too many elements (shape {} overflows the limit of 2^62)", path_, what,
+                            t.shape_string());
 
       const FormatTraits* f = find_format(static_cast<TypeId>(type_id));
       if (!f)
@@ -278,15 +277,14 @@ class Parser {
       if (ggml_dims[0] % static_cast<uint64_t>(f->block_elems) != 0)
         return corrupt_file("{}: {} rows of {} elements are not a multiple of the {} block size {}",
                             path_, what, ggml_dims[0], f->name, f->block_elems);
-      const uint64_t n_rows = n_elem / ggml_dims[0];
-      const uint64_t row_size = *row_bytes(f->id, static_cast<int64_t>(ggml_dims[0]));
-      uint64_t n_bytes;
-      if (__builtin_mul_overflow(row_size, n_rows, &n_bytes))
-        return corrupt_file("{}: {} byte size overflows", path_, what);
+      auto n_bytes = tensor_bytes(f->id, t.shape);
+      if (!n_bytes.ok())
+        return corrupt_file("{}: {} ({} {}): {}", path_, what, f->name, t.shape_string(),
+                            n_bytes.status().message());
       if (offset % g.alignment != 0)
         return corrupt_file("{}: {} data offset {} is not a multiple of the alignment {}", path_,
                             what, offset, g.alignment);
-      t.n_bytes = n_bytes;
+      t.n_bytes = *n_bytes;
       g.tensors.push_back(std::move(t));
       g.tensor_offsets.push_back(offset);
     }

@@ -4,7 +4,9 @@
 #include <limits>
 #include <set>
 
+#include "core/checked.h"
 #include "formats/format.h"
+#include "io/checksum.h"
 #include "io/gguf_reader.h"
 
 namespace tq {
@@ -127,9 +129,13 @@ Status append_gguf_value(const MetaValue& v, const std::string& key, std::string
 }
 
 Result<std::unique_ptr<GgufWriter>> GgufWriter::create(const std::string& path,
-                                                       const Metadata& meta,
+                                                       const Metadata& meta_in,
                                                        std::vector<GgufTensorDecl> tensors) {
   std::unique_ptr<GgufWriter> w(new GgufWriter());
+  // The per-tensor checksums (io/checksum.h): placeholders now, filled in by finish().
+  Metadata meta = meta_in;
+  meta.set(kTensorChecksumsKey,
+           MetaValue::array(MetaType::u64, std::vector<MetaValue>(tensors.size(), MetaValue::u64(0))));
   if (const MetaValue* a = meta.find("general.alignment")) {
     int64_t al;
     if (a->type != MetaType::u32 || !a->get_int(&al) || al <= 0 || (al & (al - 1)) != 0 ||
@@ -157,6 +163,8 @@ Result<std::unique_ptr<GgufWriter>> GgufWriter::create(const std::string& path,
     if (kv->first.empty()) return invalid_argument("{}: empty metadata key", path);
     put_string(&head, kv->first);
     put<uint32_t>(&head, static_cast<uint32_t>(kv->second.type));
+    if (kv->first == kTensorChecksumsKey)  // its items follow the element type and the count
+      w->checksums_offset_ = head.size() + sizeof(uint32_t) + sizeof(uint64_t);
     TQ_RETURN_IF_ERROR(append_gguf_value(kv->second, kv->first, &head).with_context(path));
   }
 
@@ -176,15 +184,12 @@ Result<std::unique_ptr<GgufWriter>> GgufWriter::create(const std::string& path,
     if (!f)
       return invalid_argument("{}: tensor '{}' has unknown type id {}", path, t.name,
                               static_cast<uint32_t>(t.type));
-    uint64_t n_rows = 1;
-    for (size_t d = 0; d < t.shape.size(); ++d) {
-      if (t.shape[d] <= 0)
+    for (const int64_t d : t.shape)
+      if (d <= 0)
         return invalid_argument("{}: tensor '{}' has a non-positive dimension", path, t.name);
-      if (d + 1 < t.shape.size()) n_rows *= static_cast<uint64_t>(t.shape[d]);
-    }
-    auto rb = row_bytes(t.type, t.shape.back());
-    if (!rb.ok()) return rb.status().with_context(fmt::format("{}: tensor '{}'", path, t.name));
-    const uint64_t n_bytes = *rb * n_rows;
+    auto nb = ::tq::tensor_bytes(t.type, t.shape);
+    if (!nb.ok()) return nb.status().with_context(fmt::format("{}: tensor '{}'", path, t.name));
+    const uint64_t n_bytes = *nb;
     put_string(&head, t.name);
     put<uint32_t>(&head, static_cast<uint32_t>(t.shape.size()));
     for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it)
@@ -192,7 +197,11 @@ Result<std::unique_ptr<GgufWriter>> GgufWriter::create(const std::string& path,
     put<uint32_t>(&head, static_cast<uint32_t>(t.type));
     put<uint64_t>(&head, offset);
     w->sizes_.push_back(n_bytes);
-    offset += (n_bytes + align - 1) / align * align;
+    const auto padded = checked_align_up<uint64_t>(n_bytes, align);
+    const auto next = padded ? checked_add<uint64_t>(offset, *padded) : padded;
+    if (!next)
+      return invalid_argument("{}: the tensors up to '{}' need more than 2^64 bytes", path, t.name);
+    offset = *next;
   }
   const uint64_t data_start = (head.size() + align - 1) / align * align;
   w->total_bytes_ = data_start + offset;
@@ -214,7 +223,13 @@ Status GgufWriter::write(const void* data, size_t n_bytes) {
         "{}: tensor '{}' is {} bytes; write of {} bytes at byte {} runs past its end",
         file_->path(), decls_[current_].name, sizes_[current_], n_bytes, written_);
   TQ_RETURN_IF_ERROR(file_->write(p, n_bytes));
+  if (written_ == 0) {
+    const GgufTensorDecl& d = decls_[current_];
+    hasher_ = std::make_unique<TensorHasher>(d.name, d.type, d.shape);
+  }
+  hasher_->update(p, n_bytes);
   written_ += n_bytes;
+  if (written_ == sizes_[current_]) checksums_.push_back(hasher_->digest());
   // Zero-byte tensors cannot be declared, so a completed tensor always has written_ > 0.
   while (current_ < sizes_.size() && written_ == sizes_[current_]) {
     TQ_RETURN_IF_ERROR(file_->pad_to(alignment_));
@@ -229,9 +244,12 @@ Status GgufWriter::finish() {
     return invalid_argument("{}: tensor '{}' (#{} of {}) is missing {} of its {} bytes",
                             file_->path(), decls_[current_].name, current_, sizes_.size(),
                             sizes_[current_] - written_, sizes_[current_]);
-  if (file_->offset() != total_bytes_)
+  if (file_->offset() != total_bytes_ || checksums_.size() != sizes_.size())
     return Status(StatusCode::kInternal, fmt::format("{}: wrote {} bytes, layout says {}",
                                                      file_->path(), file_->offset(), total_bytes_));
+  if (!checksums_.empty())
+    TQ_RETURN_IF_ERROR(file_->write_at(checksums_offset_, checksums_.data(),
+                                       checksums_.size() * sizeof(uint64_t)));
   return file_->commit();
 }
 

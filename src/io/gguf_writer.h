@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/file_util.h"
+#include "io/checksum.h"
 #include "io/metadata.h"
 #include "tq/status.h"
 #include "tq/types.h"
@@ -30,7 +31,9 @@ class GgufWriter {
   // unique and short, shapes positive with rows a multiple of the type's block) and writes
   // everything up to the data section to a temporary file beside `path`. The alignment is
   // general.alignment from `meta` when present (a power of two), else 32. Metadata is written
-  // general.architecture first, then the other general.* keys, then the rest in key order.
+  // general.architecture first, then the other general.* keys, then the rest in key order; the
+  // writer adds turboquant.tensor_checksums.xxh3_64 (io/checksum.h), whose values finish() fills
+  // in from the data written (a key of that name in `meta` is replaced).
   static Result<std::unique_ptr<GgufWriter>> create(const std::string& path, const Metadata& meta,
                                                     std::vector<GgufTensorDecl> tensors);
 
@@ -65,6 +68,9 @@ class GgufWriter {
   size_t current_ = 0;
   size_t written_ = 0;  // bytes of the current tensor written so far
   uint64_t total_bytes_ = 0;
+  size_t checksums_offset_ = 0;           // file offset of the checksum array's items
+  std::vector<uint64_t> checksums_;       // of the tensors completed so far
+  std::unique_ptr<TensorHasher> hasher_;  // of the current tensor
 };
 
 // Serializes one metadata value (type tag not included) in GGUF wire form; validates ranges.

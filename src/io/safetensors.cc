@@ -2,8 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstring>
-#include <limits>
+
+#include "core/checked.h"
 
 namespace tq {
 namespace {
@@ -63,16 +65,16 @@ Result<SafetensorsFile> parse_safetensors(const uint8_t* data, size_t size, cons
     ti.name = name;
     ti.type = dt->type;
     ti.file = path;
-    uint64_t n_elem = 1;
     for (const auto& d : t["shape"]) {
       if (!d.is_number_integer() || d.get<int64_t>() < 0)
         return corrupt_file("{}: tensor '{}' has a bad shape entry", path, name);
-      const uint64_t dim = d.get<uint64_t>();
-      if (dim != 0 && n_elem > std::numeric_limits<uint64_t>::max() / 16 / dim)
-        return corrupt_file("{}: tensor '{}' shape overflows", path, name);
-      n_elem *= dim;
-      ti.shape.push_back(static_cast<int64_t>(dim));
+      ti.shape.push_back(d.get<int64_t>());
     }
+    const auto n_elem = checked_elements(ti.shape);
+    const auto n_bytes = n_elem ? checked_mul<uint64_t>(*n_elem, dt->size) : std::nullopt;
+    if (!n_bytes)
+      return corrupt_file("{}: tensor '{}' shape {} overflows 64-bit sizes", path, name,
+                          ti.shape_string());
     const auto& off = t["data_offsets"];
     if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       return corrupt_file("{}: tensor '{}' has non-integer data_offsets", path, name);
@@ -80,12 +82,29 @@ Result<SafetensorsFile> parse_safetensors(const uint8_t* data, size_t size, cons
     if (b > e || e > data_size)
       return corrupt_file("{}: tensor '{}' data [{}, {}) lies outside the data section of {} bytes (truncated?)",
                           path, name, b, e, data_size);
-    if (e - b != n_elem * dt->size)
+    if (e - b != *n_bytes)
       return corrupt_file("{}: tensor '{}' has {} bytes but shape {} x {} needs {}", path, name, e - b,
-                          ti.shape_string(), dt->name, n_elem * dt->size);
+                          ti.shape_string(), dt->name, *n_bytes);
     ti.data = data + data_begin + b;
     ti.n_bytes = e - b;
     out.tensors.push_back(std::move(ti));
+  }
+  // No two tensors may share bytes (the GGUF reader's rule too): sorted by start, each must end
+  // before the next begins.
+  std::vector<const TensorInfo*> order;
+  for (const auto& t : out.tensors)
+    if (t.n_bytes > 0) order.push_back(&t);  // an empty tensor shares no bytes
+  std::sort(order.begin(), order.end(),
+            [](const TensorInfo* a, const TensorInfo* b) { return a->data < b->data; });
+  for (size_t k = 1; k < order.size(); ++k) {
+    const TensorInfo& a = *order[k - 1];
+    const TensorInfo& b = *order[k];
+    if (a.data + a.n_bytes > b.data)
+      return corrupt_file("{}: tensors '{}' and '{}' overlap in the data section ([{}, {}) and "
+                          "[{}, {}))",
+                          path, a.name, b.name, a.data - data - data_begin,
+                          a.data + a.n_bytes - data - data_begin, b.data - data - data_begin,
+                          b.data + b.n_bytes - data - data_begin);
   }
   return out;
 }

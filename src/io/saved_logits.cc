@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/checked.h"
+
 namespace tq {
 namespace {
 
@@ -113,23 +115,25 @@ Result<std::unique_ptr<SavedLogitsReader>> SavedLogitsReader::parse(const uint8_
   h.first_scored = get<uint32_t>(p + 24);
   h.llamacpp = get<uint32_t>(p + 28) & 1u;
   const uint64_t n_records = get<uint64_t>(p + 32);
-  // Every count is u32 (n_records u64): the products below fit in 64 bits, then the file size
-  // bounds them.
   if (h.n_vocab <= 0 || h.n_ctx <= 1 || h.n_chunks <= 0 || h.first_scored >= h.n_ctx - 1 ||
       n_records != static_cast<uint64_t>(h.n_chunks) * static_cast<uint64_t>(h.n_ctx - 1 - h.first_scored))
     return corrupt_file("{}: inconsistent header (vocab {}, ctx {}, chunks {}, first {}, records {})",
                         path, h.n_vocab, h.n_ctx, h.n_chunks, h.first_scored, n_records);
   h.n_records = static_cast<int64_t>(n_records);
-  const uint64_t tok_bytes = 4 * static_cast<uint64_t>(h.n_chunks) * static_cast<uint64_t>(h.n_ctx);
+  // Sizes from the header's counts, overflow-checked (4 × chunks × ctx alone can pass 2^64), then
+  // bounded by the file size.
+  const auto n_tokens = checked_mul<uint64_t>(h.n_chunks, h.n_ctx);
+  const auto tok_bytes = n_tokens ? checked_mul<uint64_t>(*n_tokens, 4) : n_tokens;
   r->record_bytes_ = record_bytes(h.n_vocab);
-  const unsigned __int128 want = static_cast<unsigned __int128>(kHeaderBytes) + tok_bytes +
-                                 static_cast<unsigned __int128>(r->record_bytes_) * n_records;
-  if (want != size)
-    return corrupt_file("{}: {} bytes, expected {} from its header (truncated?)", path, size,
-                        static_cast<uint64_t>(want));
+  const auto rec_bytes = checked_mul<uint64_t>(r->record_bytes_, n_records);
+  const auto head = tok_bytes ? checked_add<uint64_t>(kHeaderBytes, *tok_bytes) : tok_bytes;
+  const auto want = head && rec_bytes ? checked_add<uint64_t>(*head, *rec_bytes) : std::nullopt;
+  if (!want || *want != size)
+    return corrupt_file("{}: {} bytes, but its header describes {} (truncated?)", path, size,
+                        want ? fmt::format("{}", *want) : std::string("more than 2^64"));
   r->tokens_ = {reinterpret_cast<const int32_t*>(p + kHeaderBytes),
                 static_cast<size_t>(h.n_chunks * h.n_ctx)};
-  r->records_ = p + kHeaderBytes + tok_bytes;
+  r->records_ = p + *head;
   return r;
 }
 

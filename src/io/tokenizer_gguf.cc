@@ -14,11 +14,18 @@ namespace tq {
 
 namespace {
 
-// GGUF stores "none" as -1 (i32) or 0xFFFFFFFF (u32); both read as -1.
-int32_t meta_id(const Metadata& meta, const std::string& key, int32_t dflt) {
-  const int64_t v = meta.get_int_or(key, dflt);
-  if (v < 0 || v == 0xFFFFFFFFll) return -1;
-  return v > INT32_MAX ? INT32_MAX : static_cast<int32_t>(v);
+// A special token id: absent → dflt (−1 = none; a default outside the vocabulary is none too);
+// present → it must be a token of the vocabulary (llama.cpp's converter writes no other), so
+// 0xFFFFFFFF or −1 are errors, not a silent "none".
+Result<int32_t> special_id(const Metadata& meta, const std::string& key, int32_t dflt, size_t n,
+                           const std::string& path) {
+  const MetaValue* v = meta.find(key);
+  if (!v) return dflt < static_cast<int64_t>(n) ? dflt : -1;
+  int64_t x = 0;
+  if (!v->get_int(&x) || x < 0 || x >= static_cast<int64_t>(n))
+    return corrupt_file("{}: {} = {} is outside the vocabulary of {} tokens", path, key,
+                        v->to_string(), n);
+  return static_cast<int32_t>(x);
 }
 
 // The pre-tokenizer steps, normalizer and BPE flags of llama.cpp's pre-tokenizer `pre`
@@ -182,22 +189,17 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf_metadata(const Metadata&
     m->added.push_back(std::move(a));
   }
   const bool spm = m->kind == Kind::kSpmScores;
-  m->bos = meta_id(meta, "tokenizer.ggml.bos_token_id", spm ? 1 : -1);
-  m->eos = meta_id(meta, "tokenizer.ggml.eos_token_id", spm ? 2 : -1);
-  m->unk = meta_id(meta, "tokenizer.ggml.unknown_token_id", spm ? 0 : -1);
-  m->pad = meta_id(meta, "tokenizer.ggml.padding_token_id", -1);
-  if (m->bos >= static_cast<int32_t>(n) && !meta.has("tokenizer.ggml.bos_token_id")) m->bos = -1;
-  if (m->eos >= static_cast<int32_t>(n) && !meta.has("tokenizer.ggml.eos_token_id")) m->eos = -1;
-  if (m->unk >= static_cast<int32_t>(n) && !meta.has("tokenizer.ggml.unknown_token_id"))
-    m->unk = -1;
+  TQ_ASSIGN_OR_RETURN(m->bos, special_id(meta, "tokenizer.ggml.bos_token_id", spm ? 1 : -1, n, path));
+  TQ_ASSIGN_OR_RETURN(m->eos, special_id(meta, "tokenizer.ggml.eos_token_id", spm ? 2 : -1, n, path));
+  TQ_ASSIGN_OR_RETURN(m->unk,
+                      special_id(meta, "tokenizer.ggml.unknown_token_id", spm ? 0 : -1, n, path));
+  TQ_ASSIGN_OR_RETURN(m->pad, special_id(meta, "tokenizer.ggml.padding_token_id", -1, n, path));
   if (meta.get_bool_or("tokenizer.ggml.add_bos_token", default_add_bos) && m->bos >= 0)
     m->prefix_ids = {m->bos};
   if (meta.get_bool_or("tokenizer.ggml.add_eos_token", false) && m->eos >= 0)
     m->suffix_ids = {m->eos};
   for (const char* key : {"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"}) {
-    const int32_t id = meta_id(meta, key, -1);
-    if (id >= static_cast<int32_t>(n))
-      return corrupt_file("{}: {} = {} is outside the vocabulary", path, key, id);
+    TQ_ASSIGN_OR_RETURN(const int32_t id, special_id(meta, key, -1, n, path));
     if (id >= 0) m->eog.insert(id);
   }
   TQ_RETURN_IF_ERROR(m->finalize());
@@ -308,8 +310,13 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_model_file(const ModelFile& m
   from_meta("tokenizer.ggml.bos_token_id", &m.bos);
   from_meta("tokenizer.ggml.eos_token_id", &m.eos);
   if (m.eos >= 0) m.eog.insert(m.eos);
-  for (int32_t id : generation_eos_ids(mf.path))
-    if (id >= 0 && id < n) m.eog.insert(id);
+  for (int32_t id : generation_eos_ids(mf.path)) {
+    if (id < 0 || id >= n)
+      return corrupt_file("{}/generation_config.json: eos_token_id {} is outside the vocabulary of "
+                          "{} tokens",
+                          mf.path, id, n);
+    m.eog.insert(id);
+  }
   return t;
 }
 

@@ -459,7 +459,8 @@ class JsonLoader {
   // tokenizer_config.json beside the file: bos/eos/unk/pad names; add_bos/eos when no
   // post-processor.
   Status load_config(const json* config, bool has_post) {
-    auto token_id = [&](const json& c, const char* key) -> int32_t {
+    // A special token named in tokenizer_config.json must be in the vocabulary (null: none).
+    auto token_id = [&](const json& c, const char* key) -> Result<int32_t> {
       if (!c.is_object() || !c.contains(key)) return -1;
       std::string name;
       if (c[key].is_string())
@@ -469,7 +470,10 @@ class JsonLoader {
       else
         return -1;
       auto it = vocab_index().find(name);
-      return it == vocab_index().end() ? -1 : it->second;
+      if (it == vocab_index().end())
+        return corrupt_file("{}: tokenizer_config.json {} '{}' is not in the vocabulary", path_,
+                            key, name);
+      return it->second;
     };
     if (!unk_token_.empty()) {
       auto it = vocab_index().find(unk_token_);
@@ -478,10 +482,12 @@ class JsonLoader {
       m_.unk = it->second;
     }
     if (config) {
-      m_.bos = token_id(*config, "bos_token");
-      m_.eos = token_id(*config, "eos_token");
-      m_.pad = token_id(*config, "pad_token");
-      if (m_.unk < 0) m_.unk = token_id(*config, "unk_token");
+      TQ_ASSIGN_OR_RETURN(m_.bos, token_id(*config, "bos_token"));
+      TQ_ASSIGN_OR_RETURN(m_.eos, token_id(*config, "eos_token"));
+      TQ_ASSIGN_OR_RETURN(m_.pad, token_id(*config, "pad_token"));
+      if (m_.unk < 0) {
+        TQ_ASSIGN_OR_RETURN(m_.unk, token_id(*config, "unk_token"));
+      }
       if (!has_post) {
         if (get_bool(*config, "add_bos_token", false) && m_.bos >= 0) m_.prefix_ids = {m_.bos};
         if (get_bool(*config, "add_eos_token", false) && m_.eos >= 0) m_.suffix_ids = {m_.eos};

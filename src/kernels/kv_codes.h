@@ -25,7 +25,9 @@
 //   tests/kernels/kv_codes_test.cc and end to end against the reference path in docs/RESULTS.md.
 //
 // Paths: AVX3_DL (Zen 4, Ice Lake) expands codes with VBMI (vpermb + vpmultishiftqb), maps them to
-// levels with vpshufb and accumulates with VNNI (vpdpbusd); other targets expand to float tiles and
+// levels with vpshufb and accumulates with VNNI (vpdpbusd); AVX2 and AVX3 unpack 32 codes per
+// register (vpshufb + vpmulhuw), map them with vpshufb and accumulate with vpmaddubsw/vpmaddwd or
+// AVX-VNNI (kv_codes_avx2-inl.h); other targets (and 7-bit codes on AVX2) expand to float tiles and
 // use FMAs (exact: every partial sum stays below 2^24); tq::ref is the scalar oracle.
 #pragma once
 
@@ -137,7 +139,8 @@ float kv_encode_shared(const KvCodePart* parts, int n_parts, KvScaleRule rule);
 float kv_encode_scaled(const float* y, int64_t n, const float* centroids, const float* boundaries,
                        int bits, KvScaleRule rule, uint8_t* idx);
 
-// Which path kv_scores_codes / kv_mix_codes take on this CPU now: "avx512-vnni" or "float".
+// Which path kv_scores_codes / kv_mix_codes take on this CPU now: "avx512-vnni", "avx2-vnni",
+// "avx2" or "float".
 const char* kv_codes_path();
 
 namespace ref {

@@ -11,5 +11,6 @@ namespace tq {
 
 std::span<const MatmulKernel> float_matmul_kernels();  // f32, bf16, f16 (kernels/matmul_float.cc)
 std::span<const MatmulKernel> quant_matmul_kernels();  // tq<b>g<G>, q8, rtn4 (kernels/matmul_quant.cc)
+std::span<const MatmulKernel> ggml_matmul_kernels();   // llama.cpp's block formats (kernels/matmul_ggml.cc)
 
 }  // namespace tq

@@ -128,9 +128,9 @@ namespace {
 std::vector<MatmulKernel> build() {
   std::vector<MatmulKernel> k;
   for (const auto& s : tq_weight_specs())
-    k.push_back({s.id, "tq (avx512-vnni / highway)", matmul_quant});
-  k.push_back({kTypeQ8, "q8 (avx512-vnni / highway)", matmul_quant});
-  k.push_back({kTypeRtn4, "rtn4 (avx512-vnni / highway)", matmul_quant});
+    k.push_back({s.id, "tq (avx512-vnni / avx2 / highway)", matmul_quant});
+  k.push_back({kTypeQ8, "q8 (avx512-vnni / avx2 / highway)", matmul_quant});
+  k.push_back({kTypeRtn4, "rtn4 (avx512-vnni / avx2 / highway)", matmul_quant});
   return k;
 }
 

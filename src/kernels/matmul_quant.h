@@ -14,8 +14,9 @@
 //     weight scales 1, offsets 0) both are exact integers and bit-identical.
 // On AVX3_DL (AVX-512 VNNI + VBMI) the integer sums are vpdpbusd over unsigned weight operands
 // (c_int + 128, looked up in registers with vpermb) and signed int8 activations, with the
-// −128·Σq correction folded into each lane's start value. Other targets (AVX3, AVX2, scalar)
-// run a portable Highway path with the same integer sums.
+// −128·Σq correction folded into each lane's start value. AVX3 and AVX2 run the AVX2 kernels
+// (kernels/cpu/matmul_quant_avx2-inl.h: vpshufb lookups, vpmaddubsw or AVX-VNNI). Other targets
+// (scalar, ARM) run a portable Highway path with the same integer sums.
 #pragma once
 
 #include <cstdint>
@@ -63,6 +64,10 @@ void matmul_quant(const WeightView& w, const float* x, int64_t n_tokens, float* 
 // bit-identical to separate matmul_quant calls.
 void matmul_quant_multi(std::span<const WeightView* const> ws, const float* x, int64_t n_tokens,
                         std::span<float* const> ys);
+
+// Which kernels matmul_quant runs on this CPU now: "avx512-vnni", "avx2-vnni", "avx2" or
+// "portable".
+const char* matmul_quant_path();
 
 // Rows per thread at least in matmul_quant (the thread policy; tests size matrices from it).
 int64_t quant_min_rows_per_thread(const WeightView& w, int64_t n_tokens);

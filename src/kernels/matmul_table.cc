@@ -13,7 +13,7 @@ namespace {
 
 std::vector<MatmulKernel> build_table() {
   std::vector<MatmulKernel> t;
-  for (auto family : {float_matmul_kernels(), quant_matmul_kernels()}) t.insert(t.end(), family.begin(), family.end());
+  for (auto family : {float_matmul_kernels(), quant_matmul_kernels(), ggml_matmul_kernels()}) t.insert(t.end(), family.begin(), family.end());
   for (size_t i = 0; i < t.size(); ++i)
     for (size_t j = 0; j < i; ++j)
       TQ_CHECK(t[i].type != t[j].type, "two matmul kernels for type {}", type_name(t[i].type));

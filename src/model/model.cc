@@ -8,6 +8,7 @@
 
 #include "formats/format.h"
 #include "formats/tq_weight.h"
+#include "io/checksum.h"
 #include "io/gguf_convert.h"
 
 namespace tq {
@@ -28,13 +29,12 @@ Status check_tensor(const ModelFile& mf, const TensorInfo& t, const std::vector<
   if (!f)
     return unsupported("{}: tensor '{}' has unknown type id {}", where(mf, t), t.name,
                        static_cast<uint32_t>(t.type));
-  auto rb = row_bytes(t.type, t.n_cols());
-  if (!rb.ok())
-    return corrupt_file("{}: tensor '{}': {}", where(mf, t), t.name, rb.status().message());
-  if (*rb * static_cast<size_t>(t.n_rows()) != t.n_bytes || (t.n_bytes > 0 && t.data == nullptr))
+  auto nb = tensor_bytes(t.type, t.shape);
+  if (!nb.ok())
+    return corrupt_file("{}: tensor '{}': {}", where(mf, t), t.name, nb.status().message());
+  if (*nb != t.n_bytes || (t.n_bytes > 0 && t.data == nullptr))
     return corrupt_file("{}: tensor '{}' holds {} bytes, but {} {} needs {}", where(mf, t), t.name,
-                        t.n_bytes, f->name, t.shape_string(),
-                        *rb * static_cast<size_t>(t.n_rows()));
+                        t.n_bytes, f->name, t.shape_string(), *nb);
   return ok_status();
 }
 
@@ -283,6 +283,7 @@ Result<std::unique_ptr<Model>> bind_model(ModelFile mf) {
 
 Result<std::unique_ptr<Model>> load_model(const std::string& path) {
   TQ_ASSIGN_OR_RETURN(ModelFile mf, open_model(path));
+  TQ_RETURN_IF_ERROR(verify_checksums_at_load(mf));  // files tq wrote, up to 1 GiB (io/checksum.h)
   return bind_model(std::move(mf));
 }
 

@@ -94,7 +94,9 @@ struct Model {
 // shapes that disagree with the hyper-parameters, unknown tensor types.
 Result<std::unique_ptr<Model>> bind_model(ModelFile mf);
 
-// open_model + bind_model.
+// open_model + bind_model; a GGUF file that tq wrote (with per-tensor checksums) of at most
+// kVerifyAtLoadMaxBytes of tensors is verified first (io/checksum.h): damage is an error naming
+// the tensor.
 Result<std::unique_ptr<Model>> load_model(const std::string& path);
 
 // Dequantizes row `row` of a weight (any format) into out[n_cols] (the embedding lookup).

@@ -17,7 +17,6 @@
 namespace tq {
 namespace {
 
-constexpr int64_t kQueryBlock = 16;  // prefill tokens per attention task (bounds causal waste)
 
 class StoreKvCache final : public KvCache {
  public:
@@ -45,18 +44,18 @@ class StoreKvCache final : public KvCache {
     const int64_t d = shape_.head_dim, G = shape_.n_heads / shape_.n_kv_heads;
     const int64_t q_stride = shape_.n_heads * d;
     const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-    const int64_t n_blocks = (n_tokens + kQueryBlock - 1) / kQueryBlock;
+    const int64_t n_blocks = (n_tokens + kKvAttentionQueryBlock - 1) / kKvAttentionQueryBlock;
     const KvStore& ks = *k_[layer];
     const KvStore& vs = *v_[layer];
     // Split over threads only when each gets >= ~512K multiply-adds (scores + mix): waking a
     // sleeping worker costs more than a short-context decode step's attention.
-    const int64_t macs_per_task = 2 * std::min(kQueryBlock, n_tokens) * G * (pos0 + n_tokens) * d;
+    const int64_t macs_per_task = 2 * std::min(kKvAttentionQueryBlock, n_tokens) * G * (pos0 + n_tokens) * d;
     const int64_t min_tasks = std::max<int64_t>(1, (int64_t{512} << 10) / std::max<int64_t>(1, macs_per_task));
     parallel_for(shape_.n_kv_heads * n_blocks, [&](int64_t task0, int64_t task1) {
       thread_local std::vector<float> qbuf, sbuf, obuf;
       for (int64_t task = task0; task < task1; ++task) {
         const int64_t h = task % shape_.n_kv_heads, b = task / shape_.n_kv_heads;
-        const int64_t t0 = b * kQueryBlock, t1 = std::min(n_tokens, t0 + kQueryBlock);
+        const int64_t t0 = b * kKvAttentionQueryBlock, t1 = std::min(n_tokens, t0 + kKvAttentionQueryBlock);
         const int64_t m = (t1 - t0) * G, n_pos = pos0 + t1;
         qbuf.resize(static_cast<size_t>(m * d));
         sbuf.resize(static_cast<size_t>(m * n_pos));

@@ -21,6 +21,10 @@
 
 namespace tq {
 
+// Prefill tokens per attention task of StoreKvCache (bounds causal waste); each thread's score
+// scratch holds this many tokens x the GQA group x the positions attended.
+inline constexpr int64_t kKvAttentionQueryBlock = 16;
+
 struct KvCacheShape {
   int64_t n_layers = 0;
   int64_t n_ctx = 0;       // capacity in positions

@@ -94,15 +94,6 @@ std::string format_types(const std::string& k, const std::string& v) {
   return k == v ? k : k + "/" + v;
 }
 
-std::string with_commas(int64_t n) {
-  std::string s = std::to_string(n), out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (i > 0 && (s.size() - i) % 3 == 0) out += ',';
-    out += s[i];
-  }
-  return out;
-}
-
 }  // namespace
 
 Result<std::vector<KvPlanItem>> parse_kv_layers(std::string_view s) {
@@ -197,6 +188,15 @@ Result<int64_t> parse_byte_size(std::string_view s) {
     return invalid_argument("memory budget '{}' must be at least 1 byte", s);
   if (bytes > 9.0e18) return invalid_argument("memory budget '{}' is too large", s);
   return static_cast<int64_t>(bytes);
+}
+
+std::string with_commas(int64_t n) {
+  std::string s = std::to_string(n), out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i > 0 && (s.size() - i) % 3 == 0) out += ',';
+    out += s[i];
+  }
+  return out;
 }
 
 std::string format_bytes(double b) {

@@ -46,6 +46,8 @@ void apply_kv_plan(const KvPlan& p, KvCacheConfig* cfg);
 Result<int64_t> parse_byte_size(std::string_view s);
 // 1536 -> "1.50 KiB"
 std::string format_bytes(double bytes);
+// 2396745 -> "2,396,745"
+std::string with_commas(int64_t n);
 
 // "KV k tq3.5, v tq3.5: 3,584 B/token (3.50 bits/element incl. scales, 4.57x smaller than f16);
 // 8.00 GiB holds 2,396,745 tokens" for a cache of this shape and config.

@@ -4,9 +4,11 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "core/memory_info.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "runtime/kv_channel_stats.h"
+#include "runtime/session_memory.h"
 
 namespace tq {
 namespace {
@@ -53,6 +55,9 @@ Result<std::unique_ptr<Session>> Session::create(const Model& model, const Sessi
   const int64_t n_ctx = session_context(hp, opts.n_ctx);
   if (opts.n_ctx < 0) return invalid_argument("context size {} must be positive", opts.n_ctx);
   const KvCacheShape shape{hp.n_layer, n_ctx, hp.n_head, hp.n_head_kv, hp.head_dim};
+  // Refuse a context that cannot fit before allocating anything (runtime/session_memory.h).
+  TQ_ASSIGN_OR_RETURN(const SessionMemory need, session_memory(model, opts));
+  TQ_RETURN_IF_ERROR(check_session_memory(model, need, available_memory_bytes()));
   KvCacheConfig cfg = opts.kv;
   {  // outlier-split / transform formats without calibration: the data-free estimate
     TQ_ASSIGN_OR_RETURN(KvLayerFormats f, resolve_kv_formats(hp.n_layer, cfg));
@@ -121,6 +126,20 @@ Status Session::eval(std::span<const int32_t> tokens, LogitsMode mode) {
     forward(tokens.data() + c0, c, n_past_ + c0, out_first, out);
   }
   n_past_ += n;
+  // A NaN or Inf logit means damaged weights or an overflow: an error, never a sampled token or a
+  // "PPL nan" (issue 12). One pass over the logits, small next to the forward pass.
+  for (size_t i = 0; i < logits_.size(); ++i)
+    if (!std::isfinite(logits_[i])) {
+      const int64_t row = static_cast<int64_t>(i) / n_vocab();
+      const int64_t t = mode == LogitsMode::kAll ? row : n - 1;
+      return corrupt_file("{}: the model computed a non-finite logit ({} for vocabulary entry {}) at "
+                          "position {} (token {}): its weights are damaged or its activations "
+                          "overflow",
+                          model_.file.path,
+                          std::isnan(logits_[i]) ? "NaN" : logits_[i] > 0 ? "+Inf" : "-Inf",
+                          static_cast<int64_t>(i) % n_vocab(),
+                          n_past_ - n + t, tokens[t]);
+    }
   return ok_status();
 }
 

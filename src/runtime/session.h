@@ -37,7 +37,9 @@ enum class LogitsMode {
 class Session {
  public:
   // Creates the KV cache from opts.kv (outlier-split KV types without opts.kv.channel_stats get
-  // the data-free estimate from the weights). Errors: bad n_ctx / n_batch, unknown KV types.
+  // the data-free estimate from the weights). Errors: bad n_ctx / n_batch, unknown KV types, a
+  // context whose cache and activations do not fit the memory available (kOutOfRange, with the
+  // numbers: runtime/session_memory.h), checked before anything is allocated.
   static Result<std::unique_ptr<Session>> create(const Model& model,
                                                  const SessionOptions& opts = {});
   // Uses a caller-made cache, whose shape must match the model (n_ctx = cache capacity).
@@ -46,7 +48,8 @@ class Session {
 
   // Runs `tokens` at positions [n_past, n_past + n) and advances n_past by n; processes chunks of
   // n_batch tokens. Errors leave the session unchanged: empty input, a token id outside
-  // [0, n_vocab), or n_past + n > n_ctx ("does not fit the context").
+  // [0, n_vocab), or n_past + n > n_ctx ("does not fit the context"). A non-finite logit (damaged
+  // weights, overflow) is an error after the tokens were run (kCorruptFile; reset() to reuse).
   Status eval(std::span<const int32_t> tokens, LogitsMode mode = LogitsMode::kLast);
 
   // Logits of the last eval: kAll → [n, n_vocab] (row i = token i), kLast → [1, n_vocab].

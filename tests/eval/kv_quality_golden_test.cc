@@ -10,6 +10,8 @@
 
 #include "runtime/kv_channel_stats.h"
 #include "valid_text.h"
+#include "../common/scratch_dir.h"
+#include "../common/test_result.h"
 
 namespace tq {
 namespace {
@@ -17,8 +19,7 @@ namespace fs = std::filesystem;
 
 TEST(KvQuality, TransformCodingBeatsRotationAtEqualBits) {
   Loaded l = load("tq-ref-m");
-  const fs::path dir = fs::temp_directory_path() / ("tq_kvq_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  const fs::path dir = testing::scratch_dir("kvq_test");
   PerplexityOptions o;
   o.max_chunks = 4;
   o.progress = false;
@@ -38,9 +39,9 @@ TEST(KvQuality, TransformCodingBeatsRotationAtEqualBits) {
     so.kv.k_type = so.kv.v_type = type;
     so.kv.channel_stats = *stats;
     auto s = Session::create(*l.model, so);
-    EXPECT_TRUE(s.ok()) << s.status().to_string();
+    testing::ok_or_throw(s.status());
     auto r = perplexity(**s, l.ids, o);
-    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    testing::ok_or_throw(r.status());
     std::printf("%-7s %s\n", type.c_str(), format_perplexity(*r, o).c_str());
     return r->kld->mean;
   };

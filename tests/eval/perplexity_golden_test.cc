@@ -10,12 +10,13 @@
 #include "eval/perplexity.h"
 #include "io/tokenizer.h"
 #include "valid_text.h"
+#include "../common/scratch_dir.h"
 
 namespace tq {
 namespace {
 namespace fs = std::filesystem;
 
-class Ppl : public testing::TestWithParam<std::string> {};
+class Ppl : public ::testing::TestWithParam<std::string> {};
 
 // First 20 windows against an independent float64 forward pass (tools/ref_ppl.py).
 TEST_P(Ppl, First20WindowsMatchFloat64Reference) {
@@ -33,18 +34,20 @@ TEST_P(Ppl, First20WindowsMatchFloat64Reference) {
   std::printf("%s: %s (float64 reference %.6f, rel diff %.2g)\n", name.c_str(),
               format_perplexity(*r, o).c_str(), want, r->ppl / want - 1);
   EXPECT_EQ(r->n_scored, ref["n_scored"].get<int64_t>());
-  EXPECT_NEAR(r->ppl / want, 1.0, 1e-4);  // measured ~1e-5 with the f16 KV cache
+  // Measured with the f16 KV cache on AVX3_DL / AVX2 / scalar: -9.3e-6 / -1.0e-5 / -1.4e-5 (s),
+  // 7.5e-6 / 8.1e-6 / 2.8e-6 (m). This is the PPL-vs-reference check CI runs; the 400-window
+  // one against Hugging Face's number (reference.json) takes minutes (label slow).
+  EXPECT_NEAR(r->ppl / want, 1.0, 3e-5);
 }
 
-INSTANTIATE_TEST_SUITE_P(RefModels, Ppl, testing::Values("tq-ref-s", "tq-ref-m"),
+INSTANTIATE_TEST_SUITE_P(RefModels, Ppl, ::testing::Values("tq-ref-s", "tq-ref-m"),
                          [](const auto& info) {
                            return info.param == "tq-ref-s" ? std::string("s") : std::string("m");
                          });
 
 TEST(Kld, SavedLogitsRoundTripAndKvTypeComparison) {
   Loaded l = load("tq-ref-s");
-  const fs::path dir = fs::temp_directory_path() / ("tq_ppl_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  const fs::path dir = testing::scratch_dir("ppl_test");
   const std::string base = (dir / "base.tqlogits").string();
   PerplexityOptions o;
   o.max_chunks = 3;

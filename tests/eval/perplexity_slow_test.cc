@@ -6,7 +6,7 @@
 namespace tq {
 namespace {
 
-class Ppl400 : public testing::TestWithParam<std::string> {};
+class Ppl400 : public ::testing::TestWithParam<std::string> {};
 
 // The full protocol of reference.json: first 400 windows within 0.05% of valid_ppl_ctx512.
 TEST_P(Ppl400, First400WindowsMatchReferenceJson) {
@@ -22,10 +22,11 @@ TEST_P(Ppl400, First400WindowsMatchReferenceJson) {
   std::printf("%s: %s (reference %.6f, rel diff %.2g)\n", name.c_str(),
               format_perplexity(*r, o).c_str(), want, r->ppl / want - 1);
   EXPECT_EQ(r->n_scored, 400 * 511);
-  EXPECT_NEAR(r->ppl / want, 1.0, 5e-4);
+  // Measured -2.2e-5 (s; 195 s on 2 loaded cores), within 8e-5 (m; docs/STATUS.md).
+  EXPECT_NEAR(r->ppl / want, 1.0, 2e-4);
 }
 
-INSTANTIATE_TEST_SUITE_P(RefModels, Ppl400, testing::Values("tq-ref-s", "tq-ref-m"),
+INSTANTIATE_TEST_SUITE_P(RefModels, Ppl400, ::testing::Values("tq-ref-s", "tq-ref-m"),
                          [](const auto& info) {
                            return info.param == "tq-ref-s" ? std::string("s") : std::string("m");
                          });

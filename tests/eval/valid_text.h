@@ -8,6 +8,7 @@
 #include "core/file_util.h"
 #include "eval/perplexity.h"
 #include "io/tokenizer.h"
+#include "../common/test_result.h"
 
 namespace tq {
 
@@ -21,12 +22,12 @@ struct Loaded {
 inline Loaded load(const std::string& name) {
   Loaded l;
   auto m = load_model(kData + "/models/" + name);
-  EXPECT_TRUE(m.ok()) << m.status().to_string();
+  testing::ok_or_throw(m.status());
   l.model = std::move(*m);
   auto tok = Tokenizer::from_model_file(l.model->file);
   EXPECT_TRUE(tok.ok()) << tok.status().to_string();
   auto text = read_file(kData + "/corpus/valid.txt");
-  EXPECT_TRUE(text.ok());
+  testing::ok_or_throw(text.status());
   l.ids = (*tok)->encode(*text, /*add_special=*/true);
   return l;
 }

@@ -12,6 +12,7 @@
 #include "math/lloyd_max.h"
 #include "math/stats.h"
 #include "tq/codec.h"
+#include "../common/test_result.h"
 
 namespace tq {
 namespace {
@@ -47,7 +48,7 @@ VectorCodec make(int64_t d, int bits, CodecKind kind, uint64_t seed) {
 RunningStats unit_errors(const VectorCodec& c, const std::vector<float>& u, int64_t n) {
   const int64_t d = c.dim();
   auto enc = c.encode(n, u);
-  EXPECT_TRUE(enc.ok());
+  testing::ok_or_throw(enc.status());
   std::vector<float> back(n * d);
   EXPECT_TRUE(c.decode(enc->view(), back).ok());
   RunningStats s;

@@ -12,6 +12,7 @@
 #include "core/rng.h"
 #include "formats/format.h"
 #include "io/gguf_reader.h"
+#include "../common/test_seed.h"
 
 namespace tq {
 namespace {
@@ -141,9 +142,7 @@ TEST(GgmlFormats, QuantizeMatchesGgufPackageByteForByte) {
 // package (relative RMSE on 256 x 1024 N(0,1) values): q4_0 0.0861, q4_1 0.0783, q5_0 0.0428,
 // q5_1 0.0379, q8_0 0.00536, bf16 0.00166.
 TEST(GgmlFormats, RoundTripErrorOnFreshData) {
-  const uint64_t seed = std::random_device{}();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
-  Rng rng(seed);
+  Rng rng(testing::test_seed());
   const int64_t n = 256 * 1024;
   std::vector<float> x(n), y(n);
   for (auto& v : x) v = static_cast<float>(rng.normal());
@@ -175,7 +174,7 @@ TEST(GgmlFormats, RoundTripErrorOnFreshData) {
 
 TEST(GgmlFormats, Q8KBlockSumsAndZeroBlock) {
   std::vector<float> x(512, 0.0f);
-  Rng rng(7);
+  Rng rng(testing::test_seed());
   for (int i = 256; i < 512; ++i) x[i] = static_cast<float>(rng.normal());
   const FormatTraits* f = find_format(TypeId::q8_K);
   std::vector<uint8_t> q(2 * 292);
@@ -191,6 +190,29 @@ TEST(GgmlFormats, Q8KBlockSumsAndZeroBlock) {
     for (int l = 0; l < 16; ++l) s += qs[16 * j + l];
     EXPECT_EQ(bsums[j], s);
   }
+}
+
+}  // namespace
+}  // namespace tq
+
+namespace tq {
+namespace {
+
+// Issue 12: byte sizes from untrusted shapes are overflow-checked (core/checked.h) in the one
+// place that computes them. A 2^62-element f32 row is 2^64 bytes: it used to wrap to 0.
+TEST(FormatTable, RowAndTensorBytesAreOverflowChecked) {
+  EXPECT_EQ(*row_bytes(TypeId::f32, 7), 28u);
+  EXPECT_EQ(*row_bytes(TypeId::q8_0, 64), 68u);
+  auto wrap = row_bytes(TypeId::f32, int64_t{1} << 62);
+  ASSERT_FALSE(wrap.ok());
+  EXPECT_EQ(wrap.status().message(), "a f32 row of 4611686018427387904 elements needs more than 2^64 bytes");
+  EXPECT_EQ(*row_bytes(TypeId::f32, (int64_t{1} << 62) - 1), (uint64_t{1} << 64) - 4);
+  EXPECT_EQ(*tensor_bytes(TypeId::bf16, std::vector<int64_t>{3, 5}), 30u);
+  EXPECT_FALSE(tensor_bytes(TypeId::f32, std::vector<int64_t>{int64_t{1} << 31, int64_t{1} << 31}).ok());
+  EXPECT_FALSE(tensor_bytes(TypeId::i8, std::vector<int64_t>{int64_t{1} << 40, int64_t{1} << 40}).ok());
+  EXPECT_FALSE(tensor_bytes(TypeId::f32, std::vector<int64_t>{}).ok());
+  EXPECT_FALSE(tensor_bytes(TypeId::f32, std::vector<int64_t>{4, 0}).ok());
+  EXPECT_FALSE(tensor_bytes(TypeId::q4_K, std::vector<int64_t>{2, 100}).ok());  // not whole blocks
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 #include "core/half.h"
 #include "formats/format.h"
 #include "io/gguf_reader.h"
+#include "../common/scratch_dir.h"
+#include "../common/test_result.h"
 
 namespace tq {
 namespace {
@@ -22,18 +24,9 @@ namespace fs = std::filesystem;
 const std::string kRefS = std::string(TQ_SHARED_DATA) + "/models/tq-ref-s";
 const std::string kRefM = std::string(TQ_SHARED_DATA) + "/models/tq-ref-m";
 
-fs::path scratch_dir() {
-  return fs::temp_directory_path() / ("tq_convert_test_" + std::to_string(::getpid()));
-}
 std::string scratch(const std::string& name) {
-  fs::create_directories(scratch_dir());
-  return (scratch_dir() / name).string();
+  return (testing::scratch_dir("convert_test") / name).string();
 }
-class RemoveScratch : public ::testing::Environment {
- public:
-  void TearDown() override { fs::remove_all(scratch_dir()); }
-};
-const auto* const kRemoveScratch = ::testing::AddGlobalTestEnvironment(new RemoveScratch);
 
 std::vector<float> to_floats(const TensorInfo& t) {
   const FormatTraits* f = find_format(t.type);
@@ -68,7 +61,7 @@ struct Converted {
 Converted convert(const std::string& model, TypeId type, const std::string& name) {
   Converted c;
   auto hf = open_model(model);
-  EXPECT_TRUE(hf.ok()) << hf.status().to_string();
+  testing::ok_or_throw(hf.status());
   const std::string out = scratch(name);
   ConvertOptions opt;
   opt.type = type;
@@ -76,7 +69,7 @@ Converted convert(const std::string& model, TypeId type, const std::string& name
   auto sum = convert_to_gguf(*hf, out, opt);
   EXPECT_TRUE(sum.ok()) << sum.status().to_string();
   auto g = open_model(out);
-  EXPECT_TRUE(g.ok()) << g.status().to_string();
+  testing::ok_or_throw(g.status());
   c.hf = std::move(hf).value();
   c.gguf = std::move(g).value();
   return c;
@@ -171,7 +164,7 @@ TEST(Convert, GgufToGgufKeepsThePermutation) {
 }
 
 TEST(Convert, Llama3ScalingBecomesRopeFreqsTensor) {
-  const fs::path d = scratch_dir() / "llama3";
+  const fs::path d = testing::scratch_dir("convert_test") / "llama3";
   fs::create_directories(d);
   fs::copy_file(kRefS + "/model.safetensors", d / "model.safetensors");
   fs::copy_file(kRefS + "/tokenizer.json", d / "tokenizer.json");

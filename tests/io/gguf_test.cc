@@ -11,9 +11,11 @@
 #include "core/file_util.h"
 #include "core/half.h"
 #include "formats/format.h"
+#include "io/checksum.h"
 #include "io/gguf_reader.h"
 #include "io/gguf_writer.h"
 #include "io/model_file.h"
+#include "../common/scratch_dir.h"
 
 namespace tq {
 namespace {
@@ -21,20 +23,9 @@ namespace fs = std::filesystem;
 
 const std::string kMetaFixture = std::string(TQ_SOURCE_DIR) + "/tests/data/gguf/meta.gguf";
 
-fs::path scratch_dir() {
-  return fs::temp_directory_path() / ("tq_gguf_test_" + std::to_string(::getpid()));
-}
-
 std::string scratch(const std::string& name) {
-  fs::create_directories(scratch_dir());
-  return (scratch_dir() / name).string();
+  return (testing::scratch_dir("gguf_test") / name).string();
 }
-
-class RemoveScratch : public ::testing::Environment {
- public:
-  void TearDown() override { fs::remove_all(scratch_dir()); }
-};
-const auto* const kRemoveScratch = ::testing::AddGlobalTestEnvironment(new RemoveScratch);
 
 std::string read_bytes(const std::string& path) {
   return *read_file(path);
@@ -216,7 +207,9 @@ TEST(GgufWriter, RoundTripsEveryMetadataTypeAndTensorLayout) {
   ASSERT_TRUE(g.ok()) << g.status().to_string();
   EXPECT_EQ(g->version, 3u);
   EXPECT_EQ(g->alignment, 128u);
-  ASSERT_EQ(g->meta.items().size(), meta.items().size());
+  // Every key written, plus the per-tensor checksums the writer adds (io/checksum.h).
+  ASSERT_EQ(g->meta.items().size(), meta.items().size() + 1);
+  ASSERT_NE(g->meta.find(kTensorChecksumsKey), nullptr);
   for (const auto& [key, v] : meta.items()) {
     const MetaValue* r = g->meta.find(key);
     ASSERT_NE(r, nullptr) << key;
@@ -266,6 +259,85 @@ TEST(GgufWriter, StreamsTensorsInPieces) {
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(g->tensors[0].data), x.size()), x);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(g->tensors[1].data), y.size()), y);
   EXPECT_EQ(fs::file_size(path), (*w)->file_bytes());
+}
+
+// Issue 12: random byte flips in a tq4 file ran as garbage, and so did a tensor whose type was
+// edited to a smaller one. Files tq writes carry a checksum of each tensor (type, shape, bytes).
+TEST(GgufChecksums, EveryTensorIsVerifiedAndDamageNamesTheTensor) {
+  Metadata meta;
+  meta.set("general.architecture", MetaValue::str("llama"));
+  const std::vector<GgufTensorDecl> decls = {
+      {"x", TypeId::f16, {4, 64}}, {"y", TypeId::f32, {3}}, {"z", TypeId::q8_0, {2, 32}}};
+  std::vector<std::string> data = {std::string(512, 'x'), std::string(12, 'y'), std::string(68, 'z')};
+  const std::string path = scratch("sums.gguf");
+  ASSERT_TRUE(write_gguf(path, meta, decls, {data[0].data(), data[1].data(), data[2].data()}).ok());
+  auto mf = open_model(path);
+  ASSERT_TRUE(mf.ok()) << mf.status().to_string();
+  auto r = verify_tensor_checksums(*mf);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_TRUE(r->present);
+  EXPECT_EQ(r->n_tensors, 3u);
+  EXPECT_EQ(r->n_bytes, 512u + 12u + 68u);
+  EXPECT_TRUE(verify_checksums_at_load(*mf).ok());
+  // The checksum covers the descriptor: same bytes under another shape, type or name hash apart.
+  TensorInfo t = mf->tensors[0];
+  const uint64_t sum = tensor_checksum(t);
+  t.shape = {8, 32};
+  EXPECT_NE(tensor_checksum(t), sum);
+  t.shape = {4, 64};
+  t.type = TypeId::bf16;
+  EXPECT_NE(tensor_checksum(t), sum);
+  t.type = TypeId::f16;
+  t.name = "w";
+  EXPECT_NE(tensor_checksum(t), sum);
+  t.name = "x";
+  EXPECT_EQ(tensor_checksum(t), sum);
+
+  const std::string good = read_bytes(path);
+  auto damaged = [&](const std::string& bytes) {
+    const std::string p = scratch("damaged.gguf");
+    EXPECT_TRUE(write_file_atomic(p, bytes).ok());
+    auto m = open_model(p);
+    EXPECT_TRUE(m.ok()) << m.status().to_string();
+    auto v = verify_tensor_checksums(*m);
+    EXPECT_FALSE(v.ok());
+    EXPECT_FALSE(verify_checksums_at_load(*m).ok());
+    return v.ok() ? std::string("verified") : v.status().message();
+  };
+  std::string flip = good;
+  const size_t y_at = good.find(std::string(12, 'y'));
+  ASSERT_NE(y_at, std::string::npos);
+  flip[y_at + 5] ^= 0x10;
+  EXPECT_EQ(damaged(flip).find(scratch("damaged.gguf") + ": tensor 'y' (f32 [3]) is damaged"), 0u)
+      << damaged(flip);
+  // Type edited f16 -> q8_0 (a smaller type; the reader accepts it, the checksum does not).
+  std::string retype = good;
+  const size_t x_info = good.find(std::string("\x01\0\0\0\0\0\0\0x", 9));
+  ASSERT_NE(x_info, std::string::npos);
+  const size_t type_at = x_info + 9 + 4 + 16;
+  ASSERT_EQ(retype[type_at], 1);  // f16
+  retype[type_at] = 8;            // q8_0
+  EXPECT_NE(damaged(retype).find("tensor 'x' (q8_0 [4, 64]) is damaged"), std::string::npos)
+      << damaged(retype);
+  // A checksum array of the wrong length or type: a clear error naming the key.
+  ModelFile short_sums = *mf;
+  short_sums.meta.set(kTensorChecksumsKey, MetaValue::array(MetaType::u64, {MetaValue::u64(1)}));
+  auto v = verify_tensor_checksums(short_sums);
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.status().message().find(std::string(kTensorChecksumsKey) +
+                                      "' must be an array of 3 u64 values (one per tensor), not 1 "
+                                      "u64 values"),
+            std::string::npos)
+      << v.status().message();
+}
+
+// Files not written by tq (no checksums) and HF folders are not verified (present = false).
+TEST(GgufChecksums, FilesWithoutChecksumsAreNotVerified) {
+  auto mf = open_model(kMetaFixture);  // written by the gguf Python package
+  ASSERT_TRUE(mf.ok()) << mf.status().to_string();
+  auto r = verify_tensor_checksums(*mf);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->present);
 }
 
 TEST(GgufWriter, AbandonedWriterLeavesNoFile) {
@@ -467,6 +539,13 @@ TEST(GgufCorrupt, BadShapes) {
   s = Spec{};
   s.b_ne1 = uint64_t{1} << 61;  // 32 x 2^61 elements overflows the 2^62 limit
   expect_error(s, "overflows");
+  // Issue 12: a 1-D f32 tensor of 2^62 elements is 2^64 bytes, which wrapped to 0 and was accepted.
+  s = Spec{};
+  s.a_ne0 = uint64_t{1} << 62;
+  expect_error(s, "tensor 'a' (f32 [4611686018427387904]): a f32 row of 4611686018427387904 "
+                  "elements needs more than 2^64 bytes");
+  s.a_ne0 = (uint64_t{1} << 62) + 1;
+  expect_error(s, "ne[0] = 4611686018427387905 (must be in [1, 2^62])");
   s = Spec{};
   s.b_type = 12;  // q4_K needs rows that are multiples of 256
   expect_error(s, "not a multiple of the q4_K block size 256");

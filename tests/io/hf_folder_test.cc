@@ -8,6 +8,7 @@
 #include "core/half.h"
 #include "io/model_file.h"
 #include "io/safetensors.h"
+#include "../common/scratch_dir.h"
 
 namespace tq {
 namespace {
@@ -17,7 +18,7 @@ const std::string kRefS = std::string(TQ_SHARED_DATA) + "/models/tq-ref-s";
 const std::string kRefM = std::string(TQ_SHARED_DATA) + "/models/tq-ref-m";
 
 std::string scratch_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("tq_io_test_" + std::to_string(::getpid())) / name;
+  auto d = testing::scratch_dir("io_test") / name;
   fs::remove_all(d);
   fs::create_directories(d);
   return d.string();
@@ -133,6 +134,12 @@ TEST(Safetensors, CorruptFilesAreRejectedWithTheFileName) {
       {"size", safetensors_bytes(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", "12345678"), "needs 12"},
       {"shape", safetensors_bytes(R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,8]}})", "12345678"), "bad shape"},
       {"entry", safetensors_bytes(R"({"w":{"dtype":"F32"}})", ""), "malformed"},
+      // Issue 12: overlapping byte ranges loaded silently (two names for shared bytes).
+      {"overlap", safetensors_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                                    R"("b":{"dtype":"F16","shape":[2],"data_offsets":[4,8]}})", "12345678"),
+       "tensors 'a' and 'b' overlap in the data section ([0, 8) and [4, 8))"},
+      {"huge", safetensors_bytes(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", "12345678"),
+       "shape [4294967296, 4294967296] overflows"},
   };
   for (const auto& c : cases) {
     const std::string p = d + "/" + c.name + ".safetensors";

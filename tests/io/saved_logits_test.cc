@@ -5,19 +5,20 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "core/rng.h"
+#include "../common/scratch_dir.h"
+#include "../common/test_seed.h"
 
 namespace tq {
 namespace {
 namespace fs = std::filesystem;
 
 std::string tmp_path(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("tq_eval_test_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  fs::remove(d / name);  // a reused pid may find an earlier run's file
+  const fs::path d = testing::scratch_dir("saved_logits_test");
   return (d / name).string();
 }
 
@@ -41,11 +42,7 @@ double exact_kld(const std::vector<float>& a, const std::vector<float>& b, doubl
 }
 
 TEST(SavedLogits, RoundTripGivesKldOfTheExactLogits) {
-  uint64_t seed =
-      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  if (const char* s = std::getenv("TQ_TEST_SEED")) seed = std::strtoull(s, nullptr, 10);
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
-  Rng rng(seed);
+  Rng rng(testing::test_seed());
   const int64_t V = 1001, n_ctx = 6, n_chunks = 2, first = 0,
                 per = n_ctx - 1 - first;  // odd V: padded records
   std::vector<int32_t> tokens(n_ctx * n_chunks);
@@ -112,6 +109,20 @@ TEST(SavedLogits, CorruptFilesGiveClearErrors) {
   auto t = SavedLogitsReader::open(good);
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find("truncated"), std::string::npos) << t.status().message();
+
+  // Counts whose token bytes (4 x 2^31 x 2^31 = 2^64) wrapped to 0: the header then described
+  // 40 + 20 x 2^31 bytes, and a file of that size was accepted with a 2^62-token window table.
+  std::string h(40, '\0');
+  const uint32_t v[6] = {1, 1, 1u << 31, 1u << 31, (1u << 31) - 2, 0};  // version, vocab, ctx, chunks, first, llamacpp
+  std::memcpy(h.data(), "TQLOGIT1", 8);
+  std::memcpy(h.data() + 8, v, sizeof(v));
+  const uint64_t records = uint64_t{1} << 31;
+  std::memcpy(h.data() + 32, &records, 8);
+  const uint64_t wrapped_size = 40 + 20 * records;
+  auto big = SavedLogitsReader::parse(reinterpret_cast<const uint8_t*>(h.data()), wrapped_size, "big.tqlogits");
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().message(), "big.tqlogits: " + std::to_string(wrapped_size) +
+                                        " bytes, but its header describes more than 2^64 (truncated?)");
 }
 
 }  // namespace

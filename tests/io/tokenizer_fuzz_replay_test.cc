@@ -9,6 +9,7 @@
 #include "../../fuzz/fuzz_tokenizer_json.cc"
 #include "core/file_util.h"
 #include "core/rng.h"
+#include "../common/test_seed.h"
 
 namespace tq {
 namespace {
@@ -35,9 +36,7 @@ TEST(TokenizerFuzzReplay, SeedsAndMutations) {
   const auto base = seeds();
   ASSERT_GE(base.size(), 4u);
   for (const auto& s : base) run(s);
-  const uint64_t seed = std::random_device{}();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
-  Rng rng(seed);
+  Rng rng(testing::test_seed());
   static const char* const kSnippets[] = {
       "{",       "}",        "[",   "]",        "\"",        ",",
       ":",       "null",     "-1",  "99999999", "\"Regex\"", "\"Sequence\"",

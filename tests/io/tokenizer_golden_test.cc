@@ -14,6 +14,9 @@
 #include "core/rng.h"
 #include "io/model_file.h"
 #include "io/tokenizer.h"
+#include "../common/scratch_dir.h"
+#include "../common/test_seed.h"
+#include "../common/test_result.h"
 
 namespace tq {
 namespace {
@@ -35,7 +38,7 @@ std::unique_ptr<Tokenizer> load_ref(const std::string& name) {
 
 json load_reference(const std::string& name) {
   auto text = read_file(kData + "/models/" + name + "/reference.json");
-  EXPECT_TRUE(text.ok());
+  testing::ok_or_throw(text.status());
   return json::parse(*text);
 }
 
@@ -165,8 +168,7 @@ TEST(Llama2SentencePiece, GgufMetadataPathEqualsLibSentencePiece) {
   ASSERT_TRUE(gg.ok()) << gg.status().to_string();
   EXPECT_EQ((*gg)->kind(), Tokenizer::Kind::kSpmScores);
 
-  const uint64_t seed = std::random_device{}();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = testing::test_seed();
   auto samples = corpus_samples(60, seed);
   // Fixed cases: byte fallback (emoji, CJK), leading/trailing/multiple spaces, newlines, empty.
   for (const char* s :
@@ -189,9 +191,7 @@ TEST(Llama2SentencePiece, GgufMetadataPathEqualsLibSentencePiece) {
 // An HF folder with only tokenizer.model: libsentencepiece through from_model_file, exported as a
 // GGUF "llama" tokenizer.
 TEST(Llama2SentencePiece, HfFolderWithOnlyTokenizerModel) {
-  const auto d = fs::temp_directory_path() / ("tq_tok_golden_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
+  const auto d = testing::scratch_dir("tok_golden");
   const std::string ref = kData + "/models/tq-ref-s/";
   fs::create_symlink(ref + "config.json", d / "config.json");
   fs::create_symlink(ref + "model.safetensors", d / "model.safetensors");

@@ -11,7 +11,9 @@
 #include <functional>
 
 #include "core/file_util.h"
+#include "io/model_file.h"
 #include "io/tokenizer_text.h"
+#include "../common/scratch_dir.h"
 
 namespace tq {
 namespace {
@@ -31,7 +33,7 @@ Status json_error(const std::string& text) {
 }
 
 std::string scratch_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("tq_tok_test_" + std::to_string(::getpid())) / name;
+  auto d = testing::scratch_dir("tok_test") / name;
   fs::remove_all(d);
   fs::create_directories(d);
   return d.string();
@@ -75,6 +77,36 @@ TEST(TokenizerJson, SentencePieceStyleBpeWithByteFallback) {
   EXPECT_EQ(t->encode("xyz", false), (std::vector<int32_t>{8, 0}));
   // Special tokens in the text split it; the normalizer runs on each side separately.
   EXPECT_EQ(t->encode("hi</s>hi", false), (std::vector<int32_t>{12, 2, 12}));
+}
+
+// Issue 12: a special token that tokenizer_config.json names but the vocabulary lacks used to be
+// a silent "none"; a generation_config.json eos id outside the vocabulary was dropped.
+TEST(TokenizerJson, SpecialTokensOutsideTheVocabularyAreErrors) {
+  const std::string d = scratch_dir("special");
+  std::ofstream(d + "/tokenizer.json") << kSpmStyleJson;
+  std::ofstream(d + "/tokenizer_config.json") << R"({"bos_token": "<s>", "eos_token": "<|end|>"})";
+  auto t = Tokenizer::from_tokenizer_json(d + "/tokenizer.json");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().message(),
+            d + "/tokenizer.json: tokenizer_config.json eos_token '<|end|>' is not in the vocabulary");
+  std::ofstream(d + "/tokenizer_config.json") << R"({"bos_token": "<s>", "eos_token": {"content": "</s>"}, "pad_token": null})";
+  t = Tokenizer::from_tokenizer_json(d + "/tokenizer.json");
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  EXPECT_EQ((*t)->eos_id(), 2);
+
+  // An HF folder: generation_config.json's eos ids must be in the vocabulary too.
+  const std::string ref = std::string(TQ_SHARED_DATA) + "/models/tq-ref-s";
+  if (!fs::exists(ref)) GTEST_SKIP() << "no shared data";
+  const std::string f = scratch_dir("generation");
+  for (const char* name : {"config.json", "model.safetensors", "tokenizer.json"})
+    fs::create_symlink(ref + "/" + name, f + "/" + name);
+  std::ofstream(f + "/generation_config.json") << R"({"eos_token_id": [0, 8192]})";
+  auto mf = open_model(f);
+  ASSERT_TRUE(mf.ok()) << mf.status().to_string();
+  auto g = Tokenizer::from_model_file(*mf);
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().message(),
+            f + "/generation_config.json: eos_token_id 8192 is outside the vocabulary of 8192 tokens");
 }
 
 // Vocab a, b, -, a-, -b with merges "a -" then "- b": the grouping of pieces decides the ids.
@@ -294,7 +326,6 @@ TEST(GgufTokenizer, BadMetadataGivesErrorsNamingTheFile) {
   } cases[] = {
       {[](Metadata& m) { m.erase("tokenizer.ggml.model"); }, "tokenizer.ggml.model"},
       {[](Metadata& m) { m.set("tokenizer.ggml.model", MetaValue::str("bert")); }, "'bert'"},
-      {[](Metadata& m) { m.set("tokenizer.ggml.pre", MetaValue::str("falcon")); }, "'falcon'"},
       {[](Metadata& m) { m.erase("tokenizer.ggml.tokens"); }, "tokenizer.ggml.tokens"},
       {[](Metadata& m) { m.set("tokenizer.ggml.tokens", MetaValue::u32(3)); },
        "tokenizer.ggml.tokens"},
@@ -312,7 +343,17 @@ TEST(GgufTokenizer, BadMetadataGivesErrorsNamingTheFile) {
          m.set("tokenizer.ggml.token_type", MetaValue::array(MetaType::i32, {MetaValue::i32(1)}));
        },
        "1 entries for 6 tokens"},
-      {[](Metadata& m) { m.set("tokenizer.ggml.eos_token_id", MetaValue::u32(77)); }, "EOS id 77"},
+      {[](Metadata& m) { m.set("tokenizer.ggml.eos_token_id", MetaValue::u32(77)); },
+       "tokenizer.ggml.eos_token_id = 77 is outside the vocabulary of 6 tokens"},
+      // Issue 12: 0xFFFFFFFF (and −1) used to read as "no EOS": generation never stopped at one.
+      {[](Metadata& m) { m.set("tokenizer.ggml.eos_token_id", MetaValue::u32(0xFFFFFFFFu)); },
+       "tokenizer.ggml.eos_token_id = 4294967295 is outside the vocabulary"},
+      {[](Metadata& m) { m.set("tokenizer.ggml.bos_token_id", MetaValue::i32(-1)); },
+       "tokenizer.ggml.bos_token_id = -1 is outside the vocabulary"},
+      {[](Metadata& m) { m.set("tokenizer.ggml.padding_token_id", MetaValue::u32(6)); },
+       "tokenizer.ggml.padding_token_id = 6"},
+      {[](Metadata& m) { m.set("tokenizer.ggml.unknown_token_id", MetaValue::u64(1ull << 40)); },
+       "tokenizer.ggml.unknown_token_id = 1099511627776"},
       {[](Metadata& m) { m.set("tokenizer.ggml.eot_token_id", MetaValue::u32(6)); },
        "eot_token_id"},
       {[](Metadata& m) { m.set("tokenizer.ggml.tokens", MetaValue::array(MetaType::string, {})); },

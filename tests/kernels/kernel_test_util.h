@@ -1,11 +1,10 @@
-// Shared helpers for kernel tests: fresh seeds (printed, overridable with TQ_TEST_SEED) and a loop
-// over every SIMD target compiled in and supported by this CPU.
+// Shared helpers for kernel tests: fresh seeds (../common/test_seed.h: printed, overridable with
+// TQ_TEST_SEED) and a loop over every SIMD target compiled in and supported by this CPU.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <hwy/targets.h>
 
-#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
@@ -15,13 +14,9 @@
 #include "core/half.h"
 #include "core/rng.h"
 #include "../common/simd_targets.h"
+#include "../common/test_seed.h"
 
 namespace tq::test {
-
-inline uint64_t fresh_seed() {
-  if (const char* s = std::getenv("TQ_TEST_SEED")) return std::strtoull(s, nullptr, 10);
-  return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-}
 
 // Calls fn(target_name) once per supported target with dispatch forced to it; returns the count.
 inline int for_each_target(const std::function<void(const char*)>& fn) {

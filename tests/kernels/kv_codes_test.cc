@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 
 #include "kernel_test_util.h"
 
@@ -17,7 +18,7 @@ KvLevels random_levels(Rng& rng, int bits) {
   lv.bits = bits;
   for (int k = 0; k < (1 << bits); ++k)
     lv.levels[k] = bits == 8 ? static_cast<int8_t>(k - 128)
-                             : static_cast<int8_t>(static_cast<int>(rng.below(255)) - 127);
+                             : static_cast<int8_t>(static_cast<int>(rng.below(256)) - 128);
   return lv;
 }
 
@@ -55,7 +56,7 @@ std::vector<uint16_t> random_scales(Rng& rng, int64_t n) {
 }
 
 TEST(KvCodes, PutGetRoundTripEveryWidth) {
-  Rng rng(test::fresh_seed());
+  Rng rng(::tq::testing::test_seed());
   for (int bits = 1; bits <= 8; ++bits) {
     std::vector<uint8_t> block(64 * bits + 1, 0xAB), want(512);  // 512 codes fill 64·bits bytes
     for (int i = 0; i < 512; ++i) {
@@ -68,9 +69,22 @@ TEST(KvCodes, PutGetRoundTripEveryWidth) {
   }
 }
 
+// Each target takes its own path (so the tests below really compare it with the reference).
+TEST(KvCodes, EveryTargetTakesItsPath) {
+  test::for_each_target([&](const char* target) {
+    const std::string t = target, path = kv_codes_path();
+    if (t == "AVX3_DL" || t == "AVX3_ZEN4") {
+      EXPECT_EQ(path, "avx512-vnni");
+    } else if (t.rfind("AVX2", 0) == 0 || t.rfind("AVX3", 0) == 0) {
+      EXPECT_EQ(path, t.find("+VNNI") != std::string::npos ? "avx2-vnni" : "avx2");
+    } else {
+      EXPECT_EQ(path, "float");
+    }
+  });
+}
+
 TEST(KvCodes, ScoresMatchReferenceOnEveryTarget) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   for (int bits : {1, 2, 3, 4, 5, 6, 7, 8})
     for (int64_t n_pad : {16, 48, 64, 96, 128})
       for (int64_t n_pos : {1, 7, 33, 100, 1000}) {
@@ -115,8 +129,7 @@ TEST(KvCodes, ScoresMatchReferenceOnEveryTarget) {
 }
 
 TEST(KvCodes, MixMatchesReferenceOnEveryTarget) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   for (int bits : {1, 2, 3, 4, 5, 6, 7, 8})
     for (int64_t n_pad : {16, 48, 64, 96, 128})
       for (int64_t n_pos : {1, 7, 33, 64, 130, 1000}) {
@@ -174,7 +187,7 @@ TEST(KvCodes, MixMatchesReferenceOnEveryTarget) {
 TEST(KvCodes, QueryRoundingErrorIsSmall) {
   // Relative score error of an int8 query against a float one: ~max|q|/(127·√12·‖q‖) per unit
   // key norm; for Gaussian q at d = 128 that is ~6e-4 ‖q‖‖k‖. Pinned to [2e-4, 1.2e-3].
-  Rng rng(test::fresh_seed());
+  Rng rng(::tq::testing::test_seed());
   const int64_t d = 128;
   double se = 0, sn = 0;
   for (int t = 0; t < 2000; ++t) {
@@ -228,8 +241,7 @@ double part_error(const KvCodePart& p, float s) {
 // SIMD and scalar passes agree exactly on codes for a given scale; the scale search may pick a
 // different f16 step where two starts tie, so the errors are compared, not the scales.
 TEST(KvEncode, SharedScaleSearchMatchesReferenceOnEveryTarget) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   Rng rng(seed);
   for (int trial = 0; trial < 40; ++trial) {
     const int n_parts = 1 + static_cast<int>(rng.below(3));
@@ -290,7 +302,7 @@ TEST(KvEncode, SharedScaleSearchMatchesReferenceOnEveryTarget) {
 // The least-squares scale lowers the error against the norm scale: pinned for Gaussian vectors of
 // d = 128 with the 3-bit levels above.
 TEST(KvEncode, LeastSquaresBeatsNorm) {
-  Rng rng(test::fresh_seed());
+  Rng rng(::tq::testing::test_seed());
   std::vector<float> c, b;
   test_levels(3, &c, &b);
   std::vector<uint8_t> idx(128);

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/half.h"
@@ -183,8 +184,7 @@ double activation_error_sd(TypeId type, const float* w_row, const float* x, int6
 }
 
 TEST(MatmulQuant, UnitScalesBitExactAgainstReference) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   test::for_each_target([&](const char*) {
     Rng rng(seed);
     for (TypeId type : quant_types()) {
@@ -209,8 +209,7 @@ TEST(MatmulQuant, UnitScalesBitExactAgainstReference) {
 }
 
 TEST(MatmulQuant, RealScalesMatchReferenceAndFloatMatmul) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   test::for_each_target([&](const char*) {
     Rng rng(seed);
     for (TypeId type : quant_types()) {
@@ -247,7 +246,7 @@ TEST(MatmulQuant, RealScalesMatchReferenceAndFloatMatmul) {
 // The int8 activation error is what it should be: over many outputs, the RMS of (fast − float
 // reference) / predicted sd is ≈ 1 (uniform rounding errors, independent across inputs).
 TEST(MatmulQuant, ActivationRoundingErrorHasThePredictedSize) {
-  Rng rng(test::fresh_seed());
+  Rng rng(::tq::testing::test_seed());
   for (TypeId type : {find_tq_weight(4, 128)->id, find_tq_weight_fractional(3, 64)->id, kTypeQ8,
                       kTypeRtn4}) {
     const int64_t rows = 64, cols = 1024, tokens = 8;
@@ -272,7 +271,7 @@ TEST(MatmulQuant, ActivationRoundingErrorHasThePredictedSize) {
 }
 
 TEST(MatmulQuant, ThreadsAndRowOrderDoNotChangeBits) {
-  Rng rng(test::fresh_seed());
+  Rng rng(::tq::testing::test_seed());
   for (TypeId type : quant_types()) {
     const int64_t rows = 70, cols = cols_of(type, 5);
     for (int64_t tokens : {1, 6, 19}) {
@@ -304,8 +303,7 @@ TEST(MatmulQuant, ThreadsAndRowOrderDoNotChangeBits) {
 // and prefill thresholds: 1…4 threads give the 1-thread bits, and decode equals the scalar reference
 // to float rounding; matmul_multi over two such weights as well.
 TEST(MatmulQuant, EveryThreadCountSplitsRowsOnEveryTarget) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   const int saved = num_threads();
   test::for_each_target([&](const char* target) {
     Rng rng(seed);
@@ -353,8 +351,7 @@ TEST(MatmulQuant, EveryThreadCountSplitsRowsOnEveryTarget) {
 // layouts and quantized once per grouping) equals separate calls bit for bit: mixed types,
 // repeated types, fractional types with different group maps, awkward row counts.
 TEST(MatmulQuant, MultiEqualsSeparateCalls) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   const int64_t cols = 768;  // 6 groups of 128, 12 of 64, 24 of 32
   const TypeId tq4 = find_tq_weight(4, 128)->id;
   const std::vector<std::vector<TypeId>> sets = {
@@ -399,6 +396,20 @@ TEST(MatmulQuant, MultiEqualsSeparateCalls) {
   set_num_threads(saved);
 }
 
+// Each target takes its own kernels (so the tests above really compare them with the reference).
+TEST(MatmulQuant, EveryTargetTakesItsPath) {
+  test::for_each_target([&](const char* target) {
+    const std::string t = target, path = matmul_quant_path();
+    if (t == "AVX3_DL" || t == "AVX3_ZEN4") {
+      EXPECT_EQ(path, "avx512-vnni");
+    } else if (t.rfind("AVX2", 0) == 0 || t.rfind("AVX3", 0) == 0) {
+      EXPECT_EQ(path, t.find("+VNNI") != std::string::npos ? "avx2-vnni" : "avx2");
+    } else {
+      EXPECT_EQ(path, "portable");
+    }
+  });
+}
+
 TEST(MatmulQuant, TableEntries) {
   for (TypeId t : quant_types()) {
     const MatmulKernel* k = find_matmul_kernel(t);
@@ -409,7 +420,7 @@ TEST(MatmulQuant, TableEntries) {
 }
 
 TEST(MatmulQuant, NonFiniteActivationsGiveNaN) {
-  Rng rng(5);
+  Rng rng(testing::test_seed());
   std::vector<float> deq;
   Matrix m = real_matrix(find_tq_weight(4, 64)->id, 3, 128, rng, &deq);
   std::vector<float> x = test::normal_vec(rng, 128), y(3);

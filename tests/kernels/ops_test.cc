@@ -15,8 +15,7 @@ namespace {
 constexpr int64_t kSizes[] = {1, 7, 33, 64, 100, 257};
 
 TEST(Ops, RmsNormSoftmaxSiluMatchReference) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   test::for_each_target([&](const char*) {
     Rng rng(seed);
     for (int64_t n : kSizes) {
@@ -87,6 +86,26 @@ TEST(Ops, SoftmaxHandlesLargeLogits) {
   EXPECT_EQ(s[4], 0.0f);
 }
 
+// NaN (damaged weights, overflow) propagates through softmax, SiLU and logsumexp on every target
+// — so that Session::eval reports a non-finite logit — without reaching Exp's float-to-int step
+// (undefined for NaN on the portable targets: found by the fuzz target of model loading).
+TEST(Ops, NanPropagatesThroughExp) {
+  test::for_each_target([&](const char* target) {
+    for (const int64_t n : {1, 7, 33}) {
+      std::vector<float> x(n, 0.5f), up(n, 1.0f);
+      x[n / 2] = std::nanf("");
+      std::vector<float> sm = x;
+      softmax(sm.data(), n);
+      for (float v : sm) EXPECT_TRUE(std::isnan(v)) << target << " n " << n;
+      EXPECT_TRUE(std::isnan(logsumexp(x.data(), n))) << target;
+      std::vector<float> g = x;
+      silu_mul(g.data(), up.data(), n);
+      EXPECT_TRUE(std::isnan(g[n / 2])) << target;
+      if (n > 1) EXPECT_FALSE(std::isnan(g[0])) << target;  // the other lanes stay finite
+    }
+  });
+}
+
 TEST(Ops, RopeNeoxRotatesPairsHalfApart) {
   // head_dim 6 with n_rot 4: pairs (0,2), (1,3); dims 4, 5 untouched.
   std::vector<float> x = {1, 2, 3, 4, 5, 6, -1, -2, -3, -4, -5, -6};
@@ -103,8 +122,7 @@ TEST(Ops, RopeNeoxRotatesPairsHalfApart) {
 }
 
 TEST(Attention, ScoresAndMixMatchReference) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   test::for_each_target([&](const char*) {
     Rng rng(seed);
     for (int64_t d : {7, 33, 64, 128})

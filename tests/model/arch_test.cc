@@ -14,6 +14,8 @@
 #include "io/gguf_convert.h"
 #include "model/synth.h"
 #include "runtime/session.h"
+#include "../common/scratch_dir.h"
+#include "../common/test_result.h"
 
 namespace tq {
 namespace {
@@ -21,17 +23,17 @@ namespace fs = std::filesystem;
 
 std::vector<float> prompt_logits(const Model& m, const std::vector<int32_t>& ids) {
   auto s = Session::create(m, {64, 256, {"f32", "f32", {}, 0}});
-  EXPECT_TRUE(s.ok()) << s.status().to_string();
+  testing::ok_or_throw(s.status());
   EXPECT_TRUE((*s)->eval(ids, LogitsMode::kAll).ok());
   return {(*s)->logits().begin(), (*s)->logits().end()};
 }
 
-class ArchVsTransformers : public testing::TestWithParam<std::string> {};
+class ArchVsTransformers : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ArchVsTransformers, MatchesTransformersAndGguf) {
   const std::string preset = GetParam();
   const auto ref = nlohmann::json::parse(*read_file(std::string(TQ_SOURCE_DIR) + "/tests/data/runtime/tiny_archs.json"));
-  const fs::path dir = fs::temp_directory_path() / ("tq_arch_test_" + std::to_string(::getpid()));
+  const fs::path dir = testing::scratch_dir("arch_test");
   SynthOptions o;
   o.preset = preset;
   o.type = TypeId::f32;
@@ -52,7 +54,9 @@ TEST_P(ArchVsTransformers, MatchesTransformersAndGguf) {
       max_abs = std::max(max_abs, std::fabs(want[t][v]));
     }
   std::printf("%s: max |logit - transformers| %.3g (logits up to %.3g)\n", preset.c_str(), max_diff, max_abs);
-  EXPECT_LT(max_diff, 2e-5 * std::max(1.0, max_abs));
+  // Measured on AVX3_DL / AVX2 / scalar: tiny-llama3 2.7e-6..3.5e-6 (logits up to 4.4), tiny-qwen2
+  // 4.2e-7..5.0e-7, tiny-qwen3 5.1e-7..8.5e-7 (logits up to 0.7): ~2.4x margin.
+  EXPECT_LT(max_diff, 2e-6 * std::max(1.0, max_abs));
 
   SynthOptions g = o;
   g.out_dir = (dir / (preset + ".gguf")).string();
@@ -65,7 +69,7 @@ TEST_P(ArchVsTransformers, MatchesTransformersAndGguf) {
   fs::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Tiny, ArchVsTransformers, testing::Values("tiny-llama3", "tiny-qwen2", "tiny-qwen3"),
+INSTANTIATE_TEST_SUITE_P(Tiny, ArchVsTransformers, ::testing::Values("tiny-llama3", "tiny-qwen2", "tiny-qwen3"),
                          [](const auto& info) {
                            std::string s = info.param;
                            for (char& c : s)

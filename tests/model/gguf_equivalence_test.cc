@@ -11,6 +11,8 @@
 #include "formats/format.h"
 #include "io/gguf_convert.h"
 #include "runtime/session.h"
+#include "../common/scratch_dir.h"
+#include "../common/test_result.h"
 
 namespace tq {
 namespace {
@@ -19,9 +21,9 @@ namespace fs = std::filesystem;
 // Prompt logits (batched prefill) followed by three single-token decode steps.
 std::vector<float> run(const Model& m) {
   auto s = Session::create(m, {64, 256, {}});
-  EXPECT_TRUE(s.ok()) << s.status().to_string();
+  testing::ok_or_throw(s.status(), "Session::create");
   const std::vector<int32_t> ids = {47, 1405, 700, 259, 622, 12, 515, 327, 259, 655};
-  EXPECT_TRUE((*s)->eval(ids, LogitsMode::kAll).ok());
+  testing::ok_or_throw((*s)->eval(ids, LogitsMode::kAll), "eval");
   std::vector<float> out((*s)->logits().begin(), (*s)->logits().end());
   for (int32_t t : {1260, 12, 284}) {
     EXPECT_TRUE((*s)->eval({&t, 1}, LogitsMode::kLast).ok());
@@ -30,12 +32,11 @@ std::vector<float> run(const Model& m) {
   return out;
 }
 
-class HfVsGguf : public testing::TestWithParam<std::string> {};
+class HfVsGguf : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HfVsGguf, IdenticalLogits) {
   const std::string dir = std::string(TQ_SHARED_DATA) + "/models/" + GetParam();
-  const fs::path tmp = fs::temp_directory_path() / ("tq_gguf_eq_" + std::to_string(::getpid()));
-  fs::create_directories(tmp);
+  const fs::path tmp = testing::scratch_dir("gguf_eq");
   auto hf = load_model(dir);
   ASSERT_TRUE(hf.ok()) << hf.status().to_string();
   const std::vector<float> want = run(**hf);
@@ -66,14 +67,17 @@ TEST_P(HfVsGguf, IdenticalLogits) {
       }
       std::printf("%s q8_0 GGUF: max |logit diff| %.3g, top-1 same on %d of %d rows\n", GetParam().c_str(),
                   max_diff, same, rows);
-      EXPECT_LT(max_diff, 0.5);
-      EXPECT_GE(same, rows - 1);
+      // q8_0 runs the integer kernels (kernels/matmul_ggml.h: int8 activations per 32, as
+      // llama.cpp): measured 0.264 (s) on every target, 0.138 / 0.159 / 0.185 (m) on SCALAR /
+      // AVX2 / AVX3_DL; the same arg-max on all 13 rows. (The float kernels gave 0.202 / 0.0898.)
+      EXPECT_LT(max_diff, GetParam() == "tq-ref-s" ? 0.30 : 0.22);
+      EXPECT_EQ(same, rows);
     }
   }
   fs::remove_all(tmp);
 }
 
-INSTANTIATE_TEST_SUITE_P(RefModels, HfVsGguf, testing::Values("tq-ref-s", "tq-ref-m"),
+INSTANTIATE_TEST_SUITE_P(RefModels, HfVsGguf, ::testing::Values("tq-ref-s", "tq-ref-m"),
                          [](const auto& info) { return info.param == "tq-ref-s" ? std::string("s") : std::string("m"); });
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "core/file_util.h"
 #include "runtime/session.h"
+#include "../common/scratch_dir.h"
 
 namespace tq {
 namespace {
@@ -19,8 +20,7 @@ const std::string kRefS = std::string(TQ_SHARED_DATA) + "/models/tq-ref-s";
 
 // A copy of tq-ref-s whose config.json is edited by `edit` (weights symlinked).
 std::string edited_copy(const std::string& name, const std::function<void(nlohmann::json&)>& edit) {
-  const fs::path d =
-      fs::temp_directory_path() / ("tq_model_test_" + std::to_string(::getpid())) / name;
+  const fs::path d = testing::scratch_dir("model_test") / name;
   fs::remove_all(d);
   fs::create_directories(d);
   fs::create_symlink(fs::path(kRefS) / "model.safetensors", d / "model.safetensors");

@@ -17,16 +17,17 @@
 #include "kernels/matmul.h"
 #include "model/synth.h"
 #include "runtime/session.h"
+#include "../common/scratch_dir.h"
+#include "../common/test_result.h"
 
 namespace tq {
 namespace {
 namespace fs = std::filesystem;
 
-class QuantModel : public testing::Test {
+class QuantModel : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("tq_quant_model_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
+    dir_ = testing::scratch_dir("quant_model_test");
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -46,14 +47,14 @@ class QuantModel : public testing::Test {
                       const std::function<void(Metadata&)>& meta_fn,
                       const std::function<void(const TensorInfo&, std::vector<uint8_t>&)>& data_fn) {
     auto mf = open_model(src);
-    EXPECT_TRUE(mf.ok()) << mf.status().to_string();
+    testing::ok_or_throw(mf.status());
     Metadata meta = mf->meta;
     meta_fn(meta);
     std::vector<GgufTensorDecl> decls;
     for (const auto& t : mf->tensors) decls.push_back({t.name, t.type, t.shape});
     const std::string out = (dir_ / name).string();
     auto w = GgufWriter::create(out, meta, decls);
-    EXPECT_TRUE(w.ok()) << w.status().to_string();
+    testing::ok_or_throw(w.status());
     for (const auto& t : mf->tensors) {
       std::vector<uint8_t> bytes(t.data, t.data + t.n_bytes);
       data_fn(t, bytes);
@@ -68,15 +69,21 @@ class QuantModel : public testing::Test {
 
 std::vector<float> prompt_logits(const Model& m) {
   auto s = Session::create(m, {64, 256, {"f32", "f32", {}, 0}});
-  EXPECT_TRUE(s.ok()) << s.status().to_string();
+  testing::ok_or_throw(s.status());
   const std::vector<int32_t> ids = {1, 17, 250, 3, 99, 42, 7, 300, 12};
   EXPECT_TRUE((*s)->eval(ids, LogitsMode::kAll).ok());
   return {(*s)->logits().begin(), (*s)->logits().end()};
 }
 
 TEST_F(QuantModel, RunsOnTheIntegerKernelsCloseToTheReference) {
-  for (const char* type :
-       {"tq2g32", "tq3g64", "tq4g32", "tq4g64", "tq8g64", "tq3.5g32", "tq4.5g32", "q8", "rtn4"}) {
+  // The int8 activation rounding through 2 random layers, as a fraction of the largest logit:
+  // measured (AVX3_DL / AVX2 / scalar, the synth seed is fixed) x ~1.3.
+  const std::pair<const char*, double> cases[] = {
+      {"tq2g32", 0.032},   {"tq3g64", 0.042},   {"tq4g32", 0.027},
+      {"tq4g64", 0.037},   {"tq8g64", 0.036},   {"tq3.5g32", 0.030},
+      {"tq4.5g32", 0.040}, {"q8", 0.031},       {"rtn4", 0.018}};  // measured .0241 .0319 .0204
+  // .0280 .0275 .0229 .0308 .0237 .0132
+  for (const auto& [type, bound] : cases) {
     SCOPED_TRACE(type);
     auto m = load_model(synth(type));
     ASSERT_TRUE(m.ok()) << m.status().to_string();
@@ -93,10 +100,9 @@ TEST_F(QuantModel, RunsOnTheIntegerKernelsCloseToTheReference) {
       max_diff = std::max(max_diff, double(std::fabs(fast[i] - ref[i])));
       max_abs = std::max(max_abs, double(std::fabs(ref[i])));
     }
-    std::printf("  %s: max |logit fast − reference| %.3g (logits up to %.3g)\n", type, max_diff,
-                max_abs);
-    // int8 activation rounding through 2 random layers (measured 0.015-0.03 of the largest logit)
-    EXPECT_LT(max_diff, 0.05 * max_abs);
+    std::printf("  %s: max |logit fast − reference| %.3g (logits up to %.3g): %.4f of it (bound %.3f)\n",
+                type, max_diff, max_abs, max_diff / max_abs, bound);
+    EXPECT_LT(max_diff, bound * max_abs);
     EXPECT_GT(max_diff, 0.0);             // the kernels really quantize the activations
   }
 }

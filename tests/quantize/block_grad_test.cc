@@ -10,7 +10,7 @@
 #include "../common/test_seed.h"
 #include "core/rng.h"
 #include "model/synth.h"
-#include "tiny_model.h"
+#include "../common/tiny_model.h"
 #include "quantize/block.h"
 #include "runtime/session.h"
 

@@ -20,6 +20,8 @@
 #include "model/synth.h"
 #include "quantize/pipeline.h"
 #include "runtime/session.h"
+#include "../common/scratch_dir.h"
+#include "../common/test_result.h"
 
 namespace tq {
 namespace {
@@ -37,8 +39,7 @@ class HeadInput : public ForwardObserver {
 class HotHead : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("tq_hot_head_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
+    dir_ = testing::scratch_dir("hot_head_test");
     SynthOptions o;
     o.preset = "tiny-llama3";  // untied head, n_vocab 320, n_embd 64
     o.out_dir = (dir_ / "tiny").string();
@@ -67,7 +68,7 @@ class HotHead : public ::testing::Test {
   static std::string quantize(const std::string& recipe, const std::string& name,
                               HeadHotRule rule = HeadHotRule::kFrequency) {
     auto m = load_model((dir_ / "tiny").string());
-    EXPECT_TRUE(m.ok()) << m.status().to_string();
+    testing::ok_or_throw(m.status());
     QuantizeOptions o = options(recipe);
     o.head_hot_rule = rule;
     const std::string out = (dir_ / name).string();
@@ -81,7 +82,7 @@ class HotHead : public ::testing::Test {
   static std::string rewrite(const std::string& src, const std::string& name,
                              const std::function<bool(GgufTensorDecl&, std::vector<uint8_t>&)>& edit) {
     auto mf = open_model(src);
-    EXPECT_TRUE(mf.ok()) << mf.status().to_string();
+    testing::ok_or_throw(mf.status());
     std::vector<GgufTensorDecl> decls;
     std::vector<std::vector<uint8_t>> data;
     for (const auto& t : mf->tensors) {
@@ -93,7 +94,7 @@ class HotHead : public ::testing::Test {
     }
     const std::string out = (dir_ / name).string();
     auto w = GgufWriter::create(out, mf->meta, decls);
-    EXPECT_TRUE(w.ok()) << w.status().to_string();
+    testing::ok_or_throw(w.status());
     for (const auto& b : data) EXPECT_TRUE((*w)->write(b.data(), b.size()).ok());
     EXPECT_TRUE((*w)->finish().ok());
     return out;
@@ -110,7 +111,7 @@ std::vector<float> run(const Model& m, const std::vector<int32_t>& tokens, bool 
   so.n_batch = 64;
   so.kv.k_type = so.kv.v_type = "f32";
   auto s = Session::create(m, so);
-  EXPECT_TRUE(s.ok()) << s.status().to_string();
+  testing::ok_or_throw(s.status());
   HeadInput obs;
   (*s)->set_observer(&obs);
   std::vector<float> out;

@@ -10,7 +10,8 @@
 #include "quantize/block.h"
 #include "quantize/model_tune.h"
 #include "quantize/tensor_quant.h"
-#include "tiny_model.h"
+#include "../common/tiny_model.h"
+#include "../common/test_result.h"
 
 namespace tq {
 namespace {
@@ -37,7 +38,7 @@ std::map<std::string, QuantizedTensor> quantize_all(const Model& model, int bits
     QuantizedTensor q;
     if (name == "blk.1.ffn_down.weight") {
       auto r = quantize_with_format(name, TypeId::q8_0, w, rows, cols);
-      EXPECT_TRUE(r.ok());
+      testing::ok_or_throw(r.status());
       q = std::move(*r);
     } else {
       q.name = name;

@@ -13,9 +13,12 @@
 #include <thread>
 
 #include "core/file_util.h"
+#include "io/checksum.h"
 #include "formats/format.h"
 #include "quantize/pipeline.h"
 #include "runtime/session.h"
+#include "../common/scratch_dir.h"
+#include "../common/test_result.h"
 
 namespace tq {
 namespace {
@@ -25,25 +28,14 @@ const std::string kData = TQ_SHARED_DATA;
 const std::string kModel = kData + "/models/tq-ref-s";
 const std::string kTrain = kData + "/corpus/train-00.txt";
 
-fs::path temp_dir() {
-  const fs::path d = fs::temp_directory_path() / ("tq_quant_file_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d;
-}
-// Removes the folder at exit.
-struct Cleanup {
-  ~Cleanup() {
-    std::error_code ec;
-    fs::remove_all(fs::temp_directory_path() / ("tq_quant_file_" + std::to_string(::getpid())), ec);
-  }
-} g_cleanup;
+fs::path temp_dir() { return testing::scratch_dir("quant_file"); }
 
 // A data-free tq4 tq-ref-s (fast), made once.
 const std::string& quantized_file() {
   static const std::string path = [] {
     const std::string p = (temp_dir() / "s_tq4.gguf").string();
     auto m = load_model(kModel);
-    EXPECT_TRUE(m.ok());
+    testing::ok_or_throw(m.status());
     QuantizeOptions o;
     o.recipe = *parse_recipe("tq4;attn_v=tq5;blk.0.*=tq3");
     o.progress = false;
@@ -98,11 +90,19 @@ void kill_midway(int sig) {
             "16", "-t", "1", static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  bool temp_seen = false;
+  // Writing has started when the process holds a file in `dir` open: an unnamed O_TMPFILE shows
+  // in /proc as "<dir>/#<inode> (deleted)", a named temporary as "<dir>/out.gguf.tmp.<pid>".
+  bool temp_seen = false, unnamed = false;
+  const std::string fds = "/proc/" + std::to_string(pid) + "/fd";
   for (int i = 0; i < 600 && !temp_seen; ++i) {  // up to 60 s
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.path().filename().string().starts_with("out.gguf.tmp.")) temp_seen = true;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(fds, ec)) {
+      const std::string target = fs::read_symlink(e.path(), ec).string();
+      if (target.rfind(dir.string() + "/", 0) != 0) continue;
+      temp_seen = true;
+      unnamed = target.find("out.gguf.tmp.") == std::string::npos;
+    }
   }
   EXPECT_TRUE(temp_seen) << "tq quantize never started writing";
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -114,9 +114,12 @@ void kill_midway(int sig) {
   EXPECT_FALSE(fs::exists(out)) << "a killed run left " << out;
   int temps = 0;
   for (const auto& e : fs::directory_iterator(dir)) temps += e.path() != out;
-  // SIGTERM runs the clean-up handler; SIGKILL cannot be caught and may leave the temporary file
-  // (never the output path).
-  if (sig == SIGTERM) EXPECT_EQ(temps, 0);
+  // SIGTERM runs the clean-up handler. SIGKILL cannot be caught: an unnamed temporary file
+  // (O_TMPFILE) vanishes with the process; a named one (filesystems without O_TMPFILE) stays until
+  // the next write of that path removes it (never the output path).
+  if (sig == SIGTERM || unnamed) EXPECT_EQ(temps, 0);
+  std::printf("%s: temporary %s, %d file(s) left\n", sig == SIGKILL ? "SIGKILL" : "SIGTERM",
+              unnamed ? "unnamed (O_TMPFILE)" : "named", temps);
   fs::remove_all(dir);
 }
 
@@ -148,6 +151,15 @@ std::string corrupt_and_load(const std::string& bytes, const std::string& label)
   return msg;
 }
 
+// The same file as if tq had not written it: the checksum key renamed (same length), so loading
+// skips the checksums and the binder's own checks are what answer.
+std::string without_checksums(std::string bytes) {
+  const size_t at = bytes.find(kTensorChecksumsKey);
+  EXPECT_NE(at, std::string::npos);
+  bytes[at] = 'x';
+  return bytes;
+}
+
 TEST(QuantizedFile, DamagedFilesAreRefusedClearly) {
   const std::string good = *read_file(quantized_file());
   {  // truncated: the last tensors run past the end
@@ -177,7 +189,12 @@ TEST(QuantizedFile, DamagedFilesAreRefusedClearly) {
     const size_t pos = b.rfind("blk.4.ffn_down.weight");
     ASSERT_NE(pos, std::string::npos);
     b[pos + 4] = '9';  // blk.9: not a layer of this model
-    const std::string msg = corrupt_and_load(b, "missing tensor");
+    // The checksums cover the names (two swapped names would otherwise load)...
+    std::string msg = corrupt_and_load(b, "renamed tensor");
+    EXPECT_NE(msg.find("tensor 'blk.9.ffn_down.weight' (tq4g128 [256, 768]) is damaged"),
+              std::string::npos) << msg;
+    // ...and without them the binder finds the tensor missing.
+    msg = corrupt_and_load(without_checksums(b), "missing tensor");
     EXPECT_NE(msg.find("blk.4.ffn_down.weight"), std::string::npos) << msg;
   }
 }
@@ -188,7 +205,7 @@ TEST(QuantizedFile, DamagedFilesAreRefusedClearly) {
 std::string quantize_hot(bool dequantized) {
   const std::string p = (temp_dir() / (dequantized ? "s_hot_f32.gguf" : "s_hot.gguf")).string();
   auto m = load_model(kModel);
-  EXPECT_TRUE(m.ok());
+  testing::ok_or_throw(m.status());
   QuantizeOptions o;
   o.recipe = *parse_recipe("tq4;token_embd=tq3+h64");
   o.calib.text_path = kTrain;
@@ -236,7 +253,7 @@ TEST(QuantizedFile, HotRowsAreStoredAndUsed) {
   const std::vector<int32_t> prompt = {model.tok_embd_hot.ids[0], model.tok_embd_hot.ids[1], 5, model.tok_embd_hot.ids[2]};
   auto logits = [&]() {
     auto s = Session::create(model, {64, 64, {}});
-    EXPECT_TRUE(s.ok());
+    testing::ok_or_throw(s.status());
     EXPECT_TRUE((*s)->eval(prompt, LogitsMode::kLast).ok());
     auto l = (*s)->last_logits();
     return std::vector<float>(l.begin(), l.end());
@@ -257,7 +274,10 @@ TEST(QuantizedFile, HotRowsAreStoredAndUsed) {
   for (int32_t bad : {ids[0], int32_t{1} << 30}) {
     std::string b = good;
     std::memcpy(b.data() + at + 4, &bad, 4);
-    const std::string msg = corrupt_and_load(b, "hot ids");
+    // The file's checksums catch it first; without them (a file not written by tq) the binder.
+    std::string msg = corrupt_and_load(b, "hot ids");
+    EXPECT_NE(msg.find("tensor 'token_embd.hot_ids' (i32 [64]) is damaged"), std::string::npos) << msg;
+    msg = corrupt_and_load(without_checksums(b), "hot ids");
     EXPECT_NE(msg.find("token_embd.hot_ids"), std::string::npos) << msg;
     EXPECT_NE(msg.find("strictly increasing"), std::string::npos) << msg;
   }

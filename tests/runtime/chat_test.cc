@@ -50,11 +50,15 @@ TEST(ChatRealModel, SmolLm2AnswersWithItsOwnTemplate) {
   ASSERT_TRUE(session.ok()) << session.status().to_string();
   Chat chat(**session, *s.tok, *s.tmpl, kGreedy);
   std::string streamed;
+  // Germany, not France: the greedy answer to "What is the capital of France?" changes at its
+  // first token with the arithmetic — the float kernels say "The capital of France is Paris.",
+  // the integer q4_1/q8_0 kernels (int8 activations, as llama.cpp; WikiText-2 PPL 23.526 vs
+  // llama-perplexity's 23.528) "L'Étoile, …"; both answer Berlin.
   auto st =
-      chat.send("What is the capital of France?", 48, [&](std::string_view p) { streamed += p; });
+      chat.send("What is the capital of Germany?", 48, [&](std::string_view p) { streamed += p; });
   ASSERT_TRUE(st.ok()) << st.status().to_string();
   std::printf("answer: %s\n", streamed.c_str());
-  EXPECT_NE(streamed.find("Paris"), std::string::npos) << streamed;
+  EXPECT_NE(streamed.find("Berlin"), std::string::npos) << streamed;
   EXPECT_STREQ(st->stop, "end of turn");
   EXPECT_EQ(chat.messages().back().content, streamed);
 }

@@ -2,19 +2,14 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cmath>
 
 #include "core/half.h"
 #include "core/rng.h"
+#include "../common/test_seed.h"
 
 namespace tq {
 namespace {
-
-uint64_t fresh_seed() {
-  if (const char* s = std::getenv("TQ_TEST_SEED")) return std::strtoull(s, nullptr, 10);
-  return static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-}
 
 std::vector<float> randn(Rng& rng, size_t n) {
   std::vector<float> v(n);
@@ -53,8 +48,7 @@ std::vector<float> attend_ref(const KvCacheShape& s, const std::vector<float>& K
 }
 
 TEST(KvCache, AttendMatchesNaiveCausalGqa) {
-  const uint64_t seed = fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = testing::test_seed();
   Rng rng(seed);
   for (const char* type : {"f32", "f16"})
     for (int64_t d : {7, 64}) {

@@ -10,6 +10,7 @@
 #include "core/half.h"
 #include "runtime/kv_cache.h"
 #include "runtime/kv_channel_stats.h"
+#include "../common/test_result.h"
 
 namespace tq {
 namespace {
@@ -93,8 +94,8 @@ Stores make_stores(const KvFormat& kf, const KvFormat& vf, const KvStoreShape& s
   sv.role = KvRole::kValue;
   auto k = kf.create(s);
   auto v = vf.create(sv);
-  EXPECT_TRUE(k.ok()) << k.status().to_string();
-  EXPECT_TRUE(v.ok()) << v.status().to_string();
+  testing::ok_or_throw(k.status());
+  testing::ok_or_throw(v.status());
   return {std::move(*k), std::move(*v)};
 }
 
@@ -130,8 +131,7 @@ TEST(KvFormats, ReconstructionErrorPinned) {
       {"tq2", {0.10, 0.125}},    {"tq4.5", {0.005, 0.0075}}, {"tq3.5", {0.020, 0.028}},
       {"tq2.5", {0.070, 0.095}}, {"tq4p", {0.014, 0.022}},   {"tq3p", {0.055, 0.075}},
   };
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   Rng rng(seed);
   const KvCacheShape shape{1, 600, 4, 2, 128};
   auto stats = random_stats(shape, rng);
@@ -168,8 +168,7 @@ TEST(KvFormats, BytesPerTokenCountsCodesAndScales) {
 // attend() on the codes against dense attention over the decoded rows: the only differences are the
 // int8 query and u8 weight rounding of kernels/kv_codes.h (and f16 vs double for f16).
 TEST(KvFormats, CodeAttentionMatchesDequantizedAttention) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   struct Case {
     const char *k, *v;
     int64_t d, n_heads, n_kv;
@@ -253,8 +252,7 @@ TEST(KvFormats, CodeAttentionMatchesDequantizedAttention) {
 // awkward context lengths (1, 7, 33, 1000): the kernels' query groups (up to 8 per pass), partial
 // key / value blocks and mix chunks, on the target the runtime dispatches to.
 TEST(KvFormats, DecodeAttentionEveryTypeGqaAndLength) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   constexpr int64_t kNkv = 2, kCtx = 1000;
   for (const KvFormat& f : kv_formats())
     for (int64_t d : {64, 128})

@@ -11,6 +11,7 @@
 #include "../kernels/kernel_test_util.h"
 #include "runtime/kv_cache.h"
 #include "runtime/kv_channel_stats.h"
+#include "../common/test_result.h"
 
 namespace tq {
 namespace {
@@ -76,8 +77,7 @@ Model1 make_model(Rng& rng, int64_t d) {
 }
 
 TEST(KvTransform, IdentitiesAndBitAllocation) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   Rng rng(seed);
   for (int64_t d : {16, 64, 128}) {
     const Model1 m = make_model(rng, d);
@@ -146,15 +146,14 @@ TEST(KvTransform, ClearErrors) {
 // Score error E[(q·(k − k̂))²] / E[(q·k)²] (keys) and output error E[‖W_o(v − v̂)‖²] / E[‖W_o v‖²]
 // (values) of tqw3.5 against tq3.5 (outlier channels from the same statistics) at 3.5 bits.
 TEST(KvTransform, BeatsRotationAndOutlierSplitOnAnisotropicKv) {
-  const uint64_t seed = test::fresh_seed();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const uint64_t seed = ::tq::testing::test_seed();
   Rng rng(seed);
   const int64_t d = 128, n = 256, n_q = 32;
   const Model1 m = make_model(rng, d);
   auto error = [&](const char* type, KvRole role) {
     KvStoreShape s{role, n, 1, d, 0, 3, &m.stats};
     auto st = find_kv_format(type)->create(s);
-    EXPECT_TRUE(st.ok()) << st.status().to_string();
+    testing::ok_or_throw(st.status());
     const auto& f = role == KvRole::kKey ? m.fk : m.fv;
     std::vector<float> x(static_cast<size_t>(n * d)), xd(x.size());
     Rng r2(seed + 1);

@@ -15,6 +15,8 @@
 
 #include "core/check.h"
 #include "core/half.h"
+#include "core/simd.h"
+#include "kernels/cpu/kv_codes_avx2.h"
 #include "kernels/cpu/kv_codes_avx512.h"
 #include "kernels/kv_codes.h"
 #include "kernels/kv_encode.h"
@@ -214,9 +216,17 @@ bool UseVnni() {
 #endif
 }
 
+// AVX2 and AVX3 targets: the AVX2 kernels (kv_codes_avx2.cc).
+constexpr bool kAvx2Path = HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3;
+
 void Scores(const int8_t* q8, const float* q_mul, int64_t n_q, const uint8_t* codes,
             const uint16_t* scales, int64_t n_pos, int64_t n_pad, const KvLevels& lv, float* s,
             int64_t lds, bool accumulate) {
+#if HWY_ARCH_X86
+  if (kAvx2Path && x86::kv_scores_codes_avx2(q8, q_mul, n_q, codes, scales, n_pos, n_pad, lv, s,
+                                             lds, accumulate, simd_avx_vnni()))
+    return;
+#endif
   if (!UseVnni() ||
       !kv_scores_codes_avx512(q8, q_mul, n_q, codes, scales, n_pos, n_pad, lv, s, lds, accumulate))
     ScoresFloat(q8, q_mul, n_q, codes, scales, n_pos, n_pad, lv, s, lds, accumulate);
@@ -224,13 +234,20 @@ void Scores(const int8_t* q8, const float* q_mul, int64_t n_q, const uint8_t* co
 
 void Mix(const float* p, int64_t ldp, int64_t n_q, const uint8_t* codes, const uint16_t* scales,
          int64_t n_pos, int64_t n_pad, const KvLevels& lv, float out_mul, float* out) {
+#if HWY_ARCH_X86
+  if (kAvx2Path &&
+      x86::kv_mix_codes_avx2(p, ldp, n_q, codes, scales, n_pos, n_pad, lv, out_mul, out, simd_avx_vnni()))
+    return;
+#endif
   if (!UseVnni() ||
       !kv_mix_codes_avx512(p, ldp, n_q, codes, scales, n_pos, n_pad, lv, out_mul, out))
     MixFloat(p, ldp, n_q, codes, scales, n_pos, n_pad, lv, out_mul, out);
 }
 
 const char* Path() {
-  return UseVnni() ? "avx512-vnni" : "float";
+  if (UseVnni()) return "avx512-vnni";
+  if (kAvx2Path) return simd_avx_vnni() ? "avx2-vnni" : "avx2";
+  return "float";
 }
 
 }  // namespace

@@ -18,7 +18,8 @@
 //   8-token register tiles: one vpdpbusd per chunk and token against the token's 4 activation bytes
 //   broadcast, so each lane sums exactly one (row, group) product and per group and token a single
 //   conversion + scale product + FMA serves 16 rows; no horizontal sums.
-// Other targets (AVX3, AVX2, scalar): a portable Highway path, natural layout, the same int32 sums.
+// AVX3 and AVX2: the AVX2 kernels of matmul_quant_avx2.cc (with AVX-VNNI where the CPU has it).
+// Other targets (scalar; ARM NEON/SVE): a portable Highway path, natural layout, the same int32 sums.
 //
 // Every y[t, r] is computed by the same sequence of operations whatever the tile, thread split or
 // row order (the runtime relies on it).
@@ -38,8 +39,10 @@
 #include "core/check.h"
 #include "core/half.h"
 #include "core/parallel.h"
+#include "core/simd.h"
 #include "formats/quant_baselines.h"
 #include "formats/tq_weight.h"
+#include "kernels/cpu/matmul_quant_x86.h"
 #include "kernels/matmul_quant.h"
 #include "math/fwht-inl.h"
 
@@ -88,16 +91,8 @@ void QuantizeGroup(const float* x, int G, bool rotate, const float* sigma, float
   *a = rotate ? d * (1.0f / std::sqrt(static_cast<float>(G))) : d;
 }
 
-// ---- step 1 for a whole call: every activation group, natural order ---------------------------
-// Depends only on (group, rotate, unit_scales) of the layout, so one GroupActs serves every weight
-// of a matmul_multi call with that grouping (e.g. q/k/v of a fractional format, whose group maps
-// differ). The portable path reads it directly; the AVX3_DL path arranges it per layout.
-struct GroupActs {
-  std::vector<int8_t> q;      // [n_tokens, n_groups, G] natural order
-  std::vector<float> a;       // [n_tokens, n_groups]
-  std::vector<int32_t> qsum;  // [n_tokens, n_groups]
-};
-
+// ---- step 1 for a whole call: every activation group, natural order (GroupActs) ---------------
+// The portable path reads it directly; the AVX3_DL and AVX2 paths arrange it per layout.
 void QuantizeActs(const QuantLayout& L, const float* x, int64_t n_cols, int64_t n_tokens,
                   bool unit_scales, GroupActs& acts) {
   const int G = L.group;
@@ -1024,6 +1019,8 @@ void QuantMatmulMultiKernel(const QuantLayout* Ls, const WeightView* const* ws, 
                             const float* x, int64_t n_tokens, float* const* ys, int64_t min_tiles) {
 #if HWY_TARGET == HWY_AVX3_DL
   MatmulFastMulti(Ls, ws, n, x, n_tokens, ys, min_tiles);
+#elif HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+  x86::matmul_multi_avx2(Ls, ws, n, x, n_tokens, ys, min_tiles, &QuantizeActs, simd_avx_vnni());
 #else
   for (int64_t i = 0; i < n; ++i)
     MatmulPortable(Ls[i], *ws[i], x, n_tokens, ys[i], false, 4 * min_tiles);
@@ -1034,8 +1031,20 @@ void QuantMatmulKernel(const QuantLayout& L, const WeightView& w, const float* x
                        float* y, bool unit_scales, int64_t min_rows) {
 #if HWY_TARGET == HWY_AVX3_DL
   MatmulFast(L, w, x, n_tokens, y, unit_scales, min_rows);
+#elif HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+  x86::matmul_avx2(L, w, x, n_tokens, y, unit_scales, min_rows, &QuantizeActs, simd_avx_vnni());
 #else
   MatmulPortable(L, w, x, n_tokens, y, unit_scales, min_rows);
+#endif
+}
+
+const char* QuantPath() {
+#if HWY_TARGET == HWY_AVX3_DL
+  return "avx512-vnni";
+#elif HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+  return simd_avx_vnni() ? "avx2-vnni" : "avx2";
+#else
+  return "portable";
 #endif
 }
 
@@ -1047,6 +1056,9 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace tq {
 HWY_EXPORT(QuantMatmulKernel);
+HWY_EXPORT(QuantPath);
+
+const char* matmul_quant_path() { return HWY_DYNAMIC_DISPATCH(QuantPath)(); }
 HWY_EXPORT(QuantMatmulMultiKernel);
 
 void quant_matmul_multi_dispatch(const QuantLayout* Ls, const WeightView* const* ws, int64_t n,

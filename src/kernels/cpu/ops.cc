@@ -86,6 +86,14 @@ void RmsNorm(const float* x, const float* w, int64_t n_rows, int64_t n, float ep
   }
 }
 
+// hn::Exp, except that NaN lanes stay NaN without reaching Exp's float-to-int conversion (undefined
+// for NaN on the portable targets; the fuzz target of model loading found it). NaN comes from
+// damaged weights or an overflow and must propagate, so that Session::eval reports it.
+VF ExpKeepNaN(DF df, VF v) {
+  const auto nan = hn::IsNaN(v);
+  return hn::IfThenElse(nan, v, hn::Exp(df, hn::IfThenZeroElse(nan, v)));
+}
+
 void Softmax(float* x, int64_t n) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
@@ -101,7 +109,7 @@ void Softmax(float* x, int64_t n) {
   VF sum = hn::Zero(df);
   int64_t i = 0;
   for (; i + N <= n; i += N) {
-    const VF e = hn::Exp(df, hn::Sub(hn::LoadU(df, x + i), vmax));
+    const VF e = ExpKeepNaN(df, hn::Sub(hn::LoadU(df, x + i), vmax));
     hn::StoreU(e, df, x + i);
     sum = hn::Add(sum, e);
   }
@@ -111,7 +119,7 @@ void Softmax(float* x, int64_t n) {
     HWY_ALIGN float buf[kMaxLanes];
     for (size_t k = 0; k < kMaxLanes; ++k) buf[k] = -INFINITY;
     std::memcpy(buf, x + i, rem * sizeof(float));
-    const VF e = hn::Exp(df, hn::Sub(hn::Load(df, buf), vmax));
+    const VF e = ExpKeepNaN(df, hn::Sub(hn::Load(df, buf), vmax));
     StoreTail(df, e, x + i, rem);
     sum = hn::Add(sum, hn::IfThenElseZero(hn::FirstN(df, rem), e));
   }
@@ -134,8 +142,8 @@ double LogSumExp(const float* x, int64_t n) {
   VF s0 = hn::Zero(df), s1 = hn::Zero(df);
   i = 0;
   for (; i + 2 * N <= n; i += 2 * N) {
-    s0 = hn::Add(s0, hn::Exp(df, hn::Sub(hn::LoadU(df, x + i), vmax)));
-    s1 = hn::Add(s1, hn::Exp(df, hn::Sub(hn::LoadU(df, x + i + N), vmax)));
+    s0 = hn::Add(s0, ExpKeepNaN(df, hn::Sub(hn::LoadU(df, x + i), vmax)));
+    s1 = hn::Add(s1, ExpKeepNaN(df, hn::Sub(hn::LoadU(df, x + i + N), vmax)));
   }
   double sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
   for (; i < n; ++i) sum += std::exp(static_cast<double>(x[i]) - mx);
@@ -147,7 +155,7 @@ void SiluMul(float* gate, const float* up, int64_t n) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const VF one = hn::Set(df, 1.0f);
   auto f = [&](VF g, VF u) {
-    return hn::Mul(hn::Div(g, hn::Add(one, hn::Exp(df, hn::Neg(g)))), u);
+    return hn::Mul(hn::Div(g, hn::Add(one, ExpKeepNaN(df, hn::Neg(g)))), u);
   };
   int64_t i = 0;
   for (; i + N <= n; i += N)

@@ -1,5 +1,5 @@
 // Tiny synthetic f32 models (model/synth.h presets tiny-llama3 / tiny-qwen2 / tiny-qwen3) written
-// to a per-process temp folder and loaded, for the quantizer's gradient tests.
+// to a per-process temp folder and loaded (the quantizer's gradient tests, session limits).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -11,12 +11,14 @@
 
 #include "model/model.h"
 #include "model/synth.h"
+#include "scratch_dir.h"
+#include "test_result.h"
 
 namespace tq::testing {
 
 inline std::unique_ptr<Model> tiny_model(const std::string& preset, bool gguf) {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("tq_tiny_model_" + std::to_string(::getpid()));
+  const fs::path dir = testing::scratch_dir("tiny_model");
   SynthOptions o;
   o.preset = preset;
   o.type = TypeId::f32;
@@ -24,7 +26,7 @@ inline std::unique_ptr<Model> tiny_model(const std::string& preset, bool gguf) {
   o.progress = false;
   EXPECT_TRUE(synth_model(o).ok());
   auto m = load_model(o.out_dir);
-  EXPECT_TRUE(m.ok()) << m.status().to_string();
+  testing::ok_or_throw(m.status());
   return m.ok() ? std::move(*m) : nullptr;
 }
 
