@@ -87,7 +87,7 @@ void add_chat_command(CLI::App& app) {
   cmd->add_option("-n,--n-predict", a->n_predict, "Most tokens per answer")
       ->check(positive_int())
       ->capture_default_str();
-  cmd->add_option("--temp", a->sampler.temperature, "Temperature (0: greedy)")
+  cmd->add_option("--temp", a->sampler.temperature, "Temperature (0, the default: greedy)")
       ->check(real_range(0, 1e6))
       ->capture_default_str();
   cmd->add_option("--top-k", a->sampler.top_k, "Top-k (0: off)")
