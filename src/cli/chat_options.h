@@ -12,7 +12,9 @@ struct ChatArgs {
   ModelArgs m;
   std::string system;       // --system
   int64_t n_predict = 512;  // per answer
-  SamplerOptions sampler;
+  // Greedy by default: a small model's answer to a factual question is its most likely one, and
+  // reproducible (tq run --chat keeps this unless --temp is given).
+  SamplerOptions sampler{0.0f, 40, 0.95f, 0};
   bool seed_given = false;
   bool quiet = false;
 };

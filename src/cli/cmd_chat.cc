@@ -39,13 +39,14 @@ Status run_chat(ChatArgs& a, const std::string* prompt) {
   Chat chat(*session, *tok, tmpl, a.sampler);
   chat.set_system(a.system);
   auto turn = [&](const std::string& text) -> Status {
-    TQ_ASSIGN_OR_RETURN(const ChatTurnStats st,
-                        chat.send(text, a.n_predict,
-                                  [](std::string_view piece) {
-                                    std::fwrite(piece.data(), 1, piece.size(), stdout);
-                                    std::fflush(stdout);
-                                  },
-                                  std::time(nullptr)));
+    TQ_ASSIGN_OR_RETURN(const ChatTurnStats st, chat.send(
+                                                    text, a.n_predict,
+                                                    [](std::string_view piece) {
+                                                      std::fwrite(piece.data(), 1, piece.size(),
+                                                                  stdout);
+                                                      std::fflush(stdout);
+                                                    },
+                                                    std::time(nullptr)));
     std::fputs("\n", stdout);
     std::fflush(stdout);
     if (!a.quiet)
@@ -61,7 +62,8 @@ Status run_chat(ChatArgs& a, const std::string* prompt) {
   };
   if (prompt) return turn(*prompt);
   const bool tty = isatty(STDIN_FILENO);
-  if (tty && !a.quiet) std::fprintf(stderr, "(one line per turn; /reset starts over, /exit or Ctrl-D ends)\n");
+  if (tty && !a.quiet)
+    std::fprintf(stderr, "(one line per turn; /reset starts over, /exit or Ctrl-D ends)\n");
   for (std::string line;;) {
     if (tty) std::fputs("> ", stderr);
     if (!std::getline(std::cin, line) || line == "/exit") break;
@@ -79,12 +81,13 @@ void add_chat_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "chat", "Talk to a model through its chat template (user turns from stdin, one per line)");
   auto a = std::make_shared<ChatArgs>();
-  add_model_args(cmd, &a->m, "Context length for the whole conversation (default: the model's, at most 4096)");
+  add_model_args(cmd, &a->m,
+                 "Context length for the whole conversation (default: the model's, at most 4096)");
   cmd->add_option("--system", a->system, "System message");
   cmd->add_option("-n,--n-predict", a->n_predict, "Most tokens per answer")
       ->check(positive_int())
       ->capture_default_str();
-  cmd->add_option("--temp", a->sampler.temperature, "Temperature (0: greedy)")
+  cmd->add_option("--temp", a->sampler.temperature, "Temperature (0, the default: greedy)")
       ->check(real_range(0, 1e6))
       ->capture_default_str();
   cmd->add_option("--top-k", a->sampler.top_k, "Top-k (0: off)")

@@ -25,6 +25,7 @@ struct RunArgs {
   bool seed_given = false;
   bool quiet = false;
   bool chat = false;   // --chat: the prompt is one user turn of the model's chat template
+  bool temp_given = false;
   std::string system;  // --system (with --chat)
 };
 
@@ -38,6 +39,7 @@ Status run(RunArgs& a) {
   if (!a.system.empty() && !a.chat) return invalid_argument("--system needs --chat");
   if (a.chat) {
     ChatArgs c{a.m, a.system, a.n_predict, a.sampler, a.seed_given, a.quiet};
+    if (!a.temp_given) c.sampler.temperature = ChatArgs{}.sampler.temperature;  // greedy
     return run_chat(c, &a.prompt);
   }
   Timer load;
@@ -122,9 +124,10 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("-n,--n-predict", a->n_predict, "Tokens to generate")
       ->check(positive_int())
       ->capture_default_str();
-  cmd->add_option("--temp", a->sampler.temperature, "Temperature (0: greedy)")
+  cmd->add_option("--temp", a->sampler.temperature, "Temperature (0: greedy; --chat: 0 by default)")
       ->check(real_range(0, 1e6))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->each([a](const std::string&) { a->temp_given = true; });
   cmd->add_option("--top-k", a->sampler.top_k, "Top-k (0: off)")
       ->check(non_negative_int())
       ->capture_default_str();

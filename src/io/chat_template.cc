@@ -20,8 +20,7 @@ Result<std::string> hf_chat_template(const std::string& dir) {
     return not_found("{}: no chat template (no chat_template.jinja or tokenizer_config.json)", dir);
   TQ_ASSIGN_OR_RETURN(const std::string text, read_file(cfg_path));
   const auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    return corrupt_file("{}: not a JSON object", cfg_path);
+  if (j.is_discarded() || !j.is_object()) return corrupt_file("{}: not a JSON object", cfg_path);
   if (!j.contains("chat_template")) return not_found("{}: no chat_template", cfg_path);
   const auto& t = j["chat_template"];
   if (t.is_string()) return t.get<std::string>();

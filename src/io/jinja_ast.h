@@ -53,14 +53,14 @@ using Body = std::vector<std::unique_ptr<Node>>;
 
 struct Node {
   enum Kind {
-    kText,      // text
-    kOutput,    // {{ expr }}
-    kIf,        // branches: (condition, body)...; a null condition is the else branch
-    kFor,       // for targets in expr [if filter]: body [else: else_body]
-    kSet,       // set targets = expr; or set targets[0].attr = expr
+    kText,    // text
+    kOutput,  // {{ expr }}
+    kIf,      // branches: (condition, body)...; a null condition is the else branch
+    kFor,     // for targets in expr [if filter]: body [else: else_body]
+    kSet,     // set targets = expr; or set targets[0].attr = expr
     kBreak,
     kContinue,
-    kRoot,      // body
+    kRoot,  // body
   } kind;
   int line = 0;
   std::string text;

@@ -4,12 +4,8 @@
 // string, first, last, join, default/d, replace, selectattr/rejectattr/select/reject (with a
 // test), map(attribute=/filter), unique, reverse, sort(attribute=), dictsort, int, float, abs,
 // round, sum, min, max, indent, safe, wordcount.
-// Tests: defined, undefined, none, string, number, integer, float, boolean, true, false,
-// mapping, iterable, sequence, callable, equalto/eq/==, ne/!=, gt/lt/ge/le, in, sameas, even,
-// odd, divisibleby, lower, upper.
-// String methods: strip/lstrip/rstrip, split/rsplit, startswith/endswith, upper/lower/title/
-// capitalize, replace, find, count, join, isdigit/isalpha/isspace. Dict: items/keys/values/get.
-// Globals: namespace(), range(), raise_exception(), dict().
+// Globals: namespace(), range(), raise_exception(), dict(). Tests, methods and the Python helpers
+// are in jinja_builtins.cc.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -17,187 +13,15 @@
 #include <map>
 
 #include "io/jinja_ast.h"
-#include "io/tokenizer_text.h"
+#include "io/jinja_builtins.h"
 
 namespace tq::jinja {
 namespace {
 
+using namespace builtins;
+
 struct BreakSignal {};
 struct ContinueSignal {};
-
-[[noreturn]] void fail(int line, const std::string& what) { throw Error(line, what); }
-
-const char* kind_name(const Value& v) {
-  switch (v.kind()) {
-    case Value::Kind::kUndefined: return "undefined";
-    case Value::Kind::kNone: return "None";
-    case Value::Kind::kBool: return "bool";
-    case Value::Kind::kInt: return "int";
-    case Value::Kind::kFloat: return "float";
-    case Value::Kind::kString: return "str";
-    case Value::Kind::kList: return "list";
-    case Value::Kind::kDict: return "dict";
-    case Value::Kind::kFunction: return "function";
-  }
-  return "?";
-}
-
-// Code points of a UTF-8 string (Python indexes strings by character).
-std::vector<std::string> chars_of(const std::string& s) {
-  std::vector<std::string> out;
-  for (size_t i = 0; i < s.size();) {
-    const int n = std::max(1, tok::utf8_valid_len(s, i));
-    out.push_back(s.substr(i, n));
-    i += n;
-  }
-  return out;
-}
-
-bool is_py_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
-
-std::string strip(const std::string& s, const Value& chars, bool left, bool right) {
-  auto strip_it = [&](char c) {
-    return chars.is_string() ? chars.as_string().find(c) != std::string::npos : is_py_space(c);
-  };
-  size_t b = 0, e = s.size();
-  if (left)
-    while (b < e && strip_it(s[b])) ++b;
-  if (right)
-    while (e > b && strip_it(s[e - 1])) --e;
-  return s.substr(b, e - b);
-}
-
-std::vector<std::string> split(const std::string& s, const Value& sep, int64_t maxsplit) {
-  std::vector<std::string> out;
-  if (!sep.is_string() || sep.as_string().empty()) {  // whitespace runs; no empty pieces
-    size_t i = 0;
-    while (i < s.size()) {
-      while (i < s.size() && is_py_space(s[i])) ++i;
-      if (i >= s.size()) break;
-      if (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit) {
-        out.push_back(strip(s.substr(i), Value(), false, true));
-        break;
-      }
-      size_t j = i;
-      while (j < s.size() && !is_py_space(s[j])) ++j;
-      out.push_back(s.substr(i, j - i));
-      i = j;
-    }
-    return out;
-  }
-  const std::string& d = sep.as_string();
-  size_t pos = 0;
-  for (;;) {
-    const size_t k = maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit ? std::string::npos
-                                                                                    : s.find(d, pos);
-    if (k == std::string::npos) {
-      out.push_back(s.substr(pos));
-      return out;
-    }
-    out.push_back(s.substr(pos, k - pos));
-    pos = k + d.size();
-  }
-}
-
-std::string replace_all(const std::string& s, const std::string& from, const std::string& to,
-                        int64_t count = -1) {
-  if (from.empty()) return s;
-  std::string r;
-  size_t pos = 0;
-  for (size_t k; count != 0 && (k = s.find(from, pos)) != std::string::npos; --count) {
-    r.append(s, pos, k - pos);
-    r += to;
-    pos = k + from.size();
-  }
-  return r + s.substr(pos);
-}
-
-std::string case_map(const std::string& s, int mode /*0 lower, 1 upper*/) {
-  std::string out;
-  if (mode == 0 ? tok::lowercase_unicode(s, &out) : false) return out;
-  out = s;
-  for (char& c : out) c = mode == 0 ? static_cast<char>(std::tolower(static_cast<unsigned char>(c)))
-                                    : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string title(const std::string& s) {
-  std::string out = s;
-  bool start = true;
-  for (char& c : out) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalpha(u)) {
-      c = static_cast<char>(start ? std::toupper(u) : std::tolower(u));
-      start = false;
-    } else {
-      start = !std::isalnum(u);
-    }
-  }
-  return out;
-}
-
-int compare_values(const Value& a, const Value& b, int line) {
-  if (a.is_number() && b.is_number()) return a.as_double() < b.as_double() ? -1 : a.as_double() > b.as_double();
-  if (a.is_string() && b.is_string()) return a.as_string().compare(b.as_string()) < 0 ? -1 : a.as_string() != b.as_string();
-  if (a.is_list() && b.is_list()) {
-    const auto &x = a.as_list(), &y = b.as_list();
-    for (size_t i = 0; i < std::min(x.size(), y.size()); ++i)
-      if (int c = compare_values(x[i], y[i], line)) return c;
-    return x.size() < y.size() ? -1 : x.size() > y.size();
-  }
-  fail(line, fmt::format("cannot compare {} with {}", kind_name(a), kind_name(b)));
-}
-
-// The items a for loop or a filter walks: list elements, dict keys, string characters.
-Value::List iterate(const Value& v, int line) {
-  switch (v.kind()) {
-    case Value::Kind::kUndefined:
-    case Value::Kind::kNone:
-      if (v.is_none()) fail(line, "cannot iterate over None");
-      return {};
-    case Value::Kind::kList:
-      return v.as_list();
-    case Value::Kind::kDict: {
-      Value::List keys;
-      for (const auto& [k, x] : v.as_dict().items) keys.emplace_back(k);
-      return keys;
-    }
-    case Value::Kind::kString: {
-      Value::List out;
-      for (auto& c : chars_of(v.as_string())) out.emplace_back(std::move(c));
-      return out;
-    }
-    default:
-      fail(line, fmt::format("cannot iterate over a {}", kind_name(v)));
-  }
-}
-
-int64_t length_of(const Value& v, int line) {
-  if (v.is_string()) return static_cast<int64_t>(chars_of(v.as_string()).size());
-  if (v.is_list()) return static_cast<int64_t>(v.as_list().size());
-  if (v.is_dict()) return static_cast<int64_t>(v.as_dict().items.size());
-  if (v.is_undefined()) return 0;
-  fail(line, fmt::format("a {} has no length", kind_name(v)));
-}
-
-Value make_items(const Value& d) {
-  Value::List out;
-  for (const auto& [k, x] : d.as_dict().items) out.push_back(Value::list({Value(k), x}));
-  return Value::list(std::move(out));
-}
-
-const Value* kwarg(const CallArgs& a, const char* name) {
-  for (const auto& [k, v] : a.kwargs)
-    if (k == name) return &v;
-  return nullptr;
-}
-// Positional argument i, else keyword `name`, else undefined.
-Value arg(const CallArgs& a, size_t i, const char* name = "") {
-  if (i < a.args.size()) return a.args[i];
-  if (*name)
-    if (const Value* v = kwarg(a, name)) return *v;
-  return Value();
-}
 
 class Renderer {
  public:
@@ -231,9 +55,8 @@ class Renderer {
       for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.emplace_back(i);
       return Value::list(std::move(out));
     });
-    g["raise_exception"] = Value::function([](CallArgs& a) -> Value {
-      throw Error(0, "the template raised: " + arg(a, 0).str());
-    });
+    g["raise_exception"] = Value::function(
+        [](CallArgs& a) -> Value { throw Error(0, "the template raised: " + arg(a, 0).str()); });
     if (ctx.is_dict())
       for (const auto& [k, v] : ctx.as_dict().items) g[k] = v;
   }
@@ -292,7 +115,8 @@ class Renderer {
   void assign_tuple(const std::vector<std::string>& targets, const Value& v, int line) {
     const Value::List items = iterate(v, line);
     if (items.size() != targets.size())
-      fail(line, fmt::format("cannot unpack {} values into {} names", items.size(), targets.size()));
+      fail(line,
+           fmt::format("cannot unpack {} values into {} names", items.size(), targets.size()));
     for (size_t i = 0; i < targets.size(); ++i) scopes_.back()[targets[i]] = items[i];
   }
 
@@ -401,7 +225,8 @@ class Renderer {
         const Value v = eval(*e.a);
         if (e.name == "not") return Value(!v.truthy());
         if (v.kind() == Value::Kind::kInt) return Value(e.name == "-" ? -v.as_int() : v.as_int());
-        if (v.kind() == Value::Kind::kFloat) return Value(e.name == "-" ? -v.as_double() : v.as_double());
+        if (v.kind() == Value::Kind::kFloat)
+          return Value(e.name == "-" ? -v.as_double() : v.as_double());
         fail(e.line, fmt::format("bad operand for unary {}: {}", e.name, kind_name(v)));
       }
       case Expr::kAnd: {
@@ -428,21 +253,9 @@ class Renderer {
     return a;
   }
 
-  Value attribute(const Value& obj, const std::string& name, int line) {
-    if (obj.is_undefined()) fail(line, fmt::format("cannot read '.{}' of an undefined value", name));
-    if (obj.is_dict()) {
-      if (!obj.as_dict().is_namespace &&
-          (name == "items" || name == "keys" || name == "values" || name == "get"))
-        return bound_method(obj, name, line);
-      const Value* v = obj.as_dict().find(name);
-      return v ? *v : Value();
-    }
-    if (obj.is_string()) return bound_method(obj, name, line);
-    return Value();
-  }
-
   Value subscript(const Value& obj, const Value& key, int line) {
-    if (obj.is_undefined()) fail(line, fmt::format("cannot index an undefined value with {}", key.str()));
+    if (obj.is_undefined())
+      fail(line, fmt::format("cannot index an undefined value with {}", key.str()));
     if (obj.is_dict()) {
       if (!key.is_string()) return Value();
       const Value* v = obj.as_dict().find(key.as_string());
@@ -460,7 +273,8 @@ class Renderer {
 
   Value slice(const Expr& e) {
     const Value obj = eval(*e.a);
-    if (!obj.is_list() && !obj.is_string()) fail(e.line, fmt::format("cannot slice a {}", kind_name(obj)));
+    if (!obj.is_list() && !obj.is_string())
+      fail(e.line, fmt::format("cannot slice a {}", kind_name(obj)));
     const Value::List items = obj.is_list() ? obj.as_list() : iterate(obj, e.line);
     const int64_t n = static_cast<int64_t>(items.size());
     auto bound = [&](int i) -> std::pair<bool, int64_t> {
@@ -500,99 +314,14 @@ class Renderer {
       }
       const Value f = eval(*e.a);
       if (f.kind() != Value::Kind::kFunction)
-        fail(e.line, e.a->kind == Expr::kName ? fmt::format("'{}' is not a function", e.a->name)
-                                              : std::string("calling a value that is not a function"));
+        fail(e.line, e.a->kind == Expr::kName
+                         ? fmt::format("'{}' is not a function", e.a->name)
+                         : std::string("calling a value that is not a function"));
       return f.as_function()(a);
     } catch (const Error& err) {
       if (err.line == 0) throw Error(e.line, err.what());
       throw;
     }
-  }
-
-  Value bound_method(const Value& obj, const std::string& name, int line) {
-    if (obj.is_dict()) {
-      return Value::function([obj, name, line](CallArgs& a) -> Value {
-        if (name == "items") return make_items(obj);
-        Value::List out;
-        if (name == "get") {
-          const Value* v = a.args.empty() || !a.args[0].is_string() ? nullptr : obj.as_dict().find(a.args[0].as_string());
-          return v ? *v : (a.args.size() > 1 ? a.args[1] : Value::none());
-        }
-        for (const auto& [k, v] : obj.as_dict().items) out.push_back(name == "keys" ? Value(k) : v);
-        return Value::list(std::move(out));
-      });
-    }
-    static const char* const kStringMethods[] = {
-        "strip", "lstrip", "rstrip", "split", "rsplit", "startswith", "endswith", "upper", "lower",
-        "title", "capitalize", "replace", "find", "count", "join", "isdigit", "isalpha", "isspace"};
-    if (std::find_if(std::begin(kStringMethods), std::end(kStringMethods),
-                     [&](const char* m) { return name == m; }) == std::end(kStringMethods))
-      return Value();
-    const std::string s = obj.as_string();
-    return Value::function([s, name, line](CallArgs& a) -> Value {
-      if (name == "strip") return Value(strip(s, arg(a, 0), true, true));
-      if (name == "lstrip") return Value(strip(s, arg(a, 0), true, false));
-      if (name == "rstrip") return Value(strip(s, arg(a, 0), false, true));
-      if (name == "split" || name == "rsplit") {
-        const Value ms = arg(a, 1, "maxsplit");
-        const int64_t maxsplit = ms.kind() == Value::Kind::kInt ? ms.as_int() : -1;
-        if (name == "rsplit" && maxsplit >= 0) throw Error(line, "rsplit with maxsplit is not supported");
-        Value::List out;
-        for (auto& p : split(s, arg(a, 0, "sep"), maxsplit)) out.emplace_back(std::move(p));
-        return Value::list(std::move(out));
-      }
-      if (name == "startswith" || name == "endswith") {
-        const Value p = arg(a, 0);
-        Value::List prefixes = p.is_list() ? p.as_list() : Value::List{p};
-        for (const Value& x : prefixes) {
-          if (!x.is_string()) throw Error(line, fmt::format("{}() takes a string", name));
-          const std::string& t = x.as_string();
-          const bool hit = name == "startswith" ? s.compare(0, t.size(), t) == 0
-                                                : s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
-          if (hit) return Value(true);
-        }
-        return Value(false);
-      }
-      if (name == "upper") return Value(case_map(s, 1));
-      if (name == "lower") return Value(case_map(s, 0));
-      if (name == "title") return Value(title(s));
-      if (name == "capitalize") {
-        std::string r = case_map(s, 0);
-        if (!r.empty()) r[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(r[0])));
-        return Value(r);
-      }
-      if (name == "replace") {
-        const Value c = arg(a, 2, "count");
-        return Value(replace_all(s, arg(a, 0).str(), arg(a, 1).str(),
-                                 c.kind() == Value::Kind::kInt ? c.as_int() : -1));
-      }
-      if (name == "find") {
-        const size_t k = s.find(arg(a, 0).str());
-        return Value(k == std::string::npos ? int64_t{-1} : static_cast<int64_t>(chars_of(s.substr(0, k)).size()));
-      }
-      if (name == "count") {
-        const std::string t = arg(a, 0).str();
-        int64_t n = 0;
-        for (size_t k = 0; !t.empty() && (k = s.find(t, k)) != std::string::npos; k += t.size()) ++n;
-        return Value(n);
-      }
-      if (name == "join") {
-        std::string r;
-        bool first = true;
-        for (const Value& x : iterate(arg(a, 0), line)) {
-          if (!first) r += s;
-          r += x.str();
-          first = false;
-        }
-        return Value(r);
-      }
-      auto all_of = [&](auto pred) {
-        return Value(!s.empty() && std::all_of(s.begin(), s.end(), [&](char c) { return pred(static_cast<unsigned char>(c)); }));
-      };
-      if (name == "isdigit") return all_of([](unsigned char c) { return std::isdigit(c) != 0; });
-      if (name == "isalpha") return all_of([](unsigned char c) { return std::isalpha(c) != 0; });
-      return all_of([](unsigned char c) { return std::isspace(c) != 0; });
-    });
   }
 
   Value binary(const std::string& op, const Value& a, const Value& b, int line) {
@@ -601,8 +330,12 @@ class Renderer {
       if (!a.is_number() && a.kind() != K::kBool) bad(op, a, b, line);
       if (!b.is_number() && b.kind() != K::kBool) bad(op, a, b, line);
       const bool ints = a.kind() != K::kFloat && b.kind() != K::kFloat;
-      auto iv = [](const Value& v) { return v.kind() == K::kBool ? int64_t{v.as_bool()} : v.as_int(); };
-      auto fv = [](const Value& v) { return v.kind() == K::kBool ? double(v.as_bool()) : v.as_double(); };
+      auto iv = [](const Value& v) {
+        return v.kind() == K::kBool ? int64_t{v.as_bool()} : v.as_int();
+      };
+      auto fv = [](const Value& v) {
+        return v.kind() == K::kBool ? double(v.as_bool()) : v.as_double();
+      };
       return ints ? f_int(iv(a), iv(b)) : f_float(fv(a), fv(b));
     };
     if (op == "==") return Value(a == b);
@@ -611,20 +344,8 @@ class Renderer {
     if (op == ">") return Value(compare_values(a, b, line) > 0);
     if (op == "<=") return Value(compare_values(a, b, line) <= 0);
     if (op == ">=") return Value(compare_values(a, b, line) >= 0);
-    if (op == "in" || op == "not in") {
-      bool r = false;
-      if (b.is_string()) {
-        if (!a.is_string()) fail(line, fmt::format("'in <string>' needs a string on the left, not {}", kind_name(a)));
-        r = b.as_string().find(a.as_string()) != std::string::npos;
-      } else if (b.is_list()) {
-        r = std::find(b.as_list().begin(), b.as_list().end(), a) != b.as_list().end();
-      } else if (b.is_dict()) {
-        r = a.is_string() && b.as_dict().find(a.as_string()) != nullptr;
-      } else if (!b.is_undefined()) {
-        fail(line, fmt::format("'in' needs a string, list or dict on the right, not {}", kind_name(b)));
-      }
-      return Value(op == "in" ? r : !r);
-    }
+    if (op == "in") return Value(contains(b, a, line));
+    if (op == "not in") return Value(!contains(b, a, line));
     if (op == "~") return Value(a.str() + b.str());
     if (op == "+") {
       if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
@@ -633,14 +354,17 @@ class Renderer {
         r.insert(r.end(), b.as_list().begin(), b.as_list().end());
         return Value::list(std::move(r));
       }
-      return num_op([](int64_t x, int64_t y) { return Value(x + y); }, [](double x, double y) { return Value(x + y); });
+      return num_op([](int64_t x, int64_t y) { return Value(x + y); },
+                    [](double x, double y) { return Value(x + y); });
     }
     if (op == "-")
-      return num_op([](int64_t x, int64_t y) { return Value(x - y); }, [](double x, double y) { return Value(x - y); });
+      return num_op([](int64_t x, int64_t y) { return Value(x - y); },
+                    [](double x, double y) { return Value(x - y); });
     if (op == "*") {
       if ((a.is_string() || a.is_list()) && b.kind() == K::kInt) return repeat(a, b.as_int());
       if ((b.is_string() || b.is_list()) && a.kind() == K::kInt) return repeat(b, a.as_int());
-      return num_op([](int64_t x, int64_t y) { return Value(x * y); }, [](double x, double y) { return Value(x * y); });
+      return num_op([](int64_t x, int64_t y) { return Value(x * y); },
+                    [](double x, double y) { return Value(x * y); });
     }
     if (op == "/") {
       const Value r = num_op([](int64_t x, int64_t y) { return Value(double(x) / double(y)); },
@@ -651,19 +375,35 @@ class Renderer {
     if (op == "//" || op == "%") {
       if (b.is_number() && b.as_double() == 0) fail(line, "division by zero");
       if (op == "//")
-        return num_op([](int64_t x, int64_t y) { return Value(x / y - ((x % y != 0) && ((x < 0) != (y < 0)))); },
-                      [](double x, double y) { return Value(std::floor(x / y)); });
-      return num_op([](int64_t x, int64_t y) { int64_t m = x % y; return Value(m != 0 && ((m < 0) != (y < 0)) ? m + y : m); },
-                    [](double x, double y) { double m = std::fmod(x, y); return Value(m != 0 && ((m < 0) != (y < 0)) ? m + y : m); });
+        return num_op(
+            [](int64_t x, int64_t y) {
+              return Value(x / y - ((x % y != 0) && ((x < 0) != (y < 0))));
+            },
+            [](double x, double y) { return Value(std::floor(x / y)); });
+      return num_op(
+          [](int64_t x, int64_t y) {
+            int64_t m = x % y;
+            return Value(m != 0 && ((m < 0) != (y < 0)) ? m + y : m);
+          },
+          [](double x, double y) {
+            double m = std::fmod(x, y);
+            return Value(m != 0 && ((m < 0) != (y < 0)) ? m + y : m);
+          });
     }
     if (op == "**")
-      return num_op([](int64_t x, int64_t y) { return y >= 0 ? Value(static_cast<int64_t>(std::llround(std::pow(double(x), double(y))))) : Value(std::pow(double(x), double(y))); },
-                    [](double x, double y) { return Value(std::pow(x, y)); });
+      return num_op(
+          [](int64_t x, int64_t y) {
+            return y >= 0
+                       ? Value(static_cast<int64_t>(std::llround(std::pow(double(x), double(y)))))
+                       : Value(std::pow(double(x), double(y)));
+          },
+          [](double x, double y) { return Value(std::pow(x, y)); });
     fail(line, fmt::format("unknown operator '{}'", op));
   }
 
   [[noreturn]] void bad(const std::string& op, const Value& a, const Value& b, int line) {
-    fail(line, fmt::format("unsupported operand types for {}: {} and {}", op, kind_name(a), kind_name(b)));
+    fail(line, fmt::format("unsupported operand types for {}: {} and {}", op, kind_name(a),
+                           kind_name(b)));
   }
 
   static Value repeat(const Value& v, int64_t n) {
@@ -677,47 +417,11 @@ class Renderer {
     return Value::list(std::move(r));
   }
 
-  bool test(const std::string& name, const Value& v, const CallArgs& a, int line) {
-    using K = Value::Kind;
-    const Value x = arg(a, 0);
-    if (name == "defined") return !v.is_undefined();
-    if (name == "undefined") return v.is_undefined();
-    if (name == "none") return v.is_none();
-    if (name == "string") return v.is_string();
-    if (name == "number") return v.is_number();
-    if (name == "integer") return v.kind() == K::kInt;
-    if (name == "float") return v.kind() == K::kFloat;
-    if (name == "boolean") return v.kind() == K::kBool;
-    if (name == "true") return v.kind() == K::kBool && v.as_bool();
-    if (name == "false") return v.kind() == K::kBool && !v.as_bool();
-    if (name == "mapping") return v.is_dict();
-    if (name == "iterable") return v.is_list() || v.is_dict() || v.is_string();
-    if (name == "sequence") return v.is_list() || v.is_string() || v.is_dict();
-    if (name == "callable") return v.kind() == K::kFunction;
-    if (name == "equalto" || name == "eq" || name == "==") return v == x;
-    if (name == "ne" || name == "!=") return !(v == x);
-    if (name == "gt" || name == ">") return compare_values(v, x, line) > 0;
-    if (name == "ge" || name == ">=") return compare_values(v, x, line) >= 0;
-    if (name == "lt" || name == "<") return compare_values(v, x, line) < 0;
-    if (name == "le" || name == "<=") return compare_values(v, x, line) <= 0;
-    if (name == "in") return binary("in", v, x, line).truthy();
-    if (name == "sameas") return v == x && v.kind() == x.kind();
-    if (name == "even" || name == "odd" || name == "divisibleby") {
-      if (v.kind() != K::kInt) fail(line, fmt::format("'{}' needs an integer", name));
-      const int64_t d = name == "divisibleby" ? x.as_int() : 2;
-      if (d == 0) fail(line, "divisibleby(0)");
-      const bool div = v.as_int() % d == 0;
-      return name == "odd" ? !div : div;
-    }
-    if (name == "lower" || name == "upper")
-      return v.is_string() && v.as_string() == case_map(v.as_string(), name == "upper");
-    fail(line, fmt::format("unknown test '{}'", name));
-  }
-
   Value filter(const std::string& name, const Value& v, CallArgs& a, int line) {
     using K = Value::Kind;
     auto need_string = [&]() -> const std::string& {
-      if (!v.is_string()) fail(line, fmt::format("filter '{}' needs a string, not {}", name, kind_name(v)));
+      if (!v.is_string())
+        fail(line, fmt::format("filter '{}' needs a string, not {}", name, kind_name(v)));
       return v.as_string();
     };
     if (name == "trim") return Value(strip(need_string(), arg(a, 0, "chars"), true, true));
@@ -746,12 +450,23 @@ class Renderer {
       std::string r;
       for (char c : v.str()) {
         switch (c) {
-          case '&': r += "&amp;"; break;
-          case '<': r += "&lt;"; break;
-          case '>': r += "&gt;"; break;
-          case '"': r += "&#34;"; break;
-          case '\'': r += "&#39;"; break;
-          default: r += c;
+          case '&':
+            r += "&amp;";
+            break;
+          case '<':
+            r += "&lt;";
+            break;
+          case '>':
+            r += "&gt;";
+            break;
+          case '"':
+            r += "&#34;";
+            break;
+          case '\'':
+            r += "&#39;";
+            break;
+          default:
+            r += c;
         }
       }
       return Value(r);
@@ -779,7 +494,8 @@ class Renderer {
     }
     if (name == "replace") {
       const Value c = arg(a, 2, "count");
-      return Value(replace_all(v.str(), arg(a, 0).str(), arg(a, 1).str(), c.kind() == K::kInt ? c.as_int() : -1));
+      return Value(replace_all(v.str(), arg(a, 0).str(), arg(a, 1).str(),
+                               c.kind() == K::kInt ? c.as_int() : -1));
     }
     if (name == "selectattr" || name == "rejectattr" || name == "select" || name == "reject") {
       const bool by_attr = name.size() > 6;

@@ -20,7 +20,9 @@ struct Tag {
 
 constexpr const char* kCommentMarker = "\x01comment";
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 
 std::vector<Tag> split_tags(std::string_view src) {
   struct Raw {
@@ -46,7 +48,8 @@ std::vector<Tag> split_tags(std::string_view src) {
       ++open;
     }
     const size_t text_end = open == std::string_view::npos ? src.size() : open;
-    if (text_end > pos) raw.push_back({{Tag::kText, line, std::string(src.substr(pos, text_end - pos))}});
+    if (text_end > pos)
+      raw.push_back({{Tag::kText, line, std::string(src.substr(pos, text_end - pos))}});
     count_lines(pos, text_end);
     if (open == std::string_view::npos) break;
     const char type = src[open + 1];
@@ -82,7 +85,8 @@ std::vector<Tag> split_tags(std::string_view src) {
         }
       }
     }
-    if (end == std::string_view::npos) throw Error(line, fmt::format("'{{{}' is never closed", type));
+    if (end == std::string_view::npos)
+      throw Error(line, fmt::format("'{{{}' is never closed", type));
     size_t inner_end = end;
     if (inner_end > inner && src[inner_end - 1] == '-') {
       r.strip_after = true;
@@ -192,13 +196,28 @@ std::vector<Tok> lex(const std::string& s, int line) {
         if (s[j] == '\\' && j + 1 < s.size()) {
           const char e = s[++j];
           switch (e) {
-            case 'n': v += '\n'; break;
-            case 't': v += '\t'; break;
-            case 'r': v += '\r'; break;
-            case '\\': v += '\\'; break;
-            case '\'': v += '\''; break;
-            case '"': v += '"'; break;
-            default: v += '\\'; v += e; break;
+            case 'n':
+              v += '\n';
+              break;
+            case 't':
+              v += '\t';
+              break;
+            case 'r':
+              v += '\r';
+              break;
+            case '\\':
+              v += '\\';
+              break;
+            case '\'':
+              v += '\'';
+              break;
+            case '"':
+              v += '"';
+              break;
+            default:
+              v += '\\';
+              v += e;
+              break;
           }
         } else {
           v += s[j];
@@ -209,9 +228,9 @@ std::vector<Tok> lex(const std::string& s, int line) {
       i = j + 1;
       continue;
     }
-    static const char* const kOps[] = {"==", "!=", "<=", ">=", "//", "**", "<", ">", "+", "-", "*",
-                                       "/",  "%",  "~",  "|",  ".",  ",",  ":", "(", ")", "[", "]",
-                                       "{",  "}",  "="};
+    static const char* const kOps[] = {"==", "!=", "<=", ">=", "//", "**", "<", ">", "+",
+                                       "-",  "*",  "/",  "%",  "~",  "|",  ".", ",", ":",
+                                       "(",  ")",  "[",  "]",  "{",  "}",  "="};
     bool found = false;
     for (const char* op : kOps) {
       const size_t n = std::char_traits<char>::length(op);
@@ -236,8 +255,12 @@ class ExprParser {
 
   bool at_end() const { return peek().kind == Tok::kEnd; }
   const Tok& peek(size_t k = 0) const { return toks_[std::min(pos_ + k, toks_.size() - 1)]; }
-  bool is_op(const char* op, size_t k = 0) const { return peek(k).kind == Tok::kOp && peek(k).text == op; }
-  bool is_name(const char* n, size_t k = 0) const { return peek(k).kind == Tok::kName && peek(k).text == n; }
+  bool is_op(const char* op, size_t k = 0) const {
+    return peek(k).kind == Tok::kOp && peek(k).text == op;
+  }
+  bool is_name(const char* n, size_t k = 0) const {
+    return peek(k).kind == Tok::kName && peek(k).text == n;
+  }
   bool accept_op(const char* op) {
     if (!is_op(op)) return false;
     ++pos_;
@@ -260,7 +283,8 @@ class ExprParser {
   }
   [[noreturn]] void fail(const std::string& what) const {
     const Tok& t = peek();
-    throw Error(line_, fmt::format("{} (at '{}')", what, t.kind == Tok::kEnd ? "end of tag" : t.text));
+    throw Error(line_,
+                fmt::format("{} (at '{}')", what, t.kind == Tok::kEnd ? "end of tag" : t.text));
   }
 
   // expression := conditional; a bare "a, b" is a tuple where the caller allows it.
@@ -364,7 +388,11 @@ class ExprParser {
   ExprP multiplicative() {
     ExprP e = power();
     for (;;) {
-      const char* op = is_op("//") ? "//" : is_op("*") ? "*" : is_op("/") ? "/" : is_op("%") ? "%" : nullptr;
+      const char* op = is_op("//")  ? "//"
+                       : is_op("*") ? "*"
+                       : is_op("/") ? "/"
+                       : is_op("%") ? "%"
+                                    : nullptr;
       if (!op) return e;
       ++pos_;
       e = binary(op, std::move(e), power());
@@ -599,7 +627,8 @@ class StmtParser {
     return n;
   }
   void require(const std::string& got, const char* what, int line) {
-    if (got.empty()) throw Error(line, fmt::format("expected '{}' before the end of the template", what));
+    if (got.empty())
+      throw Error(line, fmt::format("expected '{}' before the end of the template", what));
   }
   std::unique_ptr<Node> if_stmt(ExprParser& p, int line) {
     auto n = node(Node::kIf, line);

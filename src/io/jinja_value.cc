@@ -135,19 +135,35 @@ std::string str_repr(const std::string& s) {
   return r + q;
 }
 
-std::string repr(const Value& v) { return v.is_string() ? str_repr(v.as_string()) : v.str(); }
+std::string repr(const Value& v) {
+  return v.is_string() ? str_repr(v.as_string()) : v.str();
+}
 
 void json_string(const std::string& s, std::string& out) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20)
           out += fmt::format("\\u{:04x}", c);
@@ -176,7 +192,9 @@ void to_json_into(const Value& v, int indent, int depth, std::string& out) {
       return;
     case Value::Kind::kFloat: {
       const double d = v.as_double();
-      out += std::isnan(d) ? "NaN" : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity") : float_repr(d);
+      out += std::isnan(d)   ? "NaN"
+             : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity")
+                             : float_repr(d);
       return;
     }
     case Value::Kind::kString:
@@ -246,7 +264,8 @@ std::string Value::str() const {
     case Kind::kDict: {
       std::string r = "{";
       for (size_t i = 0; i < dict_->items.size(); ++i)
-        r += (i ? ", " : "") + str_repr(dict_->items[i].first) + ": " + repr(dict_->items[i].second);
+        r +=
+            (i ? ", " : "") + str_repr(dict_->items[i].first) + ": " + repr(dict_->items[i].second);
       return r + "}";
     }
     case Kind::kFunction:

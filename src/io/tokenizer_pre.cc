@@ -20,9 +20,9 @@ namespace {
 // G guards every letter class (Kimi K2 excludes Han: "(?!\\p{Han})").
 #define TQ_UPPER(G) "(?:" G "[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}])"
 #define TQ_LOWER(G) "(?:" G "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}])"
-#define TQ_CASED_WORDS(G, TAIL)                                                   \
-  "[^\\r\\n\\p{L}\\p{N}]?" TQ_UPPER(G) "*" TQ_LOWER(G) "+" TAIL "|[^\\r\\n\\p{L}\\p{N}]?" \
-      TQ_UPPER(G) "+" TQ_LOWER(G) "*" TAIL
+#define TQ_CASED_WORDS(G, TAIL)                      \
+  "[^\\r\\n\\p{L}\\p{N}]?" TQ_UPPER(G) "*" TQ_LOWER( \
+      G) "+" TAIL "|[^\\r\\n\\p{L}\\p{N}]?" TQ_UPPER(G) "+" TQ_LOWER(G) "*" TAIL
 
 constexpr const char* kFalconPunct = "[\\p{P}\\$\\+<=>\\^~\\|`]+";
 constexpr const char* kDefaultPunct = "[\\p{P}\\$\\+<=>\\^~\\|]+";  // no backtick
@@ -31,15 +31,14 @@ constexpr const char* kGpt2NoTail =
 constexpr const char* kDigit = "\\p{N}";
 constexpr const char* kDigits3 = "\\p{N}{1,3}";
 constexpr const char* kNewlineRuns = "[^\\n]+|[\\n]+";
-constexpr const char* kBloom = " ?[^(\\s|.,!?\xE2\x80\xA6\xE3\x80\x82\xEF\xBC\x8C\xE3\x80\x81"
-                               "\xE0\xA5\xA4\xDB\x94\xD8\x8C)]+";  // …。，、।۔،
-constexpr const char* kJais2 =
-    TQ_CONTRACTIONS
+constexpr const char* kBloom =
+    " ?[^(\\s|.,!?\xE2\x80\xA6\xE3\x80\x82\xEF\xBC\x8C\xE3\x80\x81"
+    "\xE0\xA5\xA4\xDB\x94\xD8\x8C)]+";  // …。，、।۔،
+constexpr const char* kJais2 = TQ_CONTRACTIONS
     "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+"
     "|\\s{512}(?!\\S)|\\s{256}(?!\\S)|\\s{128}(?!\\S)|\\s{64}(?!\\S)|\\s{32}(?!\\S)|\\s{16}(?!\\S)"
     "|\\s{8}(?!\\S)|\\s{4}(?!\\S)|\\s{1,2}(?!\\S)|\\s{1}";
-constexpr const char* kQwen35 =
-    TQ_CONTRACTIONS
+constexpr const char* kQwen35 = TQ_CONTRACTIONS
     "|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*"
     "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 // DeepSeek LLM: Latin/Greek/Cyrillic/... letter runs written out as ranges by its tokenizer.json.
@@ -69,11 +68,13 @@ constexpr const char* kDeepseekLetters =
 constexpr const char* kDeepseekPunct =
     "\\s?[!-/:-~\xEF\xBC\x81-\xEF\xBC\x8F\xEF\xBC\x9A-\xEF\xBD\x9E\xE2\x80\x98-\xE2\x80\x9F"
     "\xE3\x80\x80-\xE3\x80\x82]+";
-constexpr const char* kDeepseekCjk = "[\xE4\xB8\x80-\xE9\xBE\xA5\xE0\xA0\x80-\xE4\xB8\x80"
-                                     "\xEA\xB0\x80-\xED\x9F\xBF]+";
+constexpr const char* kDeepseekCjk =
+    "[\xE4\xB8\x80-\xE9\xBE\xA5\xE0\xA0\x80-\xE4\xB8\x80"
+    "\xEA\xB0\x80-\xED\x9F\xBF]+";
 // DeepSeek V3 family: digits by three, CJK/kana runs, then letters and punctuation.
-constexpr const char* kDeepseek3Cjk = "[\xE4\xB8\x80-\xE9\xBE\xA5\xE3\x81\x80-\xE3\x82\x9F"
-                                      "\xE3\x82\xA0-\xE3\x83\xBF]+";
+constexpr const char* kDeepseek3Cjk =
+    "[\xE4\xB8\x80-\xE9\xBE\xA5\xE3\x81\x80-\xE3\x82\x9F"
+    "\xE3\x82\xA0-\xE3\x83\xBF]+";
 constexpr const char* kDeepseek3Words =
     "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?"
     "[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
@@ -82,19 +83,21 @@ constexpr const char* kSpark25Words =
     "[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+|[\\r\\n]|\\s+(?!\\S)|\\s+";
 constexpr const char* kTekken =
     TQ_CASED_WORDS("", "") "|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-constexpr const char* kGpt4o = TQ_CASED_WORDS("", TQ_CONTRACTIONS "?")
-    "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* kGpt4o = TQ_CASED_WORDS(
+    "", TQ_CONTRACTIONS
+    "?") "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 constexpr const char* kYoutuCjk =
     "[\xEA\xB0\x80-\xED\x9E\xA3\xE3\x84\xB1-\xE3\x86\x8E]+|[\xEF\xBC\x81\xE2\x80\xA6\xE2\x80\x9C"
     "\xE2\x80\x9D\xE2\x80\x98\xE2\x80\x99\xE2\x80\x94\xEF\xBC\x9A\xEF\xBC\x9B\xEF\xBC\x8C\xE3\x80"
     "\x81-\xE3\x80\xBF\xEF\xB8\xB0-\xEF\xB9\x8F]+|[\xE3\x84\x85-\xE3\x84\xAF]+|[\xE4\xB8\x80-\xE9"
     "\xBE\xA5\xE3\x81\x80-\xE3\x82\x9F\xE3\x82\xA0-\xE3\x83\xBF]+";
-constexpr const char* kYoutuWords = TQ_CASED_WORDS("", TQ_CONTRACTIONS "?")
-    "|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* kYoutuWords =
+    TQ_CASED_WORDS("", TQ_CONTRACTIONS
+                   "?") "|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 // Kimi K2: Han runs first, then the GPT-4o rules on letters other than Han.
-constexpr const char* kKimiK2 =
-    "\\p{Han}+|" TQ_CASED_WORDS("(?!\\p{Han})", TQ_CONTRACTIONS "?")
-    "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* kKimiK2 = "\\p{Han}+|" TQ_CASED_WORDS(
+    "(?!\\p{Han})", TQ_CONTRACTIONS
+    "?") "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 constexpr const char* kChameleonSentinel = "<sentinel:[0-9]+>";
 constexpr const char* kChameleonImage = "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z";
 constexpr const char* kChameleonSpaces = "([\\t\\n]|    |  )";
@@ -102,11 +105,12 @@ constexpr const char* kChameleonPunct = "[\\p{P}!-/:-@\\[-`{-~]";
 constexpr const char* kBailing =
     "'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
     "|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+";
-constexpr const char* kSeedCoder =
-    TQ_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+"
-                    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* kSeedCoder = TQ_CONTRACTIONS
+    "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+"
+    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 constexpr const char* kUfakzeka =
-    "[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    "[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 // Digits in groups of three counted from the right (1234567 -> 1 234 567).
 constexpr const char* kDigitsBy3FromRight = "\\p{N}{1,3}(?=(?:\\p{N}{3})*(?!\\p{N}))";
 constexpr const char* kTinyAyaDigits = "\\d{1,3}(?=(?:\\d{3})*\\b)";
@@ -116,12 +120,12 @@ constexpr const char* kAfmoeCjk =
     "\xE0\xB9\x80-\xE0\xB9\xBF\xE0\xBA\x80-\xE0\xBB\xBF\xE1\x9E\x80-\xE1\x9F\xBF\xE1\x80\x80-"
     "\xE1\x82\x9F\xEA\xA9\xA0-\xEA\xA9\xBF\xEA\xA7\xA0-\xEA\xA7\xBF\xEA\xB0\x80-\xED\x9E\xAF"
     "\xE1\x84\x80-\xE1\x87\xBF]+";
-constexpr const char* kExaoneMoe =
-    TQ_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?(?:\\p{L}\\p{M}*(?: \\p{L}\\p{M}*)*)+|\\p{N}"
-                    "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]?|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+";
-constexpr const char* kMiniCpm5 =
-    TQ_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}+| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
-                    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* kExaoneMoe = TQ_CONTRACTIONS
+    "|[^\\r\\n\\p{L}\\p{N}]?(?:\\p{L}\\p{M}*(?: \\p{L}\\p{M}*)*)+|\\p{N}"
+    "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]?|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+";
+constexpr const char* kMiniCpm5 = TQ_CONTRACTIONS
+    "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}+| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 #undef TQ_CASED_WORDS
 #undef TQ_UPPER
 #undef TQ_LOWER
@@ -136,11 +140,13 @@ const std::vector<PreTokenizerSpec>& table() {
        "mpt olmo jais trillion granite-docling exaone4 jina-v1-en jina-v2-code roberta-bpe",
        {kGpt2Regex}},
       {"llama-bpe llama3 llama-v3 falcon3 falcon-h1 pixtral midm-2.0 lfm2 jina-v5-nano",
-       {kLlama3Regex}, P::kIgnoreMerges | P::kAddBos},
+       {kLlama3Regex},
+       P::kIgnoreMerges | P::kAddBos},
       {"dbrx smaug-bpe chatglm-bpe", {kLlama3Regex}},
       {"glm4 glm5", {kLlama3Regex}, P::kIgnoreMerges},
       {"qwen2 deepseek-r1-qwen kormo f2llmv2 megrez stablelm2 hunyuan solar-open grok-2",
-       {kQwen2Regex}, P::kNfc},
+       {kQwen2Regex},
+       P::kNfc},
       {"qwen35", {kQwen35}},
       {"smollm starcoder refact command-r codeshell exaone minerva-7b mellum2",
        {kDigit, kGpt2NoTail}},
@@ -199,7 +205,9 @@ const char* const kLlama3Regex =
 const char* const kQwen2Regex =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
-std::span<const PreTokenizerSpec> pre_tokenizer_table() { return table(); }
+std::span<const PreTokenizerSpec> pre_tokenizer_table() {
+  return table();
+}
 
 std::string_view PreTokenizerSpec::name() const {
   std::string_view n = names;

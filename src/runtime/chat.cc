@@ -45,7 +45,8 @@ Result<ChatTurnStats> Chat::send(const std::string& user_text, int64_t n_predict
   }
   // The template writes BOS itself where the model wants one (HF tokenizes its output without
   // adding special tokens); control tokens in the text are matched.
-  const std::vector<int32_t> ids = tok_.encode(delta, /*add_special=*/false, /*parse_special=*/true);
+  const std::vector<int32_t> ids =
+      tok_.encode(delta, /*add_special=*/false, /*parse_special=*/true);
   if (session_.n_past() + static_cast<int64_t>(ids.size()) >= session_.n_ctx()) {
     messages_.pop_back();
     return out_of_range(

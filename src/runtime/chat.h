@@ -22,7 +22,7 @@ struct ChatTurnStats {
   int64_t n_reused = 0;     // positions already in the KV cache that the turn kept
   int64_t n_generated = 0;  // answer tokens (the end-of-turn token included when it came)
   double prefill_s = 0, decode_s = 0;
-  const char* stop = "";    // "end of turn", "token limit", "context full"
+  const char* stop = "";       // "end of turn", "token limit", "context full"
   bool cache_rebuilt = false;  // the template re-rendered earlier turns differently: full prefill
 };
 

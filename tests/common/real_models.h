@@ -18,16 +18,18 @@ inline std::string real_model_path(const std::string& file) {
   return real_cache_dir() + "/models/" + file;
 }
 // llama.cpp's vocabulary-only GGUFs with their .inp/.out test files.
-inline std::string llamacpp_vocab_dir() { return real_cache_dir() + "/llama.cpp-vocab"; }
+inline std::string llamacpp_vocab_dir() {
+  return real_cache_dir() + "/llama.cpp-vocab";
+}
 
 inline constexpr const char* kSmolLm2 = "SmolLM2-135M-Instruct.Q4_1.gguf";
 inline constexpr const char* kGemma3 = "gemma-3-270m-q4_k_m.gguf";
 
 }  // namespace tq::testing
 
-#define TQ_SKIP_IF_MISSING(path)                                                                \
-  do {                                                                                          \
-    if (!std::filesystem::exists(path))                                                         \
-      GTEST_SKIP() << (path) << " is missing: run scripts/get-real-models.sh to fetch the "    \
-                   << "real-model fixtures";                                                   \
+#define TQ_SKIP_IF_MISSING(path)                                                            \
+  do {                                                                                      \
+    if (!std::filesystem::exists(path))                                                     \
+      GTEST_SKIP() << (path) << " is missing: run scripts/get-real-models.sh to fetch the " \
+                   << "real-model fixtures";                                                \
   } while (0)

@@ -2,13 +2,14 @@
 // apply_chat_template (fixtures tests/data/chat, made by tools/make_chat_fixtures.py): one snippet
 // per construct, error cases, and the real templates of SmolLM2, Llama 3.1/3.2, Qwen2.5, Qwen3,
 // Mistral Nemo, Gemma 2 and Gemma 3 on seven conversations each.
+#include "io/jinja.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "core/file_util.h"
 #include "io/chat_template.h"
-#include "io/jinja.h"
 
 namespace tq {
 namespace {

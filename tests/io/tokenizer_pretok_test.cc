@@ -42,11 +42,12 @@ TEST(PreTokenizerTable, EveryRegexCompilesAndEveryNameIsListedOnce) {
     EXPECT_EQ(tok::find_pre_tokenizer(row.name()), &row);
   }
   EXPECT_GE(names.size(), 90u);  // llama.cpp's names as of the pinned sdist
-  for (const char* n : {"smollm", "qwen2", "llama-bpe", "llama3", "deepseek-llm", "deepseek-coder",
-                        "deepseek-v3", "falcon", "gpt-2", "starcoder", "refact", "command-r",
-                        "olmo", "dbrx", "jais", "poro-chat", "chatglm-bpe", "viking", "tekken",
-                        "smaug-bpe", "bloom", "gpt3-finnish", "exaone", "chameleon", "minerva-7b",
-                        "codeshell", "gpt-4o", "default"})
+  for (const char* n :
+       {"smollm",      "qwen2",     "llama-bpe", "llama3",       "deepseek-llm", "deepseek-coder",
+        "deepseek-v3", "falcon",    "gpt-2",     "starcoder",    "refact",       "command-r",
+        "olmo",        "dbrx",      "jais",      "poro-chat",    "chatglm-bpe",  "viking",
+        "tekken",      "smaug-bpe", "bloom",     "gpt3-finnish", "exaone",       "chameleon",
+        "minerva-7b",  "codeshell", "gpt-4o",    "default"})
     EXPECT_NE(tok::find_pre_tokenizer(n), nullptr) << n;
 }
 
@@ -104,7 +105,8 @@ TEST(PreTokenizerLlamaCpp, EveryRowMatchesLlamaTokenizeOnAwkwardStrings) {
   const json fx = json::parse(*text);
   std::map<bool, GgufFile> bases;
   for (bool spm : {false, true}) {
-    auto g = read_gguf(dir + "/" + fx["base_vocab"][spm ? "spm_style" : "byte_level"].get<std::string>());
+    auto g = read_gguf(dir + "/" +
+                       fx["base_vocab"][spm ? "spm_style" : "byte_level"].get<std::string>());
     ASSERT_TRUE(g.ok()) << g.status().to_string();
     bases.emplace(spm, std::move(g).value());
   }
@@ -194,7 +196,8 @@ TEST(PreTokenizerLlamaCpp, LlamaCppVocabularyTestFiles) {
     const std::string sep = "\n__ggml_vocab_test__\n";
     for (size_t pos = 0; pos < inp->size();) {
       const size_t next = inp->find(sep, pos);
-      inputs.push_back(inp->substr(pos, next == std::string::npos ? std::string::npos : next - pos));
+      inputs.push_back(
+          inp->substr(pos, next == std::string::npos ? std::string::npos : next - pos));
       if (next == std::string::npos) break;
       pos = next + sep.size();
     }

@@ -1,6 +1,8 @@
 // Chat on a real model (SmolLM2-135M-Instruct Q4_1 from scripts/get-real-models.sh): its own
 // chat template answers a factual question, and a second turn that reuses the KV cache of the
 // first gives exactly the tokens of a fresh session that prefills the whole conversation.
+#include "runtime/chat.h"
+
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -9,7 +11,6 @@
 #include "io/chat_template.h"
 #include "io/tokenizer.h"
 #include "model/model.h"
-#include "runtime/chat.h"
 #include "runtime/session.h"
 
 namespace tq {
@@ -53,8 +54,8 @@ TEST(ChatRealModel, SmolLm2AnswersWithItsOwnTemplate) {
   // first token with the arithmetic — the float kernels say "The capital of France is Paris.",
   // the integer q4_1/q8_0 kernels (int8 activations, as llama.cpp; WikiText-2 PPL 23.526 vs
   // llama-perplexity's 23.528) "L'Étoile, …"; both answer Berlin.
-  auto st = chat.send("What is the capital of Germany?", 48,
-                      [&](std::string_view p) { streamed += p; });
+  auto st =
+      chat.send("What is the capital of Germany?", 48, [&](std::string_view p) { streamed += p; });
   ASSERT_TRUE(st.ok()) << st.status().to_string();
   std::printf("answer: %s\n", streamed.c_str());
   EXPECT_NE(streamed.find("Berlin"), std::string::npos) << streamed;
